@@ -1,0 +1,53 @@
+"""The gallery: template projects shipped in ``resources/templates`` (one ``.loom`` each)."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.serialize import LoomError, load
+from resources import TEMPLATES
+
+__all__ = ["Template", "templates", "template_path", "copy_template", "DEFAULT"]
+
+DEFAULT = "mlp"
+
+
+@dataclass(frozen=True)
+class Template:
+    name: str
+    title: str
+    summary: str
+    path: Path
+
+
+def templates() -> list[Template]:
+    """Every template, in the order of its file name; the title and one-line summary come from
+    the first two lines of the project's description."""
+    out = []
+    for path in sorted(TEMPLATES.glob("*.loom")):
+        lines = (load(path).description or path.stem).splitlines() + ["", ""]
+        out.append(Template(path.stem, lines[0].strip(), lines[1].strip(), path))
+    return out
+
+
+def template_path(name: str) -> Path:
+    path = TEMPLATES / f"{name}.loom"
+    if not path.is_file():
+        known = ", ".join(t.stem for t in sorted(TEMPLATES.glob("*.loom")))
+        raise LoomError(f"no template named {name!r}; available: {known}")
+    return path
+
+
+def copy_template(name: str, dest: str | Path, overwrite: bool = False) -> Path:
+    """Copy a template to ``dest``; never overwrites an existing file unless asked."""
+    src = template_path(name)
+    dest = Path(dest)
+    if dest.is_dir():
+        dest = dest / src.name
+    if dest.exists() and not overwrite:
+        raise FileExistsError(f"{dest} already exists; choose another name")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    return dest

@@ -1,0 +1,217 @@
+"""Shape propagation: the shape and kind of the tensor on every port, with diagnostics.
+
+Walks the validated graph in topological order and applies each block's fast shape rule.
+Results are memoised on (block, params, input shapes), so after an edit only the nodes whose
+inputs or params changed are computed again: that is what keeps re-propagation of a
+1,000-node network within a few milliseconds.  Composite blocks and groups propagate through
+their sub-network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from builder.blocks.spec import ANY, INDEX, TENSOR, BlockSpec
+from builder.document import Network, Node
+from builder.ports import GROUP, freeze, params_of, source_kind, spec_of
+from builder.problems import ERROR, Code, Problem
+from builder.shapes import Shape, ShapeError, concretize, fmt_shape, is_concrete
+from builder.validate import SOURCES, Graph, validate
+
+__all__ = ["Shapes", "Report", "propagate", "check", "subnet_of", "meta_shapes", "clear_memo"]
+
+_MEMO: dict[tuple, tuple[bool, object]] = {}
+_MEMO_LIMIT = 200_000
+
+
+def clear_memo() -> None:
+    _MEMO.clear()
+
+
+@dataclass
+class Shapes:
+    """Per node: input shapes by port, output shapes by port, output kinds by port."""
+
+    inputs: dict[str, dict[str, Shape | None]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Shape]] = field(default_factory=dict)
+    kinds: dict[str, dict[str, str]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Everything the editor shows about a network: problems, shapes, order."""
+
+    graph: Graph
+    shapes: Shapes
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == ERROR for p in self.problems)
+
+    def problems_of(self, node_id: str) -> list[Problem]:
+        return [p for p in self.problems if p.node == node_id]
+
+
+def subnet_of(node: Node, params: dict, in_shapes: list[Shape | None]) -> Network | None:
+    """The sub-network a Group holds or a composite block expands to (memoised)."""
+    if node.block == GROUP:
+        return node.subnet
+    spec = spec_of(node)
+    if spec is None or spec.expand is None:
+        return None
+    key = ("expand", node.block, freeze(params), tuple(in_shapes))
+    hit = _MEMO.get(key)
+    if hit is None:
+        hit = _MEMO[key] = (True, spec.expand(params, list(in_shapes)))
+    return hit[1]
+
+
+def meta_shapes(spec: BlockSpec, params: dict, in_shapes: list[Shape | None],
+                symbols: dict[str, int] | None = None) -> list[tuple[int, ...]]:
+    """Ground truth: build the module and run it on meta tensors (batch 2)."""
+    module = spec.build(params, list(in_shapes))()
+    args = []
+    for port, s in zip(spec.input_ports(params), in_shapes):
+        if s is None:
+            args.append(None)
+            continue
+        dims = concretize(s, symbols or {})
+        dtype = torch.long if port.kind == INDEX else torch.float32
+        args.append(torch.zeros((2, *dims), dtype=dtype, device="meta"))
+    with torch.no_grad():
+        out = module.to("meta")(*args)
+    outs = out if isinstance(out, tuple) else (out,)
+    return [tuple(o.shape[1:]) for o in outs]
+
+
+def _block_outputs(node: Node, params: dict, in_shapes: list[Shape | None]) -> list[Shape]:
+    """Output shapes of one node, or ShapeError.  Memoised for plain and composite blocks."""
+    if node.block == GROUP:
+        return _subnet_outputs(node, node.subnet, in_shapes)
+    key = (node.block, freeze(params), tuple(in_shapes))
+    hit = _MEMO.get(key)
+    if hit is None:
+        spec = spec_of(node)
+        try:
+            if spec.expand is not None:
+                value = _subnet_outputs(node, subnet_of(node, params, in_shapes), in_shapes)
+            elif spec.shape is not None:
+                value = [tuple(s) for s in spec.shape(params, list(in_shapes))]
+            elif all(s is None or is_concrete(s) for s in in_shapes):
+                value = meta_shapes(spec, params, in_shapes)
+            else:
+                raise ShapeError(f"{spec.label} needs fixed input sizes; received "
+                                 + ", ".join(fmt_shape(s) for s in in_shapes))
+            hit = (True, value)
+        except ShapeError as e:
+            hit = (False, str(e))
+        except (ValueError, RuntimeError, TypeError, ZeroDivisionError) as e:
+            # A rule or module that fails in an unforeseen way: still a problem on the node,
+            # never a crash of the editor.
+            hit = (False, f"{node.block} cannot take inputs "
+                          f"{', '.join(fmt_shape(s) for s in in_shapes)}: {e}")
+        if len(_MEMO) > _MEMO_LIMIT:
+            _MEMO.clear()
+        _MEMO[key] = hit
+    ok, value = hit
+    if not ok:
+        raise ShapeError(value)
+    return value
+
+
+def _subnet_outputs(node: Node, sub: Network | None, in_shapes) -> list[Shape]:
+    if sub is None:
+        raise ShapeError("this group holds no sub-network")
+    inputs = [n.id for n in sub.nodes.values() if n.block == "Input"]
+    outputs = [n.id for n in sub.nodes.values() if n.block == "Output"]
+    report = check(sub, dict(zip(inputs, in_shapes)))
+    errors = [p for p in report.problems if p.severity == ERROR]
+    if errors:
+        first = errors[0]
+        raise ShapeError(f"inside {node.id}: {first.node or first.network}: {first.message}")
+    return [report.shapes.inputs[o]["x"] for o in outputs]
+
+
+def _kind_problem(G: Graph, node_id: str, port, got: str, src: str) -> Problem | None:
+    if port.kind == ANY or got == port.kind or got == ANY:
+        return None
+    block = G.net.nodes[node_id].block
+    if port.kind == TENSOR:
+        message = (f"{block} expects real-valued inputs but {src} sends integer ids; "
+                   "insert an Embedding to turn ids into vectors")
+        fix = {"insert": "Embedding", "before": node_id, "port": port.name}
+    else:
+        message = f"{block} expects integer ids but {src} sends real values"
+        fix = None
+    return Problem(Code.PORT_KIND, message, G.net.name, node_id, port.name, fix=fix)
+
+
+def propagate(G: Graph, input_shapes: dict[str, Shape | None] | None = None) -> Shapes:
+    """Shapes on every port of the acyclic part of the network.
+
+    ``input_shapes`` overrides the shapes of Input nodes (a group receives its outer shapes).
+    """
+    net = G.net
+    out = Shapes()
+    incoming: dict[str, dict[str, tuple[str, str]]] = {}
+    for e in net.edges:
+        incoming.setdefault(e.dst, {})[e.dst_port] = (e.src, e.src_port)
+    overrides = input_shapes or {}
+    for node_id in G.order:
+        node = net.nodes[node_id]
+        if node.block != GROUP and spec_of(node) is None:
+            continue
+        params, _ = params_of(node)
+        in_ports, out_ports = G.ports[node_id]
+        wires = incoming.get(node_id, {})
+        in_shapes: list[Shape | None] = []
+        in_kinds: list[str] = []
+        ready = True
+        for port in in_ports:
+            src = wires.get(port.name)
+            shape = out.outputs.get(src[0], {}).get(src[1]) if src else None
+            if src is not None and shape is None:
+                ready = False  # upstream failed or is unknown: its own problem says why
+            if src is None and not port.optional:
+                ready = False
+            in_shapes.append(shape)
+            kind = out.kinds.get(src[0], {}).get(src[1], ANY) if src else ANY
+            in_kinds.append(kind)
+            if src is not None:
+                problem = _kind_problem(G, node_id, port, kind, src[0])
+                if problem:
+                    out.problems.append(problem)
+                    ready = False
+        out.inputs[node_id] = dict(zip((p.name for p in in_ports), in_shapes))
+        if not ready:
+            continue
+        if node.block in SOURCES and node_id in overrides:
+            shapes = [overrides[node_id]]
+        else:
+            try:
+                shapes = _block_outputs(node, params, in_shapes)
+            except ShapeError as e:
+                out.problems.append(Problem(Code.SHAPE, str(e), net.name, node_id))
+                continue
+        first_kind = next((k for k in in_kinds if k != ANY), TENSOR)
+        kinds = {}
+        for port in out_ports:
+            if node.block in SOURCES:
+                kinds[port.name] = source_kind(node)
+            else:
+                kinds[port.name] = first_kind if port.kind == ANY else port.kind
+        out.outputs[node_id] = dict(zip((p.name for p in out_ports), shapes))
+        out.kinds[node_id] = kinds
+    return out
+
+
+def check(net: Network, input_shapes: dict[str, Shape | None] | None = None) -> Report:
+    """Validate and propagate shapes: the one call the editor and CLI make after an edit."""
+    G = Graph(net)
+    problems = validate(G)
+    shapes = propagate(G, input_shapes)
+    return Report(G, shapes, problems + shapes.problems)

@@ -1,0 +1,229 @@
+"""The ``layerloom`` command line, without any GUI: inspect, codegen, gallery (train/export join).
+
+Exit codes are a contract scripts rely on: 0 success, 1 the project has problems (or a run
+failed), 2 the input could not be read or the command was misused.  Errors are one clear
+message on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from builder.analysis import analyze
+from builder.codegen import generate
+from builder.compiler import CompileError
+from builder.document import Project
+from builder.gallery import copy_template, templates
+from builder.serialize import LoomError, load
+from builder.shapes import fmt_shape
+
+__all__ = ["main", "build_parser", "inspect_project", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_INPUT"]
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_INPUT = 0, 1, 2
+
+Handler = Callable[[argparse.Namespace], int]
+_COMMANDS: dict[str, Handler] = {}
+
+
+def command(name: str):
+    def wrap(fn: Handler) -> Handler:
+        _COMMANDS[name] = fn
+        return fn
+    return wrap
+
+
+def _fail(message: str, code: int = EXIT_INPUT) -> int:
+    print(f"layerloom: {message}", file=sys.stderr)
+    return code
+
+
+def _load(path: str) -> Project:
+    return load(path)
+
+
+# --- inspect ------------------------------------------------------------------------------
+
+
+def inspect_project(project: Project) -> dict:
+    """Per network, per node: block, output shapes, params, FLOPs; totals; problems."""
+    out = {"networks": [], "problems": [], "valid": True}
+    for net in project.networks.values():
+        stats = analyze(net)
+        report = stats.report
+        nodes = []
+        for node_id, node in net.nodes.items():
+            s = stats.nodes.get(node_id)
+            shapes = report.shapes.outputs.get(node_id)
+            if node.block == "Output":
+                shapes = {"x": report.shapes.inputs.get(node_id, {}).get("x")}
+            nodes.append({
+                "id": node_id,
+                "block": node.block,
+                "output_shapes": {k: list(v) if v is not None else None
+                                  for k, v in (shapes or {}).items()},
+                "params": s.params if s else None,
+                "trainable_params": s.trainable if s else None,
+                "flops": s.flops if s else None,
+                "activation_bytes": s.activation_bytes if s else None,
+                "receptive_field": s.receptive_field if s else None,
+            })
+        problems = [p.to_dict() for p in report.problems]
+        out["networks"].append({
+            "name": net.name,
+            "nodes": nodes,
+            "totals": {"params": stats.params, "trainable_params": stats.trainable,
+                       "frozen_params": stats.frozen, "flops": stats.flops,
+                       "activation_bytes": stats.activation_bytes},
+            "problems": problems,
+            "valid": report.ok,
+        })
+        out["problems"] += problems
+        out["valid"] = out["valid"] and report.ok
+    return out
+
+
+def _num(v) -> str:
+    if v is None:
+        return "—"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= size:
+            return f"{v / size:.2f}{unit}"
+    return str(v)
+
+
+def _print_inspection(info: dict) -> None:
+    for net in info["networks"]:
+        print(f"network {net['name']}")
+        rows = [("node", "block", "output shape", "params", "FLOPs")]
+        for n in net["nodes"]:
+            shapes = " ".join(fmt_shape(tuple(s)) if s is not None else "?"
+                              for s in n["output_shapes"].values()) or "—"
+            params = f"{n['params']:,}" if n["params"] is not None else "—"
+            rows.append((n["id"], n["block"], shapes, params, _num(n["flops"])))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for r in rows:
+            print("  " + "  ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                                   for i, (c, w) in enumerate(zip(r, widths))))
+        t = net["totals"]
+        print(f"  total: {t['params']:,} params ({t['trainable_params']:,} trainable, "
+              f"{t['frozen_params']:,} frozen), {_num(t['flops'])} FLOPs per sample")
+        for p in net["problems"]:
+            where = p["node"] or net["name"]
+            print(f"  {p['severity']}: {where}: {p['message']}")
+        print()
+    print("valid" if info["valid"] else f"{len(info['problems'])} problem(s)")
+
+
+@command("inspect")
+def cmd_inspect(args) -> int:
+    project = _load(args.file)
+    info = inspect_project(project)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        _print_inspection(info)
+    has_errors = any(p["severity"] == "error" for p in info["problems"])
+    return EXIT_PROBLEMS if has_errors else EXIT_OK
+
+
+# --- codegen ------------------------------------------------------------------------------
+
+
+@command("codegen")
+def cmd_codegen(args) -> int:
+    project = _load(args.file)
+    try:
+        source = generate(project, title=f"Generated from {Path(args.file).name}.")
+    except CompileError as e:
+        return _fail(str(e), EXIT_PROBLEMS)
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        return _fail(f"{out} already exists; pass --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(source, encoding="utf-8")
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+# --- gallery ------------------------------------------------------------------------------
+
+
+@command("gallery")
+def cmd_gallery(args) -> int:
+    if args.gallery_command == "list":
+        items = templates()
+        width = max(len(t.name) for t in items)
+        for t in items:
+            print(f"{t.name.ljust(width)}  {t.title}" + (f" — {t.summary}" if t.summary else ""))
+        return EXIT_OK
+    try:
+        dest = copy_template(args.name, args.dest)
+    except FileExistsError as e:
+        return _fail(str(e))
+    print(f"copied {args.name} to {dest}")
+    return EXIT_OK
+
+
+def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = None):
+    parser = argparse.ArgumentParser(
+        prog="layerloom",
+        description="Design neural networks by wiring blocks; without a command, opens the "
+                    "editor.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("inspect", help="shapes, params and FLOPs of every node; problems")
+    p.add_argument("file", help="a .loom project")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("codegen", help="write standalone PyTorch code for the project")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.py")
+    p.add_argument("--force", action="store_true", help="replace OUT.py if it exists")
+
+    p = sub.add_parser("gallery", help="list or copy the example projects")
+    gsub = p.add_subparsers(dest="gallery_command", required=True)
+    gsub.add_parser("list", help="list the templates")
+    g = gsub.add_parser("copy", help="copy a template to a new project file")
+    g.add_argument("name")
+    g.add_argument("dest", metavar="DEST.loom")
+
+    for register in _EXTRA_PARSERS:
+        register(sub)
+    if extra:
+        extra(sub)
+    return parser
+
+
+# Other runtime modules (train, export) add their sub-commands here without editing this file.
+_EXTRA_PARSERS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def run(args: argparse.Namespace) -> int:
+    handler = _COMMANDS.get(args.command)
+    if handler is None:
+        return _fail(f"unknown command {args.command!r}")
+    try:
+        return handler(args)
+    except LoomError as e:
+        return _fail(str(e))
+    except (OSError, ValueError) as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_INPUT
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
