@@ -387,8 +387,8 @@ class SetProjectField(Command):
 class Macro(Command):
     """Several commands as one undo step (paste, delete-with-rewire, apply a quick fix)."""
 
-    text: str
-    commands: list[Command]
+    text: str = "Edit"
+    commands: list[Command] = field(default_factory=list)
 
     def apply(self, project):
         done: list[Command] = []

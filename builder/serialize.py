@@ -258,9 +258,9 @@ def _read_network(d: Any, r: _Reader, depth: int = 0) -> Network:
             ref = er.get(ed, key, str)
             node_id, dot, port = ref.rpartition(".")
             if not dot or not node_id or not port:
-                raise er.fail(f"{key} must look like 'node.port'; found {ref!r}", key)
+                raise er.fail(f"must look like 'node.port'; found {ref!r}", key)
             if node_id not in net.nodes:
-                raise er.fail(f"{key} refers to a node {node_id!r} that does not exist", key)
+                raise er.fail(f"refers to a node {node_id!r} that does not exist", key)
             ports = node_ports(net.nodes[node_id])[1 if key == "from" else 0]
             if ports and port not in {p.name for p in ports}:
                 names = ", ".join(p.name for p in ports)

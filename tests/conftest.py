@@ -1,0 +1,26 @@
+"""Shared fixtures.  Qt runs offscreen in every test; set before anything imports Qt."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+from builder.document import Network, Project  # noqa: E402
+
+
+def mlp_network(name: str = "main", features: int = 2, classes: int = 3) -> Network:
+    net = Network(name)
+    net.add("Input", id="x", shape=[features])
+    net.add("Linear", id="hidden", units=16)
+    net.add("ReLU", id="relu")
+    net.add("Linear", id="logits", units=classes)
+    net.add("Output", id="y")
+    net.chain("x", "hidden", "relu", "logits", "y")
+    return net
+
+
+@pytest.fixture
+def mlp_project() -> Project:
+    net = mlp_network()
+    return Project(networks={net.name: net})
