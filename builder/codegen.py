@@ -50,6 +50,24 @@ def load_weights(model: nn.Module, path: str) -> nn.Module:
 '''
 
 
+def _wrap(prefix: str, call: str, width: int = 88) -> list[str]:
+    """One line if it fits (8 spaces of indent come on top), else one argument per line."""
+    if len(prefix) + len(call) <= width or "(" not in call or not call.endswith(")"):
+        return [prefix + call]
+    head, _, args = call.partition("(")
+    parts, depth, current = [], 0, ""
+    for ch in args[:-1]:
+        if ch == "," and depth == 0:
+            parts.append(current.strip())
+            current = ""
+            continue
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        current += ch
+    parts.append(current.strip())
+    return [f"{prefix}{head}(", *(f"    {p}," for p in parts if p), ")"]
+
+
 def class_name(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Net"
 
@@ -112,7 +130,7 @@ class _Writer:
                                     dict(zip(sub_inputs, in_shapes))) + "()"
             else:
                 ctor = self.ctor(spec_of(node).build(params, in_shapes))
-            init_lines.append(f"self.{node_id} = {ctor}")
+            init_lines.extend(_wrap(f"self.{node_id} = ", ctor))
             if not node.trainable:
                 init_lines.append(f"self.{node_id}.requires_grad_(False)  # frozen in Layerloom")
             call = f"self.{node_id}({', '.join(inputs)})"

@@ -1,0 +1,64 @@
+"""The CLI contract: commands, output, exit codes (0 ok, 1 problems, 2 unreadable input)."""
+
+import json
+import subprocess
+import sys
+
+from builder.serialize import save
+from resources import TEMPLATES
+from runtime.cli import main
+from tests.conftest import mlp_network
+
+
+def test_inspect_json_alexnet(capsys):
+    assert main(["inspect", str(TEMPLATES / "alexnet.loom"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    net = info["networks"][0]
+    conv1 = next(n for n in net["nodes"] if n["id"] == "conv1")
+    assert conv1["output_shapes"] == {"y": [96, 55, 55]}
+    assert conv1["params"] == 34_944
+    assert net["totals"]["params"] == 62_378_344 and info["valid"]
+
+
+def test_inspect_exit_codes(tmp_path, capsys):
+    from builder.document import Project
+
+    net = mlp_network()
+    net.nodes["hidden"].params["units"] = 0
+    bad = tmp_path / "bad.loom"
+    save(Project(networks={"main": net}), bad)
+    assert main(["inspect", str(bad)]) == 1
+    assert "hidden: units must be between 1 and" in capsys.readouterr().out
+    broken = tmp_path / "broken.loom"
+    broken.write_text('{"format": "layerloom", "version": 1, "networks": [{"name": 3}]}')
+    assert main(["inspect", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "networks[0].name: expected a text, found the number 3" in err
+    assert "Traceback" not in err
+    assert main(["inspect", str(tmp_path / "nope.loom")]) == 2
+
+
+def test_codegen_writes_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "model.py"
+    assert main(["codegen", str(TEMPLATES / "lenet.loom"), "-o", str(out)]) == 0
+    assert "class Main(nn.Module)" in out.read_text()
+    assert main(["codegen", str(TEMPLATES / "lenet.loom"), "-o", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_gallery_list_and_copy(tmp_path, capsys):
+    assert main(["gallery", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "alexnet" in listing and "mlp" in listing
+    assert main(["gallery", "copy", "mlp", str(tmp_path / "mine.loom")]) == 0
+    assert main(["gallery", "copy", "nope", str(tmp_path / "x.loom")]) == 2
+    assert "no template named 'nope'" in capsys.readouterr().err
+
+
+def test_installed_command_runs_as_a_process(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "app", "inspect",
+                             str(TEMPLATES / "mlp.loom")], capture_output=True, text=True)
+    assert result.returncode == 0 and "valid" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "app", "inspect", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "is a folder" in result.stderr
