@@ -146,7 +146,7 @@ class _Writer:
         doc = f'"""Network {net.name!r}: inputs {", ".join(args)}; returns ' + \
               ", ".join(i for i in report.graph.order if net.nodes[i].block in SINKS) + '."""'
         src = "\n".join([
-            f"class {{name}}(nn.Module):",
+            "class {name}(nn.Module):",
             f"    {doc}",
             "",
             "    def __init__(self):",

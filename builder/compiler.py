@@ -128,6 +128,12 @@ def compile_network(net: Network, input_shapes: dict[str, Shape | None] | None =
         if node.block == "Output":
             results[node_id] = args[0]
             continue
+        spec = spec_of(node)
+        fn = spec.inline(params) if spec is not None and spec.inline else None
+        if fn is not None:  # stateless hot-path op: no module call overhead
+            values[(node_id, out_ports[0].name)] = call = graph.call_function(fn, args)
+            call.meta["layerloom_node"] = node_id
+            continue
         in_shapes = [shapes.inputs[node_id][p.name] for p in in_ports]
         module = _build_module(node, params, in_shapes)
         if node.block == GROUP or spec_of(node).has_weights:

@@ -35,8 +35,8 @@ def conv_out(n: Dim, kernel: int, stride: int = 1, padding: int = 0, dilation: i
     if isinstance(n, str):
         if stride == 1 and 2 * padding == span:
             return n
-        return f"({n}+{2 * padding - span - 1})//{stride}+1" if stride > 1 else \
-            f"{n}+{2 * padding - span}"
+        return f"({n}{_signed(2 * padding - span - 1)})//{stride}+1" if stride > 1 else \
+            f"{n}{_signed(2 * padding - span)}"
     numerator = n + 2 * padding - span - 1
     out = (math.ceil(numerator / stride) if ceil_mode else numerator // stride) + 1
     if ceil_mode and (out - 1) * stride >= n + padding:
@@ -44,11 +44,16 @@ def conv_out(n: Dim, kernel: int, stride: int = 1, padding: int = 0, dilation: i
     return out
 
 
+def _signed(k: int) -> str:
+    return f"+{k}" if k > 0 else (f"-{-k}" if k < 0 else "")
+
+
 def convT_out(n: Dim, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0,
               dilation: int = 1) -> Dim:
     """Output length of a transposed convolution along one axis."""
     if isinstance(n, str):
-        return f"({n}-1)*{stride}+{dilation * (kernel - 1) - 2 * padding + output_padding + 1}"
+        extra = dilation * (kernel - 1) - 2 * padding + output_padding + 1
+        return f"({n}-1)*{stride}{_signed(extra)}"
     return (n - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 

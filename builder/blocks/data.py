@@ -32,8 +32,8 @@ register(
         "Where samples enter the network. Its shape is one sample's shape, without the batch: "
         "a 784-vector, a 3×32×32 image, or a T×8 sequence whose length T may vary.",
         params=(
-            Param("shape", "dims", (2,), help="Shape of one sample, batch excluded (T = any length).",
-                  min=1, max=1_000_000, length=(1, 4)),
+            Param("shape", "dims", (2,), min=1, max=1_000_000, length=(1, 4),
+                  help="Shape of one sample, batch excluded (T = any length)."),
             Param("kind", "choice", "vector", choices=INPUT_KINDS,
                   help="What a sample is: tokens are integer ids (for an Embedding)."),
             _FIELD,
@@ -72,7 +72,7 @@ register(
         "or VAE) that are told which class to produce.",
         params=(
             Param("num_classes", "int", 10, min=2, max=1_000_000),
-            _FIELD.__class__("field", "str", "y", help="Which field of each sample is the label."),
+            Param("field", "str", "y", help="Which field of each sample is the label."),
         ),
         inputs=(),
         example_inputs=(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 
 import torch
 import torch.nn.functional as F
@@ -308,6 +309,7 @@ register(
         inputs=_n_inputs,
         outputs=(Port("y", ANY),),
         build=lambda p, ins: make(Add),
+        inline=lambda p: operator.add if p["inputs"] == 2 else None,
         shape=lambda p, ins: _same_shapes(ins, "Add"),
         example_inputs=((4, 8, 8), (4, 8, 8)),
         has_weights=False,
@@ -321,6 +323,7 @@ register(
         inputs=_n_inputs,
         outputs=(Port("y", ANY),),
         build=lambda p, ins: make(Multiply),
+        inline=lambda p: operator.mul if p["inputs"] == 2 else None,
         shape=lambda p, ins: _same_shapes(ins, "Multiply"),
         example_inputs=((16,), (16,)),
         has_weights=False,

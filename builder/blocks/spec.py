@@ -235,6 +235,8 @@ class BlockSpec:
     flops(params, in_shapes, out_shapes) -> int: FLOPs per sample as torch's FlopCounterMode
         counts them (2 per multiply-add of matmuls and convolutions).
     rf(params) -> (kernel, stride, dilation) for blocks that slide a window over space.
+    inline(params) -> a function (e.g. operator.add) the compiler may call in place of the
+        module, for stateless blocks on hot paths; ``None`` keeps the module.
     example_inputs: typical per-sample input shapes (one per input port), used by the palette
         preview and by the property tests that check the shape rule against torch.
     """
@@ -251,6 +253,7 @@ class BlockSpec:
     explain: Callable[[Params, list[Shape], list[Shape]], str] | None = None
     flops: Callable[[Params, list[Shape], list[Shape]], int] | None = None
     rf: Callable[[Params], tuple[int, int, int]] | None = None
+    inline: Callable[[Params], Callable | None] | None = None
     title: str = ""
     aux_loss: bool = False  # the module exposes ``aux_loss`` after each forward
     has_weights: bool = True  # offers the trainable switch and an initialiser

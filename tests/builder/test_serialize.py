@@ -156,9 +156,8 @@ def test_migration_from_version_0():
 
 
 def test_format_doc_example_loads():
-    from pathlib import Path
-
     import re
+    from pathlib import Path
 
     text = (Path(__file__).parents[2] / "docs" / "format.md").read_text()
     example = re.search(r"```json\n(.*?)```", text, re.S).group(1)

@@ -1,0 +1,313 @@
+"""Recurrent and attention blocks: shape rules against torch, FLOPs, errors, torch equivalence."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from builder import blocks
+from builder.shapes import ShapeError
+
+TYPES = ["RNN", "LSTM", "GRU", "RepeatVector", "TimeDistributedLinear", "Attention",
+         "MultiHeadAttention", "TransformerEncoderLayer"]
+
+
+def _params(block, **over):
+    spec = blocks.get(block)
+    params, errors = spec.coerce_params(over)
+    assert not errors
+    return spec, params
+
+
+def _tensors(ins, batch, device="cpu"):
+    return [None if s is None else torch.randn(batch, *s, device=device) for s in ins]
+
+
+def _as_tuple(out):
+    return out if isinstance(out, tuple) else (out,)
+
+
+def _check(block, ins=None, **over):
+    """Rule == real run (batch 2) == meta run; flops rule == FlopCounterMode on meta, batch 1."""
+    spec, p = _params(block, **over)
+    ins = list(spec.example_inputs if ins is None else ins)
+    rule = [tuple(s) for s in spec.shape(p, ins)]
+    module = spec.build(p, ins)()
+    real = _as_tuple(module(*_tensors(ins, 2)))
+    assert [tuple(t.shape[1:]) for t in real] == rule
+    assert all(t.shape[0] == 2 for t in real)
+    meta = module.to("meta")
+    out = _as_tuple(meta(*_tensors(ins, 2, "meta")))
+    assert [tuple(t.shape[1:]) for t in out] == rule
+    if spec.flops is not None:
+        with FlopCounterMode(display=False) as counter:
+            meta(*_tensors(ins, 1, "meta"))
+        assert spec.flops(p, ins, rule) == counter.get_total_flops()
+    if spec.explain is not None:
+        assert spec.explain(p, ins, rule)
+    return spec, p, rule
+
+
+@pytest.mark.parametrize("block", TYPES)
+def test_defaults_run_and_match_rule(block):
+    spec = blocks.get(block)
+    assert spec.category == "Recurrent"
+    assert spec.concept
+    assert len(spec.example_inputs) == len(spec.input_ports(spec.defaults()))
+    _check(block)
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("layers,bidirectional,output",
+                         list(itertools.product([1, 3], [False, True], ["sequence", "last"])))
+def test_recurrent_variants(kind, layers, bidirectional, output):
+    over = dict(hidden=7, num_layers=layers, bidirectional=bidirectional, output=output,
+                dropout=0.2)
+    _, _, rule = _check(kind, [(5, 3)] + [None] * (2 if kind == "LSTM" else 1), **over)
+    d = 2 if bidirectional else 1
+    assert rule[0] == ((5, 7 * d) if output == "sequence" else (7 * d,))
+    assert rule[1] == (layers * d, 7)
+    # with initial states connected
+    n_states = 2 if kind == "LSTM" else 1
+    _check(kind, [(5, 3)] + [(layers * d, 7)] * n_states, **over)
+
+
+def test_rnn_relu_and_no_bias():
+    _check("RNN", [(4, 6), None], nonlinearity="relu", bias=False, hidden=5)
+    _check("LSTM", [(4, 6), None, None], bias=False, hidden=5)
+
+
+def test_lstm_only_one_initial_state():
+    spec, p = _params("LSTM", hidden=4)
+    m = spec.build(p, [(3, 2), (1, 4), None])()
+    y, h, c = m(torch.randn(2, 3, 2), torch.randn(2, 1, 4), None)
+    assert c.shape == (2, 1, 4)
+    y, h, c = m(torch.randn(2, 3, 2), None, torch.randn(2, 1, 4))
+    assert h.shape == (2, 1, 4)
+
+
+def test_symbolic_length_passes_through():
+    spec, p = _params("LSTM", bidirectional=True, num_layers=2, hidden=16)
+    assert spec.shape(p, [("T", 8), None, None]) == [("T", 32), (4, 16), (4, 16)]
+    spec, p = _params("GRU", output="last", hidden=16)
+    assert spec.shape(p, [("T", 8), None]) == [(16,), (1, 16)]
+    spec, p = _params("Attention")
+    assert spec.shape(p, [("T", 8), ("S", 8), None]) == [("T", 8), ("T", "S")]
+    spec, p = _params("MultiHeadAttention", heads=2)
+    assert spec.shape(p, [("T", 8), None, None]) == [("T", 8), ("T", "T")]
+    spec, p = _params("TimeDistributedLinear", units=3)
+    assert spec.shape(p, [("T", 8)]) == [("T", 3)]
+
+
+@pytest.mark.parametrize("cls_name", ["RNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_recurrent_matches_torch(cls_name, bidirectional):
+    torch.manual_seed(0)
+    spec, p = _params(cls_name, hidden=6, num_layers=2, bidirectional=bidirectional,
+                      output="last")
+    d = 2 if bidirectional else 1
+    lstm = cls_name == "LSTM"
+    ins = [(5, 3)] + [(2 * d, 6)] * (2 if lstm else 1)
+    ours = spec.build(p, ins)()
+    ref = getattr(nn, cls_name)(3, 6, 2, batch_first=True, bidirectional=bidirectional)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(4, 5, 3)
+    states = [torch.randn(2 * d, 4, 6) for _ in range(2 if lstm else 1)]
+    # ours takes batch-first states
+    got = ours(x, *[s.transpose(0, 1) for s in states])
+    y, st = ref(x, tuple(states) if lstm else states[0])
+    st = st if lstm else (st,)
+    if bidirectional:
+        last = torch.cat([y[:, -1, :6], y[:, 0, 6:]], dim=-1)
+        # the same as the last layer's final states of both directions
+        torch.testing.assert_close(last, torch.cat([st[0][-2], st[0][-1]], dim=-1))
+    else:
+        last = y[:, -1]
+    torch.testing.assert_close(got[0], last)
+    for ours_state, ref_state in zip(got[1:], st, strict=True):
+        torch.testing.assert_close(ours_state, ref_state.transpose(0, 1))
+    # sequence output is torch's output as is
+    ours.output = "sequence"
+    torch.testing.assert_close(ours(x)[0], ref(x)[0])
+
+
+def test_encoder_state_wires_into_decoder():
+    enc_spec, ep = _params("LSTM", hidden=8, num_layers=2, output="last")
+    dec_spec, dp = _params("LSTM", hidden=8, num_layers=2)
+    enc_out = enc_spec.shape(ep, [("T", 5), None, None])
+    h, c = enc_out[1], enc_out[2]
+    rep_spec, rp = _params("RepeatVector", n=7)
+    seq = rep_spec.shape(rp, [enc_out[0]])[0]
+    assert dec_spec.shape(dp, [seq, h, c])[0] == (7, 8)
+    enc = enc_spec.build(ep, [(9, 5), None, None])()
+    dec = dec_spec.build(dp, [seq, h, c])()
+    rep = rep_spec.build(rp, [enc_out[0]])()
+    y, hh, cc = enc(torch.randn(3, 9, 5))
+    out, _, _ = dec(rep(y), hh, cc)
+    assert out.shape == (3, 7, 8)
+
+
+def test_repeat_vector_matches_expand():
+    spec, p = _params("RepeatVector", n=4)
+    x = torch.randn(3, 5)
+    torch.testing.assert_close(spec.build(p, [(5,)])()(x), x.unsqueeze(1).expand(3, 4, 5))
+
+
+def test_time_distributed_matches_per_step_linear():
+    spec, p = _params("TimeDistributedLinear", units=3)
+    m = spec.build(p, [(6, 4)])()
+    x = torch.randn(2, 6, 4)
+    per_step = torch.stack([m(x[:, t]) for t in range(6)], dim=1)
+    torch.testing.assert_close(m(x), per_step)
+    assert "params = 4·3 + 3 = 15" in spec.explain(p, [(6, 4)], [(6, 3)])
+
+
+@pytest.mark.parametrize("score", ["scaled_dot", "dot", "additive"])
+def test_attention_variants(score):
+    _check("Attention", [(6, 8), (9, 8), None], score=score, units=5)
+    _check("Attention", [(6, 8), (9, 8), (9, 3)], score=score, units=5)
+    if score == "additive":
+        _check("Attention", [(6, 8), (9, 4), (9, 3)], score=score, units=5)
+
+
+def test_attention_matches_sdpa_and_weights_sum_to_one():
+    spec, p = _params("Attention")
+    q, k, v = torch.randn(2, 6, 8), torch.randn(2, 9, 8), torch.randn(2, 9, 3)
+    m = spec.build(p, [(6, 8), (9, 8), (9, 3)])()
+    context, weights = m(q, k, v)
+    torch.testing.assert_close(context, F.scaled_dot_product_attention(q, k, v))
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 6))
+    spec, p = _params("Attention", score="dot")
+    context, _ = spec.build(p, [(6, 8), (9, 8), None])()(q, k, None)
+    torch.testing.assert_close(context, torch.softmax(q @ k.transpose(1, 2), -1) @ k)
+
+
+def test_additive_attention_formula():
+    spec, p = _params("Attention", score="additive", units=5)
+    m = spec.build(p, [(2, 4), (3, 6), None])()
+    q, k = torch.randn(1, 2, 4), torch.randn(1, 3, 6)
+    _, weights = m(q, k, None)
+    with torch.no_grad():
+        scores = torch.tensor([[[float(m.v(torch.tanh(m.w_query(q[0, i]) + m.w_keys(k[0, j]))))
+                                 for j in range(3)] for i in range(2)]])
+    torch.testing.assert_close(weights, torch.softmax(scores, -1))
+
+
+@pytest.mark.parametrize("ins", [[(10, 16), None, None], [(10, 16), (7, 16), None],
+                                 [(10, 16), (7, 12), None], [(10, 16), (7, 12), (7, 5)],
+                                 [(10, 16), None, (10, 3)]])
+def test_mha_variants(ins):
+    _check("MultiHeadAttention", ins, heads=4)
+
+
+def test_mha_matches_torch():
+    torch.manual_seed(0)
+    spec, p = _params("MultiHeadAttention", heads=4)
+    ours = spec.build(p, [(5, 16), (7, 16), None])()
+    ref = nn.MultiheadAttention(16, 4, batch_first=True)
+    ref.load_state_dict(ours.state_dict())
+    q, k = torch.randn(2, 5, 16), torch.randn(2, 7, 16)
+    for a, b in zip(ours(q, k, None), ref(q, k, k), strict=True):
+        torch.testing.assert_close(a, b)
+    # self-attention when key and value are unconnected
+    for a, b in zip(ours(q), ref(q, q, q), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("activation,norm_first", [("relu", False), ("gelu", True)])
+def test_transformer_encoder_layer(activation, norm_first):
+    _check("TransformerEncoderLayer", [(6, 12)], heads=3, feedforward=20,
+           activation=activation, norm_first=norm_first)
+    spec, p = _params("TransformerEncoderLayer", heads=3, feedforward=20)
+    m = spec.build(p, [(6, 12)])()
+    assert sum(t.numel() for t in m.parameters()) == int(
+        spec.explain(p, [(6, 12)], [(6, 12)]).rsplit("= ", 1)[1].replace(",", ""))
+
+
+def test_explain_param_counts_match_modules():
+    cases = [("RNN", [(5, 3), None], dict(hidden=7, num_layers=2, bidirectional=True)),
+             ("LSTM", [(5, 3), None, None], dict(hidden=7, num_layers=3)),
+             ("GRU", [(5, 3), None], dict(hidden=7, bias=False, bidirectional=True)),
+             ("MultiHeadAttention", [(5, 8), (4, 6), None], dict(heads=2)),
+             ("Attention", [(5, 8), (4, 6), None], dict(score="additive", units=3))]
+    for block, ins, over in cases:
+        spec, p = _params(block, **over)
+        m = spec.build(p, ins)()
+        text = spec.explain(p, ins, spec.shape(p, ins))
+        n = sum(t.numel() for t in m.parameters())
+        assert f"{n:,}" in text, (block, text, n)
+
+
+@pytest.mark.parametrize("block,ins,over,words", [
+    ("LSTM", [(3, 32, 32), None, None], {}, "sequence [T, features]"),
+    ("GRU", [(8,), None], {}, "received [8]"),
+    ("RNN", [(5, "F"), None], {}, "known feature size"),
+    ("LSTM", [(5, 3), (1, 64), (2, 64)], {}, "c0 must be [num_layers·directions, hidden]"),
+    ("GRU", [(5, 3), (1, 64)], {"bidirectional": True}, "received [1, 64]"),
+    ("TimeDistributedLinear", [(16,)], {}, "received [16]"),
+    ("Attention", [(5, 8), (6, 4), None], {}, "same size"),
+    ("Attention", [(5, 8), (6, 8), (7, 8)], {}, "one value per key"),
+    ("Attention", [(5,), (6, 8), None], {}, "query sequence"),
+    ("MultiHeadAttention", [(5, 30), None, None], {"heads": 4}, "4 heads must divide"),
+    ("MultiHeadAttention", [(5, 32), (6, 32), (7, 32)], {}, "one value per key"),
+    ("TransformerEncoderLayer", [(5, 30)], {"heads": 4}, "embedding size 30"),
+    ("TransformerEncoderLayer", [(30,)], {}, "sequence [T, embed]"),
+    ("RepeatVector", [()], {}, "scalar"),
+])
+def test_invalid_inputs_raise_clear_errors(block, ins, over, words):
+    spec, p = _params(block, **over)
+    with pytest.raises(ShapeError, match=words.replace("[", r"\[").replace("]", r"\]")):
+        spec.shape(p, ins)
+
+
+def test_fused_rnn_flops_on_cpu():
+    """CPU runs RNN and GRU as plain matmuls (counted); LSTM goes to a fused kernel there, so
+    the rule follows the meta-device decomposition that analysis and the property tests use."""
+    for block, ins in (("RNN", [(5, 3), None]), ("GRU", [(5, 3), None])):
+        spec, p = _params(block, hidden=7)
+        m = spec.build(p, ins)()
+        with FlopCounterMode(display=False) as counter:
+            m(torch.randn(1, 5, 3))
+        assert spec.flops(p, ins, spec.shape(p, ins)) == counter.get_total_flops()
+
+
+def test_mha_eval_fast_path_gives_the_same_numbers():
+    spec, p = _params("MultiHeadAttention", heads=4)
+    m = spec.build(p, [(10, 32), None, None])()
+    x = torch.randn(2, 10, 32)
+    train = m(x)
+    m.eval()
+    with torch.no_grad():
+        for a, b in zip(train, m(x), strict=True):
+            torch.testing.assert_close(a.detach(), b)
+
+
+@pytest.mark.parametrize("block,ins,over", [
+    ("RNN", [(5, 3), (2, 4)], dict(hidden=4, num_layers=2, nonlinearity="relu")),
+    ("LSTM", [(5, 3), (2, 4), (2, 4)], dict(hidden=4, bidirectional=True, output="last")),
+    ("GRU", [(5, 3), None], dict(hidden=4, num_layers=2, bidirectional=True, output="last")),
+    ("RepeatVector", [(6,)], {}),
+    ("Attention", [(5, 4), (6, 3), (6, 2)], dict(score="additive", units=3)),
+    ("Attention", [(5, 4), (6, 4), None], {}),
+    ("MultiHeadAttention", [(5, 4), (6, 3), None], dict(heads=2)),
+])
+def test_modules_are_self_contained(block, ins, over):
+    """Generated code copies a custom module's source with only torch, nn, F and math around."""
+    import inspect
+    import math
+
+    spec, p = _params(block, **over)
+    made = spec.build(p, ins)
+    namespace = {"torch": torch, "nn": nn, "F": F, "math": math}
+    exec(compile(inspect.getsource(made.cls), "<generated>", "exec"), namespace)  # noqa: S102
+    copy = namespace[made.cls.__name__](*made.args, **dict(made.kwargs))
+    original = made()
+    copy.load_state_dict(original.state_dict())
+    xs = _tensors(ins, 2)
+    for a, b in zip(_as_tuple(original(*xs)), _as_tuple(copy(*xs)), strict=True):
+        torch.testing.assert_close(a, b)
