@@ -63,7 +63,7 @@ def mlp() -> Project:
     return _project(
         "Multilayer perceptron on spirals\n"
         "Two hidden layers of 32 ReLU units learn to separate three interleaved spirals.",
-        net, DatasetConfig("spirals", {"classes": 3}), epochs=60, batch=64, lr=0.01)
+        net, DatasetConfig("spirals", {"arms": 3, "n_samples": 1500}), epochs=60, batch=64, lr=0.01)
 
 
 def lenet() -> Project:
@@ -120,7 +120,7 @@ def alexnet() -> Project:
     return _project(
         "AlexNet (227×227)\n"
         "The 2012 ImageNet winner: ReLU, local response norm, overlapping pooling, dropout.",
-        net, DatasetConfig("image_folder", {"path": "", "size": 227}), epochs=90, batch=128,
+        net, DatasetConfig("image_folder", {"path": "", "image_size": 227, "augment": True, "jitter": 0.1}), epochs=90, batch=128,
         lr=0.01, optimizer="sgd_momentum")
 
 
@@ -146,7 +146,7 @@ def resnet_small() -> Project:
     return _project(
         "Small ResNet on CIFAR-10\n"
         "Residual blocks add a skip connection, y = F(x) + x, so deep stacks still train.",
-        net, DatasetConfig("cifar10"), epochs=20, batch=128, lr=0.001)
+        net, DatasetConfig("cifar10", {"augment": True}), epochs=20, batch=128, lr=0.001)
 
 
 def densenet_small() -> Project:
@@ -181,7 +181,7 @@ def mobilenet_small() -> Project:
     return _project(
         "Small MobileNet on CIFAR-10\n"
         "Depthwise-separable convolutions: a fraction of the parameters and FLOPs of full ones.",
-        net, DatasetConfig("cifar10"), epochs=20, batch=128, lr=0.001)
+        net, DatasetConfig("cifar10", {"augment": True}), epochs=20, batch=128, lr=0.001)
 
 
 TEMPLATE_BUILDERS = {f.__name__: f for f in (mlp, lenet, alexnet, resnet_small, densenet_small,
