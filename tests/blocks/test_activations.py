@@ -2,91 +2,18 @@
 
 from __future__ import annotations
 
-import random
-
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from builder.blocks import by_category, get
-from builder.shapes import ShapeError, concretize
+from builder.shapes import ShapeError
+from tests.blocks.support import _params, check_block, check_random_params
 
 CATEGORY = "Activations"
 TYPES = ["ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax",
          "LogSoftmax", "PReLU"]
 SYMBOLS = {"T": 5}
-
-
-# --- helpers (each block test file keeps its own copy) -------------------------------------
-
-
-def _params(spec, **over):
-    p, errors = spec.coerce_params(over)
-    assert not errors, errors
-    return p
-
-
-def _run(spec, p, ins, batch=2, device="cpu", train=True):
-    m = spec.build(p, ins)().to(device).train(train)
-    xs = [torch.randn(batch, *concretize(s, SYMBOLS), device=device) for s in ins]
-    ys = m(*xs)
-    return m, xs, ys if isinstance(ys, tuple) else (ys,)
-
-
-def check_block(block, ins=None, **params):
-    """Build from params + inputs; real (batch 2) and meta outputs match the fast rule; FLOPs for
-    batch 1 match FlopCounterMode; explain gives text.  Returns (spec, params, module)."""
-    spec = get(block)
-    p = _params(spec, **params)
-    ins = list(ins if ins is not None else spec.example_inputs)
-    fast = spec.shape(p, ins)
-    want = [concretize(s, SYMBOLS) for s in fast]
-    m, _, ys = _run(spec, p, ins)
-    assert [tuple(y.shape[1:]) for y in ys] == want
-    _, _, ys = _run(spec, p, ins, device="meta")
-    assert [tuple(y.shape[1:]) for y in ys] == want
-    m.eval()
-    with FlopCounterMode(display=False) as counter:
-        m(*[torch.randn(1, *concretize(s, SYMBOLS)) for s in ins])
-    assert counter.get_total_flops() == (spec.flops(p, ins, fast) if spec.flops else 0)
-    if spec.explain is not None:
-        text = spec.explain(p, ins, fast)
-        assert isinstance(text, str) and text.strip() and text.count("\n") <= 2
-    return spec, p, m
-
-
-def _random_value(param, rng):
-    if param.kind == "bool":
-        return rng.random() < 0.5
-    if param.kind == "choice":
-        return rng.choice(param.choices)
-    lo = param.min if param.min is not None else -10
-    hi = param.max if param.max is not None else 10
-    if param.kind == "int":
-        return rng.choice([int(lo), int(hi), rng.randint(int(lo), int(min(hi, lo + 64)))])
-    return rng.choice([lo, hi, rng.uniform(lo, min(hi, lo + 10))])
-
-
-def check_random_params(block, shapes, draws=40, seed=0):
-    """For random valid params: the fast rule succeeds exactly when the module runs on meta
-    tensors, and then with the same shapes."""
-    spec = get(block)
-    rng = random.Random(seed)
-    for _ in range(draws):
-        p = _params(spec, **{q.name: _random_value(q, rng) for q in spec.params})
-        ins = [rng.choice(shapes)]
-        try:
-            fast = spec.shape(p, ins)
-        except ShapeError:
-            fast = None
-        try:
-            _, _, ys = _run(spec, p, ins, device="meta")
-            got = [tuple(y.shape[1:]) for y in ys]
-        except Exception:  # noqa: BLE001 - torch refuses in many ways
-            got = None
-        want = None if fast is None else [concretize(s, SYMBOLS) for s in fast]
-        assert got == want, (block, p, ins)
 
 
 # --- every block ----------------------------------------------------------------------------
