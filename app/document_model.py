@@ -1,0 +1,150 @@
+"""The Qt twin of ``builder.commands.Document``: signals for its changes, cached reports.
+
+Every view (canvas, inspector, problems, summary) reads the project through this object and
+edits it only with ``do(command)``.  Validation reports and analyses are computed lazily per
+network and kept until an edit that is more than a move touches that network, so dragging
+nodes never re-validates anything.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from builder.analysis import NetworkStats, analyze
+from builder.commands import Change, Command, CommandError, Document
+from builder.document import Network, Project
+from builder.ports import freeze
+from builder.propagate import Report, check
+
+__all__ = ["DocumentModel"]
+
+
+def _signature(net: Network) -> dict[str, tuple]:
+    """What of each node affects validation (not its position)."""
+    return {i: (n.block, freeze(n.params), n.trainable, n.init, id(n.subnet))
+            for i, n in net.nodes.items()}
+
+
+class DocumentModel(QObject):
+    changed = Signal(object)  # builder Change, after caches were brought up to date
+    replaced = Signal()  # another project was opened: views rebuild
+    state_changed = Signal()  # dirty flag, undo/redo availability or path changed
+    refused = Signal(str)  # a command was refused; the message says why
+
+    def __init__(self, document: Document | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self._doc = document or Document(Project())
+        self._reports: dict[str, tuple[Report, dict[str, tuple]]] = {}
+        self._stats: dict[str, NetworkStats] = {}
+        self._recovered = False  # opened from a recovery file: dirty until saved
+        self._replacing = False
+        self._unsubscribe = self._doc.subscribe(self._on_change)
+
+    # --- the document ---------------------------------------------------------------------
+    @property
+    def document(self) -> Document:
+        return self._doc
+
+    @property
+    def project(self) -> Project:
+        return self._doc.project
+
+    @property
+    def path(self):
+        return self._doc.path
+
+    @property
+    def dirty(self) -> bool:
+        return self._doc.dirty or self._recovered
+
+    def network(self, name: str) -> Network | None:
+        return self._doc.project.networks.get(name)
+
+    def replace(self, project: Project, path=None, recovered: bool = False) -> None:
+        self._reports.clear()
+        self._stats.clear()
+        self._recovered = recovered
+        self._replacing = True  # views rebuild once on ``replaced``, not also on the Change
+        try:
+            self._doc.replace_project(project, path)
+        finally:
+            self._replacing = False
+        self.replaced.emit()
+        self.state_changed.emit()
+
+    def mark_saved(self, path) -> None:
+        self._doc.path = path
+        self._doc.mark_clean()
+        self._recovered = False
+        self.state_changed.emit()
+
+    # --- editing --------------------------------------------------------------------------
+    def do(self, command: Command) -> bool:
+        """Apply an edit; a refused one changes nothing and reports its message."""
+        try:
+            self._doc.do(command)
+        except CommandError as e:
+            self.refused.emit(str(e))
+            return False
+        return True
+
+    def undo(self) -> None:
+        self._doc.undo()
+
+    def redo(self) -> None:
+        self._doc.redo()
+
+    def _on_change(self, change: Change) -> None:
+        if change.project:
+            self._reports.clear()
+            self._stats.clear()
+        if self._replacing:
+            return
+        names = [change.network] if change.network is not None else list(self._reports)
+        for name in names:
+            cached = self._reports.get(name)
+            net = self.network(name)
+            if cached is None:
+                continue
+            if net is None or change.structure or change.network is None:
+                self._drop(name)
+                continue
+            sig = cached[1]
+            if any(i not in net.nodes or sig.get(i) != (
+                    (n := net.nodes[i]).block, freeze(n.params), n.trainable, n.init, id(n.subnet))
+                   for i in change.nodes):
+                self._drop(name)
+        self.changed.emit(change)
+        self.state_changed.emit()
+
+    def _drop(self, name: str) -> None:
+        self._reports.pop(name, None)
+        self._stats.pop(name, None)
+
+    # --- derived data ---------------------------------------------------------------------
+    def report(self, name: str) -> Report | None:
+        """Problems and shapes of a network; the same object until a real edit."""
+        cached = self._reports.get(name)
+        if cached is None:
+            net = self.network(name)
+            if net is None:
+                return None
+            cached = self._reports[name] = (check(net), _signature(net))
+        return cached[0]
+
+    def stats(self, name: str) -> NetworkStats | None:
+        """Params, FLOPs and receptive fields (memoised per block in builder.analysis)."""
+        stats = self._stats.get(name)
+        if stats is None:
+            report = self.report(name)
+            if report is None:
+                return None
+            try:
+                stats = analyze(report.graph.net, report=report)
+            except Exception:  # noqa: BLE001 - a block's build failing must not kill the view
+                stats = NetworkStats(report)
+            self._stats[name] = stats
+        return stats
+
+    def all_problems(self) -> list:
+        return [p for name in self.project.networks for p in self.report(name).problems]

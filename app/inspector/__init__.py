@@ -1,0 +1,1 @@
+"""The inspector: the selected block's generated param form and everything known about it."""

@@ -1,0 +1,318 @@
+"""The main window: canvas tabs (one per network), palette, inspector, problems, menus.
+
+All views follow the one ``DocumentModel``; this window only routes its change notifications
+to them, in a fixed order (tabs, scenes, inspector, problems), and wires gestures to commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QStackedWidget,
+    QTabWidget,
+)
+
+from app import settings, theme
+from app.application import freeze_startup_heap, make_app, offer_recovery
+from app.autosave import Autosaver
+from app.canvas.scene import NetworkScene
+from app.canvas.view import CanvasView
+from app.document_model import DocumentModel
+from app.file_ops import FileController
+from app.inspector.panel import Inspector
+from app.menus import build_actions, build_menus
+from app.palette import Palette
+from app.problems_panel import ProblemsPanel
+from app.quick_fix import fix_command
+from app.start_page import StartPage
+from app.window_dialogs import WindowDialogs
+
+__all__ = ["MainWindow", "run_app", "make_app", "freeze_startup_heap"]
+
+
+class MainWindow(WindowDialogs, QMainWindow):
+    def __init__(self, model: DocumentModel | None = None, autosave: bool = True):
+        super().__init__()
+        self.model = model or DocumentModel()
+        self.files = FileController(self, self.model)
+        self.acts: dict = {}
+        self.views: dict[str, CanvasView] = {}
+        self.snap = settings.store().value("snap", False, type=bool)
+        self.minimap_on = settings.store().value("minimap", True, type=bool)
+        self.resize(1400, 860)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.currentChanged.connect(lambda _: self._selection_changed())
+        self.tabs.tabBarDoubleClicked.connect(lambda _: self.rename_network())
+        self.start_page = StartPage()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.start_page)
+        self.stack.addWidget(self.tabs)
+        self.stack.setCurrentWidget(self.tabs)
+        self.setCentralWidget(self.stack)
+
+        self.palette = Palette()
+        self.inspector = Inspector(self.model)
+        self.problems = ProblemsPanel(self.model)
+        self.docks = [
+            self._dock("Blocks", self.palette, Qt.LeftDockWidgetArea),
+            self._dock("Inspector", self.inspector, Qt.RightDockWidgetArea),
+            self._dock("Problems", self.problems, Qt.BottomDockWidgetArea),
+        ]
+        self.resizeDocks(self.docks[:2], [230, 320], Qt.Horizontal)
+        self.resizeDocks(self.docks[2:], [120], Qt.Vertical)
+        self.stats_label = QLabel()
+        self.statusBar().addPermanentWidget(self.stats_label)
+
+        build_actions(self)
+        build_menus(self)
+        self.acts["snap"].setChecked(self.snap)
+        self.acts["minimap"].setChecked(self.minimap_on)
+        self.acts[f"theme_{theme.current().name}"].setChecked(True)
+
+        self.model.changed.connect(self._on_change)
+        self.model.replaced.connect(self._rebuild_tabs)
+        self.model.state_changed.connect(self._update_state)
+        self.model.refused.connect(lambda m: self.statusBar().showMessage(m, 6000))
+        self.palette.add_requested.connect(self._add_from_palette)
+        self.inspector.fix_requested.connect(self.apply_fix)
+        self.inspector.renamed.connect(lambda net, old, new: self.go_to(net, new, center=False))
+        self.problems.node_requested.connect(self.go_to)
+        self.problems.fix_requested.connect(self.apply_fix)
+        self.files.opened.connect(self._opened)
+        sp = self.start_page
+        sp.template_chosen.connect(lambda name: self.files.new_from_template(name))
+        sp.blank_chosen.connect(lambda: self.files.new_blank())
+        sp.file_chosen.connect(lambda path: self.files.open_path(path))
+        sp.open_requested.connect(self.files.open_dialog)
+        sp.back_requested.connect(lambda: self.stack.setCurrentWidget(self.tabs))
+        self.setAcceptDrops(True)
+        self.autosaver = Autosaver(self.model, self) if autosave else None
+        self._rebuild_tabs()
+        self._update_state()
+
+    def _dock(self, title: str, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetClosable
+                         | QDockWidget.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    # --- canvases ---------------------------------------------------------------------------
+    def current_view(self) -> CanvasView | None:
+        widget = self.tabs.currentWidget()
+        return widget if isinstance(widget, CanvasView) else None
+
+    def with_view(self, method: str, *args):
+        def call(*_):
+            view = self.current_view()
+            if view is not None and self.stack.currentWidget() is self.tabs:
+                return getattr(view, method)(*args)
+            return None
+        return call
+
+    def _make_view(self, name: str) -> CanvasView:
+        view = CanvasView(NetworkScene(self.model, name))
+        view.snap = self.snap
+        view.minimap.enabled = self.minimap_on
+        view.scene().selectionChanged.connect(self._selection_changed)
+        view.open_file_requested.connect(lambda path: self.files.open_path(path))
+        view.message.connect(lambda m: self.statusBar().showMessage(m, 5000))
+        view.minimap.schedule()
+        return view
+
+    def _rebuild_tabs(self) -> None:
+        current = self.tabs.tabText(self.tabs.currentIndex())
+        self.tabs.blockSignals(True)
+        while self.tabs.count():
+            widget = self.tabs.widget(0)
+            self.tabs.removeTab(0)
+            widget.deleteLater()
+        self.views.clear()
+        for name in self.model.project.networks:
+            self.views[name] = self._make_view(name)
+            self.tabs.addTab(self.views[name], name)
+        if current in self.views:
+            self.tabs.setCurrentWidget(self.views[current])
+        self.tabs.blockSignals(False)
+        self._selection_changed()
+        self.problems.refresh()
+
+    def _sync_tabs(self) -> None:
+        names = list(self.model.project.networks)
+        gone = [n for n in self.views if n not in names]
+        new = [n for n in names if n not in self.views]
+        if len(gone) == 1 and len(new) == 1:  # a rename: keep the view and its zoom
+            view = self.views.pop(gone[0])
+            view.scene().net_name = new[0]
+            self.views[new[0]] = view
+            view.scene().rebuild()
+            self.tabs.setTabText(self.tabs.indexOf(view), new[0])
+            return
+        for name in gone:
+            view = self.views.pop(name)
+            self.tabs.removeTab(self.tabs.indexOf(view))
+            view.deleteLater()
+        for name in new:
+            self.views[name] = self._make_view(name)
+            self.tabs.insertTab(names.index(name), self.views[name], name)
+            self.tabs.setCurrentWidget(self.views[name])
+
+    def _on_change(self, change) -> None:
+        if change.project:
+            self._sync_tabs()
+        for view in self.views.values():
+            view.scene().on_change(change)
+            view.minimap.schedule()
+        self.inspector.refresh()
+        self.problems.refresh()
+        self._update_stats()
+
+    def _selection_changed(self) -> None:
+        view = self.current_view()
+        if view is None:
+            self.inspector.show_node(None, None)
+            return
+        ids = view.scene().selected_node_ids()
+        self.inspector.show_node(view.scene().net_name, ids[0] if len(ids) == 1 else None,
+                                 len(ids))
+        self._update_stats()
+
+    def go_to(self, net_name: str, node_id: str, center: bool = True) -> None:
+        view = self.views.get(net_name)
+        if view is None:
+            return
+        self.stack.setCurrentWidget(self.tabs)
+        self.tabs.setCurrentWidget(view)
+        view.scene().select_nodes([node_id])
+        if center:
+            view.center_on_node(node_id)
+
+    def _add_from_palette(self, block: str) -> None:
+        view = self.current_view()
+        if view is not None:
+            self.stack.setCurrentWidget(self.tabs)
+            view.append_block(block)
+
+    def apply_fix(self, problem) -> None:
+        command = fix_command(self.model.project, problem)
+        if command is not None and self.model.do(command):
+            self.statusBar().showMessage(f"Applied: {command.text}", 5000)
+
+    # --- window state -----------------------------------------------------------------------
+    def _update_state(self) -> None:
+        doc = self.model.document
+        name = Path(self.model.path).name if self.model.path else "Untitled"
+        self.setWindowTitle(f"{name}[*] — Layerloom")
+        self.setWindowModified(self.model.dirty)
+        for key, can, text in (("undo", doc.can_undo, doc.undo_text),
+                               ("redo", doc.can_redo, doc.redo_text)):
+            act = self.acts[key]
+            act.setEnabled(can)
+            act.setText(f"&{key.capitalize()} {text}".rstrip())
+
+    def _update_stats(self) -> None:
+        view = self.current_view()
+        if view is None:
+            self.stats_label.setText("")
+            return
+        name = view.scene().net_name
+        net, report = self.model.network(name), self.model.report(name)
+        if net is None or report is None:
+            return
+        errors = sum(p.severity == "error" for p in report.problems)
+        state = "valid" if not errors else f"{errors} error{'s' * (errors != 1)}"
+        self.stats_label.setText(f"{name} · {len(net.nodes)} blocks · {state}")
+
+    def _opened(self) -> None:
+        self.stack.setCurrentWidget(self.tabs)
+        QTimer.singleShot(0, self.fit_all)
+
+    def fit_all(self) -> None:
+        for view in self.views.values():
+            view.fit()
+
+    def show_start_page(self) -> None:
+        self.start_page.refresh()
+        self.stack.setCurrentWidget(self.start_page)
+
+    def fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in settings.recent_files():
+            self.recent_menu.addAction(path, lambda p=path: self.files.open_path(p))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("No recent files").setEnabled(False)
+
+    def set_snap(self, on: bool) -> None:
+        self.snap = bool(on)
+        settings.store().setValue("snap", self.snap)
+        for view in self.views.values():
+            view.snap = self.snap
+
+    def set_minimap(self, on: bool) -> None:
+        self.minimap_on = bool(on)
+        settings.store().setValue("minimap", self.minimap_on)
+        for view in self.views.values():
+            view.minimap.enabled = self.minimap_on
+            view.minimap.refit()
+
+    def set_theme(self, name: str) -> None:
+        theme.apply(QApplication.instance(), name)
+        settings.store().setValue("theme", name)
+        self.acts[f"theme_{name}"].setChecked(True)
+        for view in self.views.values():
+            for item in view.scene().items():
+                item.update()  # drops each item's cached pixmap
+            view.resetCachedContent()
+            view.minimap.refit()
+        self.palette._populate()
+        self.problems._shown = None
+        self.problems.refresh()
+
+    # --- closing and file drops -------------------------------------------------------------
+    def closeEvent(self, event):
+        if self.files.confirm_discard():
+            if self.autosaver is not None:
+                self.autosaver.discard()
+            store = settings.store()
+            store.setValue("geometry", self.saveGeometry())
+            store.setValue("window_state", self.saveState())
+            event.accept()
+        else:
+            event.ignore()
+
+    def dragEnterEvent(self, event):
+        if any(u.toLocalFile().endswith(".loom") for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        for url in event.mimeData().urls():
+            if url.toLocalFile().endswith(".loom"):
+                event.acceptProposedAction()
+                self.files.open_path(url.toLocalFile())
+                return
+
+
+def run_app(path: str | None = None) -> int:
+    app = make_app()
+    window = MainWindow()
+    store = settings.store()
+    if store.value("geometry") is not None:  # where the user left the window and its docks
+        window.restoreGeometry(store.value("geometry"))
+        window.restoreState(store.value("window_state"))
+    if not (path and window.files.open_path(path, confirm=False)):
+        window.files.new_from_template(confirm=False)
+    freeze_startup_heap()
+    window.show()
+    offer_recovery(window)
+    QTimer.singleShot(0, window.fit_all)
+    return app.exec()

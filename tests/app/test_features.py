@@ -1,0 +1,142 @@
+"""Summary and CSV, quick fixes, shortcuts list, snapping, networks, themes, screenshot."""
+
+import csv
+
+from gui_helpers import drag, node_view_pos
+from PySide6.QtCore import QPoint
+from PySide6.QtGui import QImage
+
+from app.canvas.edits import fitting_blocks
+from app.screenshot import screenshot
+from app.shortcuts_dialog import ShortcutsDialog, shortcut_rows
+from app.summary import HEADER, SummaryDialog, summary_rows, write_csv
+from builder.commands import SetParams
+from builder.problems import Code
+
+
+def test_summary_table_and_csv_export(window, tmp_path):
+    stats = window.model.stats("main")
+    rows = summary_rows(stats)
+    assert [r[0] for r in rows] == ["x", "hidden1", "relu1", "hidden2", "relu2", "logits", "y"]
+    assert rows[1] == ("hidden1", "Linear", "[32]", 96, 96, 2 * 2 * 32)
+    dialog = SummaryDialog("main", stats, window)
+    assert dialog.table.rowCount() == 7
+    assert dialog.table.item(1, 3).text() == "96"
+    path = write_csv(tmp_path / "summary.csv", rows)
+    with path.open() as f:
+        table = list(csv.reader(f))
+    assert tuple(table[0]) == HEADER
+    assert table[2][:4] == ["hidden1", "Linear", "[32]", "96"]
+
+
+def test_quick_fix_inserts_an_embedding_as_one_undoable_step(window):
+    m = window.model
+    m.do(SetParams("main", "x", {"kind": "tokens", "shape": [12]}))
+    problem = next(p for p in m.report("main").problems if p.code == Code.PORT_KIND)
+    assert problem.fix["insert"] == "Embedding"
+    panel = window.problems
+    row = next(i for i in range(panel.tree.topLevelItemCount())
+               if panel.tree.topLevelItem(i).data(0, 256) is problem or
+               "fix: Insert Embedding" in panel.tree.topLevelItem(i).text(3))
+    panel.tree.setCurrentItem(panel.tree.topLevelItem(row))
+    assert panel.fix_button.isEnabled() and "Embedding" in panel.fix_button.text()
+    panel.fix_button.click()
+    net = m.project.networks["main"]
+    emb = [n for n in net.nodes.values() if n.block == "Embedding"]
+    assert len(emb) == 1
+    assert not any(p.code == Code.PORT_KIND for p in m.report("main").problems)
+    assert m.document.undo_text == "Insert Embedding"
+    m.undo()
+    assert not any(n.block == "Embedding" for n in net.nodes.values())
+
+
+def test_shortcuts_are_listed_from_the_real_actions(window):
+    rows = dict(shortcut_rows(window.acts))
+    assert rows["Ctrl+Z"].startswith("Undo")
+    assert any(k.startswith("Ctrl+Shift+Z") for k in rows)
+    assert rows["F"] == "Fit view"
+    assert "Tab or Space" in rows
+    dialog = ShortcutsDialog(window.acts, window)
+    assert dialog.table.rowCount() == len(shortcut_rows(window.acts))
+
+
+def test_grid_snapping_rounds_dragged_positions(window):
+    window.acts["snap"].trigger()
+    view = window.current_view()
+    assert view.snap
+    a = node_view_pos(view, "relu1")
+    drag(view, a, a + QPoint(37, 53))
+    x, y = window.model.project.networks["main"].nodes["relu1"].pos
+    assert x % 20 == 0 and y % 20 == 0
+    window.acts["snap"].trigger()
+    assert not view.snap
+
+
+def test_networks_tabs_follow_add_rename_remove_and_paste_between_them(window, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("decoder", True))
+    window.acts["add_network"].trigger()
+    assert window.tabs.count() == 2 and "decoder" in window.views
+    assert window.current_view() is window.views["decoder"]
+    main_view = window.views["main"]
+    main_view.scene().select_nodes(["hidden1", "relu1"])
+    assert main_view.copy()
+    pasted = window.views["decoder"].paste()
+    assert len(pasted) == 2
+    assert set(pasted) <= set(window.model.project.networks["decoder"].nodes)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("dec", True))
+    window.acts["rename_network"].trigger()
+    assert "dec" in window.views and window.tabs.tabText(window.tabs.currentIndex()) == "dec"
+    assert len(window.views["dec"].scene().nodes) == 4
+    window.acts["remove_network"].trigger()
+    assert list(window.views) == ["main"] and window.tabs.count() == 1
+    window.model.undo()
+    assert "dec" in window.views
+
+
+def test_theme_switch_repaints_without_error(window):
+    window.acts["theme_light"].trigger()
+    window.current_view().viewport().repaint()
+    window.acts["theme_dark"].trigger()
+    window.current_view().viewport().repaint()
+
+
+def test_minimap_click_moves_the_view(window, qtbot):
+    from big_network import big_project
+
+    window.model.replace(big_project(200))
+    view = window.current_view()
+    view.resetTransform()
+    qtbot.waitUntil(view.minimap.isVisible, timeout=2000)
+    mini = view.minimap
+    before = view.mapToScene(view.viewport().rect().center())
+    target = mini.to_map(view.scene().nodes["y"].sceneBoundingRect().center()).toPoint()
+    from gui_helpers import send_mouse
+    from PySide6.QtGui import QMouseEvent
+
+    send_mouse(mini, QMouseEvent.Type.MouseButtonPress, target)
+    send_mouse(mini, QMouseEvent.Type.MouseButtonRelease, target)
+    after = view.mapToScene(view.viewport().rect().center())
+    assert after.x() > before.x() + 500
+
+
+def test_fitting_blocks_filters_by_kind_and_shape():
+    fits = fitting_blocks((3, 32, 32), "tensor")
+    assert {"Conv2d", "ReLU", "MaxPool2d", "Flatten"} <= fits
+    assert "Embedding" not in fits
+    ids = fitting_blocks((12,), "index")
+    assert "Embedding" in ids and "Linear" not in ids
+
+
+def test_screenshot_writes_the_png(tmp_path, qapp):
+    out = tmp_path / "shot.png"
+    assert screenshot("resources/templates/mlp.loom", str(out), (900, 600)) == 0
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (900, 600)
+
+
+def test_screenshot_of_a_missing_file_fails_with_a_message(tmp_path, qapp, capsys):
+    assert screenshot(str(tmp_path / "nope.loom"), str(tmp_path / "x.png"), (800, 600)) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()

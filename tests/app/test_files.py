@@ -1,0 +1,132 @@
+"""Files: untitled start, save, reopen and compare, dirty marker, close prompt, autosave and
+recovery, recent files, dropping a .loom file on the window, the start page."""
+
+from pathlib import Path
+
+from gui_helpers import drag, port_view_pos
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication
+
+from app import settings
+from app.autosave import Autosaver, leftovers
+from builder.commands import SetParams
+from builder.document import Edge
+from builder.serialize import load, to_dict
+
+
+def test_starts_as_an_untitled_copy_of_the_mlp_example(window):
+    assert window.model.path is None
+    assert window.windowTitle().startswith("Untitled")
+    assert not window.isWindowModified()
+    assert set(window.model.project.networks["main"].nodes) >= {"x", "hidden1", "y"}
+
+
+def test_save_asks_for_a_name_then_reopen_compares_equal(window, tmp_path):
+    view = window.current_view()
+    drag(view, port_view_pos(view, "relu2", "y", False), port_view_pos(view, "hidden2", "x", True))
+    window.model.do(SetParams("main", "hidden1", {"units": 20}))
+    assert window.isWindowModified()
+    target = tmp_path / "mine"
+    asked = []
+    window.files.ask_save_path = lambda: asked.append(1) or str(target)
+    window.acts["save"].trigger()
+    assert asked  # untitled: Save behaves as Save As
+    saved = tmp_path / "mine.loom"
+    assert saved.is_file()
+    assert window.model.path == saved.resolve()
+    assert not window.isWindowModified()
+    assert window.windowTitle().startswith("mine.loom")
+    assert str(saved.resolve()) == settings.recent_files()[0]
+    before = to_dict(window.model.project)
+    window.model.do(SetParams("main", "hidden1", {"units": 7}))
+    window.files.ask_save = lambda: "discard"
+    assert window.files.open_path(saved)
+    assert to_dict(window.model.project) == before
+    assert to_dict(load(saved)) == before
+    assert Edge("relu2", "y", "hidden2", "x") in window.current_view().scene().edges
+    window.model.do(SetParams("main", "hidden1", {"units": 9}))
+    window.acts["save"].trigger()  # has a name now: no question
+    assert load(saved).networks["main"].nodes["hidden1"].params["units"] == 9
+
+
+def test_close_with_unsaved_changes_asks_and_cancel_keeps_the_window(window):
+    window.model.do(SetParams("main", "hidden1", {"units": 5}))
+    answers = []
+    window.files.ask_save = lambda: answers.append("asked") or "cancel"
+    event = QCloseEvent()
+    window.closeEvent(event)
+    assert answers and not event.isAccepted()
+    window.files.ask_save = lambda: "discard"
+    event = QCloseEvent()
+    window.closeEvent(event)
+    assert event.isAccepted()
+
+
+def test_clean_close_does_not_ask(window):
+    window.files.ask_save = lambda: (_ for _ in ()).throw(AssertionError("asked"))
+    event = QCloseEvent()
+    window.closeEvent(event)
+    assert event.isAccepted()
+
+
+def test_open_a_broken_file_shows_the_error_and_keeps_the_project(window, tmp_path):
+    bad = tmp_path / "bad.loom"
+    bad.write_text("{ not json")
+    before = to_dict(window.model.project)
+    assert not window.files.open_path(bad)
+    assert "not valid JSON" in window.errors[-1]
+    assert to_dict(window.model.project) == before
+
+
+def test_drop_a_loom_file_on_the_window_opens_it(window, tmp_path):
+    path = tmp_path / "dropped.loom"
+    project = load(Path("resources/templates/mlp.loom"))
+    project.networks["main"].nodes["hidden1"].params["units"] = 11
+    from builder.serialize import save
+
+    save(project, path)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    enter = QDragEnterEvent(QPoint(50, 50), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(window, QDropEvent(QPointF(50, 50), Qt.CopyAction, mime,
+                                              Qt.LeftButton, Qt.NoModifier))
+    assert window.model.path == path.resolve()
+    assert window.model.project.networks["main"].nodes["hidden1"].params["units"] == 11
+
+
+def test_autosave_writes_a_recovery_file_offered_after_a_crash(window, tmp_path):
+    saver = Autosaver(window.model, window, folder=tmp_path, interval_ms=60_000)
+    assert saver.timer.interval() == 60_000
+    assert not saver.save_now()  # nothing unsaved: nothing written
+    window.model.do(SetParams("main", "hidden1", {"units": 13}))
+    assert saver.save_now()
+    assert saver.file.is_file()
+    # Pretend the file was left by a process that died: rename it to a dead pid.
+    dead = tmp_path / "autosave-999999999.loom"
+    saver.file.rename(dead)
+    saver.file.with_suffix(".json").rename(dead.with_suffix(".json"))
+    found = leftovers(tmp_path)
+    assert [r.file for r in found] == [dead]
+    window.files.new_blank(confirm=False)
+    assert window.files.recover(found[0])
+    assert window.model.project.networks["main"].nodes["hidden1"].params["units"] == 13
+    assert window.model.dirty  # recovered work is unsaved work
+    assert not dead.exists()
+
+
+def test_start_page_cards_and_blank_project(window):
+    window.acts["new"].trigger()
+    assert window.stack.currentWidget() is window.start_page
+    assert "mlp" in window.start_page.cards
+    window.start_page.blank_chosen.emit()
+    assert window.stack.currentWidget() is window.tabs
+    assert {n.block for n in window.model.project.networks["main"].nodes.values()} == {
+        "Input", "Output"}
+    assert any("not connected" in p.message for p in window.problems.problems)
+    window.acts["new"].trigger()
+    window.start_page.cards["mlp"].click()
+    assert "hidden1" in window.model.project.networks["main"].nodes
+    assert window.model.path is None
