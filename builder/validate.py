@@ -44,6 +44,8 @@ class Graph:
     @cached_property
     def cyclic(self) -> frozenset[str]:
         """Nodes on a cycle (in a non-trivial strongly connected component or a self-loop)."""
+        if nx.is_directed_acyclic_graph(self.g):
+            return frozenset()
         out: set[str] = set()
         for comp in nx.strongly_connected_components(self.g):
             if len(comp) > 1:
@@ -54,6 +56,8 @@ class Graph:
     @cached_property
     def order(self) -> list[str]:
         """Topological order of the acyclic part (nodes downstream of a cycle excluded)."""
+        if not self.cyclic:
+            return list(nx.topological_sort(self.g))
         blocked = set(self.cyclic)
         for n in list(blocked):
             blocked |= nx.descendants(self.g, n)
