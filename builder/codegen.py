@@ -141,10 +141,11 @@ class _Writer:
                 names = [f"{node_id}_{p.name}" for p in out_ports]
                 var.update({(node_id, p.name): v for p, v in zip(out_ports, names)})
                 body.append(f"{', '.join(names)} = {call}")
-        outs = [results[i] for i in report.graph.order if net.nodes[i].block in SINKS]
+        sinks = [i for i, n in net.nodes.items() if n.block in SINKS]  # as the compiler
+        outs = [results[i] for i in sinks]
         body.append(f"return {outs[0]}" if len(outs) == 1 else f"return {', '.join(outs)}")
         doc = f'"""Network {net.name!r}: inputs {", ".join(args)}; returns ' + \
-              ", ".join(i for i in report.graph.order if net.nodes[i].block in SINKS) + '."""'
+              ", ".join(sinks) + '."""'
         src = "\n".join([
             "class {name}(nn.Module):",
             f"    {doc}",

@@ -148,7 +148,8 @@ def compile_network(net: Network, input_shapes: dict[str, Shape | None] | None =
                 item = graph.call_function(operator.getitem, (call, i))
                 item.meta["layerloom_node"] = node_id
                 values[(node_id, port.name)] = item
-    outputs = [i for i in report.graph.order if net.nodes[i].block == "Output"]
+    # Document order, as node_ports gives a Group's output ports: the two must agree.
+    outputs = [i for i, n in net.nodes.items() if n.block == "Output"]
     graph.output(results[outputs[0]] if len(outputs) == 1 else tuple(results[o] for o in outputs))
     graph.lint()
     gm = fx.GraphModule(root, graph, class_name=_class_name(net.name))

@@ -1,0 +1,84 @@
+"""Grouping a selection, ungrouping it and opening a composite block keep the computation."""
+
+import copy
+
+import pytest
+import torch
+
+from builder.commands import CommandError, Document
+from builder.compiler import compile_network
+from builder.document import Network, Project
+from builder.grouping import group_nodes, open_composite, ungroup
+from builder.propagate import check
+from tests.conftest import mlp_network
+
+
+def _branchy() -> Network:
+    net = Network("main")
+    net.add("Input", id="x", shape=[8])
+    net.add("Linear", id="a", units=8)
+    net.add("ReLU", id="r")
+    net.add("Linear", id="b", units=8)
+    net.add("Add", id="skip")
+    net.add("Linear", id="head", units=2)
+    net.add("Output", id="y")
+    net.add("Output", id="features")
+    net.chain("x", "a", "r", "b")
+    net.connect("b", "skip")
+    net.connect("x", "skip")
+    net.chain("skip", "head", "y")
+    net.connect("r", "features")
+    return net
+
+
+def test_group_keeps_numbers_and_ungroup_restores():
+    net = _branchy()
+    original = copy.deepcopy(net)
+    doc = Document(Project(networks={"main": net}))
+    doc.do(group_nodes(doc.project.networks["main"], ["a", "r", "b", "skip"], "block"))
+    grouped = doc.project.networks["main"]
+    assert set(grouped.nodes) == {"x", "block", "head", "y", "features"}
+    report = check(grouped)
+    assert report.ok, [str(p) for p in report.problems]
+    assert report.shapes.outputs["block"] == {"out_skip1": (8,), "out_r1": (8,)}
+    x = torch.randn(4, 8)
+    c_orig = compile_network(original)
+    c_grp = compile_network(grouped)
+    state = {k.replace("block.", ""): v for k, v in c_grp.module.state_dict().items()}
+    c_orig.module.load_state_dict(state)
+    got = dict(zip(c_grp.outputs, c_grp.module(x)))
+    want = dict(zip(c_orig.outputs, c_orig.module(x)))
+    assert got.keys() == want.keys() == {"y", "features"}
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+    doc.do(ungroup(doc.project.networks["main"], "block"))
+    back = doc.project.networks["main"]
+    assert set(back.nodes) == set(original.nodes)
+    assert sorted(map(str, back.edges)) == sorted(map(str, original.edges))
+    doc.undo()
+    doc.undo()
+    assert doc.project.networks["main"] == original
+
+
+def test_group_refuses_inputs_and_empty_selection():
+    net = mlp_network()
+    with pytest.raises(CommandError, match="a group's inputs and outputs"):
+        group_nodes(net, ["x", "hidden"])
+    with pytest.raises(CommandError, match="select the blocks"):
+        group_nodes(net, [])
+
+
+def test_open_composite_is_an_editable_group_with_the_same_numbers():
+    net = Network("main")
+    net.add("Input", id="img", shape=[8, 8, 8])
+    net.add("ResidualBlock", id="res", filters=16, stride=2)
+    net.add("Output", id="y")
+    net.chain("img", "res", "y")
+    command = open_composite(net, "res")
+    opened = command.new
+    assert opened.nodes["res"].block == "Group" and opened.nodes["res"].subnet.nodes
+    a, b = compile_network(net).module.eval(), compile_network(opened).module.eval()
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 8, 8, 8)
+    assert torch.equal(a(x), b(x))
+    assert check(opened).shapes.outputs["res"] == {"y": (16, 4, 4)}
