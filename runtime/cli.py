@@ -1,4 +1,4 @@
-"""The ``layerloom`` command line, without any GUI: inspect, codegen, gallery (train/export join).
+"""The ``layerloom`` command line, without any GUI: inspect, codegen, gallery, train, export.
 
 Exit codes are a contract scripts rely on: 0 success, 1 the project has problems (or a run
 failed), 2 the input could not be read or the command was misused.  Errors are one clear
@@ -168,6 +168,33 @@ def cmd_gallery(args) -> int:
     return EXIT_OK
 
 
+# --- train / export (runtime.commands: imported when used, so inspect stays light) ------
+
+
+@command("train")
+def cmd_train(args) -> int:
+    from runtime.commands import train
+
+    return train(args)
+
+
+@command("export")
+def cmd_export(args) -> int:
+    from runtime.commands import export
+
+    return export(args)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number; received {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1; received {value}")
+    return value
+
+
 def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = None):
     parser = argparse.ArgumentParser(
         prog="layerloom",
@@ -190,6 +217,28 @@ def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = No
     g = gsub.add_parser("copy", help="copy a template to a new project file")
     g.add_argument("name")
     g.add_argument("dest", metavar="DEST.loom")
+
+    p = sub.add_parser("train", help="train the project headless (also under torchrun)")
+    p.add_argument("file", help="a .loom project")
+    p.add_argument("--epochs", type=_positive, metavar="N", help="override the epochs")
+    p.add_argument("--max-steps", type=_positive, metavar="N",
+                   help="stop after N optimisation steps")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+                   help="where to train (default: the project's setting, usually auto)")
+    p.add_argument("--out", metavar="RUNDIR",
+                   help="run folder for weights, metrics and checkpoints "
+                        "(default: runs/NAME-DATE-TIME)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from RUNDIR/checkpoint")
+
+    p = sub.add_parser("export", help="export every network to ONNX, checked against "
+                                      "onnxruntime")
+    p.add_argument("file", help="a .loom project")
+    p.add_argument("--weights", metavar="RUNDIR",
+                   help="a run folder (or one .safetensors file) with trained weights")
+    p.add_argument("--onnx", required=True, metavar="OUT.onnx")
+    p.add_argument("--code", metavar="OUT.py",
+                   help="also write standalone PyTorch code and its weights")
 
     for register in _EXTRA_PARSERS:
         register(sub)

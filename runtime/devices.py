@@ -1,0 +1,67 @@
+"""Where training runs (CUDA, then Apple MPS, then CPU), seeding, and mixed precision."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+
+import numpy as np
+import torch
+
+__all__ = ["DEVICES", "DeviceError", "select_device", "seed_everything", "autocast",
+           "make_scaler", "amp_supported"]
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class DeviceError(RuntimeError):
+    """The requested device does not exist on this machine."""
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps and mps.is_available())
+
+
+def select_device(choice: str = "auto", local_rank: int | None = None) -> torch.device:
+    """``auto``: CUDA if present, else MPS, else CPU.  ``local_rank`` picks the GPU of a
+    torchrun process."""
+    choice = (choice or "auto").lower()
+    if choice.startswith("cuda:"):
+        choice, local_rank = "cuda", int(choice.split(":", 1)[1])
+    if choice not in DEVICES:
+        raise DeviceError(f"device must be one of {', '.join(DEVICES)}; received {choice!r}")
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu"
+    if choice == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError("CUDA was asked for, but this machine (or this torch build) has "
+                              "no CUDA GPU; use --device cpu or auto")
+        return torch.device("cuda", local_rank or 0)
+    if choice == "mps" and not _mps_available():
+        raise DeviceError("Apple MPS was asked for, but it is not available here; use "
+                          "--device cpu or auto")
+    return torch.device(choice)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # seeds CUDA and MPS generators too
+
+
+def amp_supported(device: torch.device) -> bool:
+    """Mixed precision (float16 autocast with loss scaling) is used on CUDA only: on CPU it is
+    slower than float32, and MPS autocast is still partial."""
+    return device.type == "cuda"
+
+
+def autocast(device: torch.device, enabled: bool):
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.float16)
+
+
+def make_scaler(device: torch.device, enabled: bool) -> torch.amp.GradScaler | None:
+    """A GradScaler when float16 autocast is on (None otherwise, so steps skip it cheaply)."""
+    return torch.amp.GradScaler(device.type) if enabled else None

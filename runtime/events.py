@@ -1,0 +1,197 @@
+"""What a training run tells the world: plain dataclass events through one callback.
+
+The trainer never prints and never touches Qt.  The GUI turns these events into signals in
+one bridge; the CLI prints them and writes them to ``metrics.csv`` / ``metrics.jsonl``.
+Numbers are Python floats and arrays are numpy arrays, so an event is safe to hand to another
+thread: it shares no tensor with the training loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Event",
+    "Callback",
+    "Started",
+    "StepMetrics",
+    "EpochSummary",
+    "LearningRate",
+    "GradientStats",
+    "ActivationStats",
+    "Samples",
+    "Status",
+    "CheckpointSaved",
+    "Warning",
+    "Failure",
+    "Finished",
+    "FINISH_REASONS",
+    "to_json",
+]
+
+
+@dataclass(frozen=True)
+class Started:
+    """The run is set up: where it runs and how long it will be."""
+
+    device: str
+    networks: dict[str, str]  # role → network name
+    epochs: int
+    steps_per_epoch: int
+    total_steps: int  # the planned number of steps (epochs × steps, capped by max_steps)
+    batch_size: int
+    train_samples: int
+    val_samples: int
+    world_size: int = 1
+    start_step: int = 0  # > 0 when the run resumed from a checkpoint
+    amp: bool = False
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """The recipe's metrics of one training step (``loss`` and friends, auxiliary losses
+    under ``aux/<node>``, penalties as ``l1``/``l2``)."""
+
+    step: int  # 1-based: the number of optimisation steps done
+    epoch: int  # 0-based
+    values: dict[str, float]
+
+
+@dataclass(frozen=True)
+class EpochSummary:
+    """Means over one epoch of training steps and over the whole validation part."""
+
+    epoch: int
+    step: int
+    train: dict[str, float]
+    val: dict[str, float]
+    seconds: float
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. confusion matrix
+    best: bool = False  # the monitored validation metric improved
+
+
+@dataclass(frozen=True)
+class LearningRate:
+    step: int
+    rates: dict[str, float]  # network → learning rate
+
+
+@dataclass(frozen=True)
+class GradientStats:
+    """L2 norm of the gradient of each layer (canvas node id), averaged over the sampled steps
+    since the previous report: the vanishing/exploding-gradient picture."""
+
+    step: int
+    network: str
+    norms: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ActivationStats:
+    """Mean and std of each layer's output, and for ReLU-like layers the fraction of units that
+    stayed at zero for a whole batch ("dead"), averaged over the sampled steps."""
+
+    step: int
+    network: str
+    mean: dict[str, float]
+    std: dict[str, float]
+    dead: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Something to look at.  kind: ``images`` ([N, C, H, W] floats in [0, 1]), ``points``
+    ([N, 2]), ``curve`` ([N, 2] of x, y), ``heatmap`` ([H, W] with ``extent``) or ``text``
+    (a list of strings).  ``labels`` name or colour each item where that means something."""
+
+    step: int
+    epoch: int
+    name: str
+    kind: str
+    data: Any
+    labels: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Status:
+    """The run's state changed: ``running``, ``paused`` or ``stopping``."""
+
+    step: int
+    state: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    step: int
+    epoch: int
+    path: str
+
+
+@dataclass(frozen=True)
+class Warning:  # noqa: A001 - the name the app's bridge and docs use
+    """Something the user should know that does not end the run (``code`` is stable)."""
+
+    step: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The run cannot go on.  ``kind``: dataset, recipe, setup, oom, nonfinite, error."""
+
+    step: int
+    kind: str
+    message: str
+    detail: str = ""  # the traceback, for a "details" fold-out; never shown by default
+
+
+FINISH_REASONS = ("completed", "max_steps", "early_stopping", "stopped", "failed")
+
+
+@dataclass(frozen=True)
+class Finished:
+    step: int
+    epoch: int
+    reason: str  # one of FINISH_REASONS
+    seconds: float
+    final: dict[str, float] = field(default_factory=dict)  # the last validation metrics
+    checkpoint: str = ""  # where the last good checkpoint is ("" when no run folder)
+
+
+Event = (Started | StepMetrics | EpochSummary | LearningRate | GradientStats | ActivationStats
+         | Samples | Status | CheckpointSaved | Warning | Failure | Finished)
+Callback = Callable[[Any], None]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity
+    return value
+
+
+def to_json(event: Any) -> dict[str, Any]:
+    """A JSON-ready dict of ``event`` with its type under ``"event"`` (snake_case)."""
+    if not is_dataclass(event):
+        raise TypeError(f"not an event: {event!r}")
+    name = type(event).__name__
+    kind = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    out = {"event": kind}
+    out.update({f.name: _plain(getattr(event, f.name)) for f in fields(event)})
+    return out
+

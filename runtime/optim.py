@@ -1,0 +1,150 @@
+"""Optimizers as a deep-learning course teaches them, and learning-rate schedules.
+
+Every schedule is one ``LambdaLR`` whose factor is a pure function of the step, so a
+checkpoint only needs the step count to resume it exactly, and warm-up combines with any
+schedule.  Schedules are stepped once per optimisation step (not per epoch) so that short
+runs and one-cycle behave the same whatever the epoch length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from builder.document import OptimizerConfig
+
+__all__ = ["OPTIMIZERS", "SCHEDULES", "OptimError", "make_optimizer", "make_schedule",
+           "schedule_factor"]
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "one_cycle", "warmup")
+
+# Which OptimizerConfig.params each optimizer accepts (anything else is refused by name).
+_ALLOWED = {
+    "sgd": {"momentum", "nesterov", "weight_decay", "dampening"},
+    "momentum": {"momentum", "weight_decay", "dampening"},
+    "nesterov": {"momentum", "weight_decay"},
+    "rmsprop": {"alpha", "eps", "momentum", "weight_decay", "centered"},
+    "adagrad": {"eps", "weight_decay", "lr_decay", "initial_accumulator_value"},
+    "adam": {"betas", "eps", "weight_decay", "amsgrad"},
+    "adamw": {"betas", "eps", "weight_decay", "amsgrad"},
+}
+
+
+# Spellings people (and templates) use for the same optimizers.
+_ALIASES = {"sgd_momentum": "momentum", "sgd_nesterov": "nesterov", "rms_prop": "rmsprop",
+            "adam_w": "adamw"}
+
+
+class OptimError(ValueError):
+    """An optimizer or schedule setting was refused; the message names it."""
+
+
+def make_optimizer(config: OptimizerConfig, params: Iterable[nn.Parameter],
+                   device: torch.device | None = None) -> torch.optim.Optimizer:
+    """The optimizer ``config`` names, over ``params`` (only those that require grad)."""
+    name = config.name.lower().strip().replace("-", "_").replace("+", "_").replace(" ", "_")
+    name = _ALIASES.get(name, name)
+    if name not in _ALLOWED:
+        raise OptimError(f"unknown optimizer {config.name!r}; choose one of "
+                         f"{', '.join(OPTIMIZERS)}")
+    if not (isinstance(config.lr, (int, float)) and config.lr > 0 and math.isfinite(config.lr)):
+        raise OptimError(f"learning rate must be a positive number; received {config.lr!r}")
+    extra = dict(config.params)
+    unknown = sorted(set(extra) - _ALLOWED[name])
+    if unknown:
+        raise OptimError(f"{name} has no setting {', '.join(map(repr, unknown))}; it accepts "
+                         f"{', '.join(sorted(_ALLOWED[name]))}")
+    if "betas" in extra:
+        extra["betas"] = tuple(extra["betas"])
+    params = [p for p in params if p.requires_grad]
+    # foreach kernels update all tensors of a group in a few launches; fused Adam is faster
+    # still on CUDA but refuses CPU tensors, so it is chosen only there.
+    fast: dict[str, Any] = {"foreach": True}
+    if name in ("adam", "adamw") and device is not None and device.type == "cuda":
+        fast = {"fused": True}
+    lr = float(config.lr)
+    if name in ("sgd", "momentum", "nesterov"):
+        if name != "sgd":
+            extra.setdefault("momentum", 0.9)
+        if name == "nesterov":
+            extra["nesterov"] = True
+        if extra.get("nesterov") and not extra.get("momentum"):
+            raise OptimError("Nesterov momentum needs a momentum above 0")
+        return torch.optim.SGD(params, lr=lr, **extra, **fast)
+    cls = {"rmsprop": torch.optim.RMSprop, "adagrad": torch.optim.Adagrad,
+           "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
+    try:
+        return cls(params, lr=lr, **extra, **fast)
+    except (TypeError, ValueError) as e:
+        raise OptimError(f"{name}: {e}") from None
+
+
+def _num(schedule: dict, key: str, default: float, lo: float = 0.0,
+         hi: float = math.inf) -> float:
+    value = schedule.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise OptimError(f"schedule {key} must be a number between {lo:g} and {hi:g}; "
+                         f"received {value!r}")
+    return float(value)
+
+
+def schedule_factor(schedule: dict[str, Any], steps_per_epoch: int,
+                    total_steps: int) -> Callable[[int], float]:
+    """step → multiplier of the base learning rate.
+
+    Keys: ``name``; ``warmup_epochs`` (linear warm-up from 0, any schedule); ``step``:
+    ``step_size`` (epochs), ``gamma``; ``cosine``: ``min_factor``; ``one_cycle``:
+    ``pct_start``, ``div_factor``, ``final_div_factor`` (the base LR is the peak).
+    ``warmup`` alone means warm-up, then constant.
+    """
+    name = str(schedule.get("name", "constant")).lower().replace("-", "_")
+    if name not in SCHEDULES:
+        raise OptimError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+    spe = max(1, steps_per_epoch)
+    total = max(1, total_steps)
+    warm = int(_num(schedule, "warmup_epochs", 1.0 if name == "warmup" else 0.0) * spe)
+    if name in ("constant", "warmup"):
+        def main(step: int) -> float:
+            return 1.0
+    elif name == "step":
+        size = max(1, int(_num(schedule, "step_size", 10, 0.01) * spe))
+        gamma = _num(schedule, "gamma", 0.1, 0.0, 1.0)
+
+        def main(step: int) -> float:
+            return gamma ** (step // size)
+    elif name == "cosine":
+        floor = _num(schedule, "min_factor", 0.0, 0.0, 1.0)
+
+        def main(step: int) -> float:
+            t = min(1.0, max(0, step - warm) / max(1, total - warm))
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
+    else:  # one_cycle, as Smith's super-convergence: up, then down well below the start
+        pct = _num(schedule, "pct_start", 0.3, 0.0, 1.0)
+        start = 1 / _num(schedule, "div_factor", 25.0, 1.0)
+        end = start / _num(schedule, "final_div_factor", 1e4, 1.0)
+        peak = max(1, int(pct * total))
+        warm = 0
+
+        def main(step: int) -> float:
+            if step < peak:
+                return start + (1 - start) * 0.5 * (1 - math.cos(math.pi * step / peak))
+            t = min(1.0, (step - peak) / max(1, total - peak))
+            return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * t))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / (warm + 1)
+        return main(step)
+
+    return factor
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, schedule: dict[str, Any],
+                  steps_per_epoch: int, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, schedule_factor(schedule, steps_per_epoch, total_steps))

@@ -1,0 +1,196 @@
+"""What a recipe is: roles, the binding of data fields to each role's inputs, and one step.
+
+The trainer owns the loop; a recipe owns one step.  It receives the role modules (compiled
+networks) and a batch (a dict of tensors on the device), computes its losses and metrics,
+and asks the trainer's ``StepContext.optimize`` to apply them, once for a single network or
+several times in its own order (a GAN: discriminator, then generator).  Metrics stay on the
+device as 0-d tensors; the trainer reads them back in bulk.
+
+Validation is additive: ``eval_batch`` returns sums over the batch's samples (a loss sum, a
+count of correct answers, a confusion matrix), the trainer adds them up over the whole
+validation part and ``eval_summary`` turns the totals into the reported numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from builder.blocks.spec import Param, ParamError
+from builder.compiler import Compiled, InputSpec
+from runtime.data.core import DataInfo
+
+__all__ = ["Role", "RecipeError", "Recipe", "StepContext", "noise_like"]
+
+
+class RecipeError(ValueError):
+    """The project and the recipe do not fit together; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    help: str = ""
+
+
+class StepContext(Protocol):
+    """What the trainer lends a recipe during ``step``."""
+
+    step: int
+    device: torch.device
+
+    def optimize(self, loss: Tensor, *roles: str) -> None:
+        """Add the roles' auxiliary losses and penalties, back-propagate, clip and step the
+        roles' optimizers (with loss scaling under mixed precision)."""
+
+
+def noise_like(spec: InputSpec, n: int, device: torch.device,
+               generator: torch.Generator | None = None) -> Tensor:
+    """A batch of ``n`` codes for a Noise input: N(0, 1) or U(-1, 1) per its distribution."""
+    shape = (n, *spec.shape)
+    if any(not isinstance(d, int) for d in shape):
+        raise RecipeError(f"noise input {spec.name!r} needs a fixed shape; received "
+                          f"{list(spec.shape)}")
+    if spec.params.get("distribution", "normal") == "uniform":
+        return torch.rand(shape, device=device, generator=generator) * 2 - 1
+    return torch.randn(shape, device=device, generator=generator)
+
+
+def _fits(spec_shape: tuple, field_shape: tuple) -> bool:
+    return len(spec_shape) == len(field_shape) and all(
+        not isinstance(a, int) or a == b for a, b in zip(spec_shape, field_shape))
+
+
+class Recipe:
+    """Base of all recipes.  Subclasses set the class attributes and implement ``step``,
+    ``eval_batch`` and ``eval_summary``; ``samples`` is optional."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    roles: ClassVar[tuple[Role, ...]] = ()
+    params: ClassVar[tuple[Param, ...]] = ()
+    tasks: ClassVar[tuple[str, ...]] = ()  # dataset tasks it accepts; empty: any
+    # The validation metric that decides "best" and early stopping; None: no such metric.
+    monitor: ClassVar[tuple[str, str] | None] = ("loss", "min")
+
+    def __init__(self, networks: dict[str, Compiled], info: DataInfo,
+                 params: dict[str, Any] | None = None, names: dict[str, str] | None = None):
+        missing = [r.name for r in self.roles if r.name not in networks]
+        if missing:
+            raise RecipeError(f"recipe {self.name!r} needs a network for role(s) "
+                              f"{', '.join(missing)}; bind them in the recipe settings")
+        self.compiled = {r.name: networks[r.name] for r in self.roles}
+        self.names = {r: (names or {}).get(r, c.network) for r, c in self.compiled.items()}
+        self.nets: dict[str, nn.Module] = {r: c.module for r, c in self.compiled.items()}
+        self.calls: dict[str, nn.Module] = dict(self.nets)  # DDP/compiled wrappers go here
+        self.info = info
+        self.options = self.coerce(params)
+        self.generator: torch.Generator | None = None  # the trainer's, for noise
+        self.device = torch.device("cpu")  # set by the trainer when it moves the networks
+        if self.tasks and info.task not in self.tasks:
+            raise RecipeError(f"recipe {self.name!r} is for {' or '.join(self.tasks)} data; "
+                              f"dataset {info.name!r} is a {info.task} dataset")
+        self.check_inputs()
+
+    @classmethod
+    def coerce(cls, params: dict[str, Any] | None) -> dict[str, Any]:
+        out = {p.name: p.default for p in cls.params}
+        known = {p.name: p for p in cls.params}
+        problems = []
+        for key, value in (params or {}).items():
+            if key not in known:
+                problems.append(f"recipe {cls.name!r} has no setting {key!r}")
+                continue
+            try:
+                out[key] = known[key].coerce(value)
+            except ParamError as e:
+                problems.append(str(e))
+        if problems:
+            raise RecipeError("; ".join(problems))
+        return out
+
+    # --- binding data to inputs ----------------------------------------------------------
+
+    def fed_inputs(self, role: str) -> list[InputSpec]:
+        """The role's inputs read from the data (Noise inputs are filled by the recipe)."""
+        return [s for s in self.compiled[role].inputs if s.block != "Noise"]
+
+    def check_inputs(self) -> None:
+        """Every data-fed input names a field the dataset has, with the same shape."""
+        fields = self.info.fields
+        for role in self.compiled:
+            for spec in self.fed_inputs(role):
+                where = f"network {self.names[role]!r}, input {spec.name!r}"
+                if spec.field not in fields:
+                    raise RecipeError(f"{where} reads field {spec.field!r}, but dataset "
+                                      f"{self.info.name!r} has {', '.join(sorted(fields))}")
+                f = fields[spec.field]
+                if not _fits(tuple(spec.shape), tuple(f.shape)):
+                    raise RecipeError(
+                        f"{where} expects samples of shape {list(spec.shape)}, but field "
+                        f"{spec.field!r} of {self.info.name!r} is {list(f.shape)}")
+                if spec.kind == "index" and not f.dtype.startswith(("int", "uint")):
+                    raise RecipeError(f"{where} takes integer ids, but field {spec.field!r} "
+                                      f"holds {f.dtype}")
+
+    def inputs(self, role: str, batch: dict[str, Tensor],
+               replace: dict[str, Tensor] | None = None) -> list[Tensor]:
+        """The role network's arguments: data fields by InputSpec.field, noise drawn fresh,
+        and any input whose *field* appears in ``replace`` taken from there instead."""
+        source = {**batch, **replace} if replace else batch
+        args = []
+        for spec in self.compiled[role].inputs:
+            if spec.block == "Noise":
+                n = next(iter(source.values())).shape[0]
+                args.append(noise_like(spec, n, self.device, self.generator))
+            else:
+                args.append(source[spec.field])
+        return args
+
+    def forward(self, role: str, batch: dict[str, Tensor], train: bool = True,
+                replace: dict[str, Tensor] | None = None) -> Tensor | tuple[Tensor, ...]:
+        """Run the role's network on the batch (its training wrapper when ``train``)."""
+        module = self.calls[role] if train else self.nets[role]
+        return module(*self.inputs(role, batch, replace))
+
+    def output(self, role: str, result: Tensor | tuple, name: str | None = None) -> Tensor:
+        """One output of a network's result: the named one, or the first."""
+        if isinstance(result, Tensor):
+            return result
+        outputs = self.compiled[role].outputs
+        if name is None:
+            return result[0]
+        if name not in outputs:
+            raise RecipeError(f"network {self.names[role]!r} has no output {name!r}; it has "
+                              f"{', '.join(outputs)}")
+        return result[outputs.index(name)]
+
+    # --- what subclasses define ----------------------------------------------------------
+
+    def check(self, batch: dict[str, Tensor]) -> None:
+        """A dry run on a tiny batch before training (eval mode, no grad): raise RecipeError
+        when the networks' outputs do not fit the recipe or the data."""
+        for role in self.compiled:
+            self.forward(role, batch, train=False)
+
+    def step(self, ctx: StepContext, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """One training step; returns 0-d metric tensors (losses named ``loss…``)."""
+        raise NotImplementedError
+
+    def eval_batch(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Additive validation quantities of one batch (sums, never means)."""
+        raise NotImplementedError
+
+    def eval_summary(self, totals: dict[str, Tensor],
+                     count: int) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """(metrics, extras such as a confusion matrix) from the summed totals."""
+        raise NotImplementedError
+
+    def samples(self, data, step: int, epoch: int) -> list:
+        """Pictures of what the model does now (``events.Samples``); none by default."""
+        return []

@@ -1,0 +1,459 @@
+"""The one training loop, for every recipe.
+
+The trainer owns devices, data iteration, mixed precision, DDP wrapping, pause/stop,
+checkpoints, events, statistics and schedules; the recipe owns one step (DESIGN.md).  Nothing
+in this file knows what a classifier or a GAN is.
+
+A step does no host synchronisation: metrics and statistics stay on the device until the
+reporting interval (``Watch``), when they are copied back in one go and checked for NaN.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from builder.document import Project
+from runtime import distributed
+from runtime.assemble import (
+    SetupError,
+    dry_run,
+    load_data,
+    make_optimizers,
+    make_recipe,
+    training_calls,
+)
+from runtime.checkpoint import CheckpointError, load_checkpoint, save_weights, weights_finite
+from runtime.control import PAUSED, RUNNING, STOPPING, Control
+from runtime.data import Splits, TensorData
+from runtime.devices import (
+    DeviceError,
+    amp_supported,
+    autocast,
+    make_scaler,
+    seed_everything,
+    select_device,
+)
+from runtime.evaluate import EarlyStopping, take_samples, validate
+from runtime.events import (
+    CheckpointSaved,
+    EpochSummary,
+    Failure,
+    Finished,
+    Started,
+    Status,
+    Warning,
+)
+from runtime.optimize import Optimization
+from runtime.report import Reporter, Watch
+from runtime.snapshots import Snapshots
+from runtime.stats import LayerStats
+from runtime.steplog import NonFinite
+
+__all__ = ["Trainer", "Watch", "gd_mode"]
+
+class _Stop(Exception):
+    """Ends the run with a Failure event of ``kind``."""
+
+    def __init__(self, kind: str, message: str, detail: str = ""):
+        super().__init__(message)
+        self.kind, self.detail = kind, detail
+
+
+def gd_mode(batch_size: int, samples: int) -> str:
+    """Batch, mini-batch or stochastic gradient descent, as the batch size makes it."""
+    if batch_size <= 0 or batch_size >= samples:
+        return "batch"
+    return "stochastic" if batch_size == 1 else "mini-batch"
+
+
+def _oom(e: BaseException) -> bool:
+    return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
+
+
+class Trainer:
+    """Train ``project``'s networks with its recipe; ``fit`` returns the ``Finished`` event.
+
+    data: already loaded splits (default: load the project's dataset).  callback: receives
+    every event.  control: pause/stop from another thread.  device: overrides the settings.
+    run_dir: where checkpoints and final weights go (None: keep the last good state in
+    memory).  resume: a checkpoint folder to continue from.  on_nonfinite: ``pause`` (the
+    GUI: roll back, pause, let the user decide) or ``stop`` (headless: fail).
+    """
+
+    def __init__(self, project: Project, *, data: Splits | None = None, callback=None,
+                 control: Control | None = None, device: str | None = None,
+                 run_dir: str | Path | None = None, watch: Watch | None = None,
+                 compile: bool = False, resume: str | Path | None = None,
+                 on_nonfinite: str = "pause", dist: distributed.Dist | None = None):
+        self.project = project
+        self.settings = project.training
+        self.callback = callback if callback is not None else (lambda event: None)
+        self.control = control or Control()
+        self.device_choice = device or self.settings.device
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.watch = watch or Watch()
+        self.compile = compile
+        self.resume_from = Path(resume) if resume is not None else None
+        self.on_nonfinite = on_nonfinite
+        self.dist = dist
+        self.data = data
+        self.recipe = None
+        self.failure: Failure | None = None
+        self.step = 0
+        self.epoch = 0
+        self.history: list[EpochSummary] = []
+
+    # --- public ----------------------------------------------------------------------------
+
+    @property
+    def networks(self) -> dict[str, torch.nn.Module]:
+        """Network name → trained module (after ``fit`` has set up)."""
+        return {self.recipe.names[r]: m for r, m in self.recipe.nets.items()} \
+            if self.recipe else {}
+
+    @property
+    def main(self) -> bool:
+        return self.dist is None or self.dist.main
+
+    def release(self) -> None:
+        """Drop the training wrappers (DDP, torch.compile) around the networks; call before
+        leaving the process group.  The trained networks themselves stay."""
+        if self.recipe is not None:
+            self.recipe.calls = dict(self.recipe.nets)
+
+    def fit(self, epochs: int | None = None, max_steps: int | None = None) -> Finished:
+        self._t0 = time.perf_counter()
+        try:
+            self._setup(epochs, max_steps)
+            return self._finish(self._loop())
+        except _Stop as e:
+            return self._fail(e.kind, str(e), e.detail)
+        except SetupError as e:
+            return self._fail(e.kind, str(e), traceback.format_exc())
+        except Exception as e:  # a bug somewhere: still a clean Failure, never a crash
+            return self._fail("error", f"{type(e).__name__}: {e}", traceback.format_exc())
+
+    # --- setup -----------------------------------------------------------------------------
+
+    def _setup(self, epochs: int | None, max_steps: int | None) -> None:
+        s = self.settings
+        try:
+            self.device = select_device(self.device_choice,
+                                        self.dist.local_rank if self.dist else None)
+        except DeviceError as e:
+            raise SetupError("setup", str(e)) from None
+        if self.dist:
+            distributed.init(self.dist, self.device)
+        seed_everything(s.seed)
+        data = self.data if self.data is not None else load_data(self.project, self._progress)
+        if self.dist:
+            data = distributed.shard(data, self.dist)
+        self.data = data = data.to(self.device)
+        self.recipe = recipe = make_recipe(self.project, data)
+        for module in recipe.nets.values():
+            module.to(self.device).train()
+        recipe.device = self.device
+        rank = self.dist.rank if self.dist else 0
+        recipe.generator = torch.Generator(self.device).manual_seed(s.seed + 1 + rank)
+        self._data_gen = torch.Generator().manual_seed(s.seed)
+        n = len(data.train)
+        if n == 0:
+            raise SetupError("dataset", "the training part of the dataset is empty")
+        self.batch_size = s.batch_size if 0 < s.batch_size < n else n
+        # A last batch of one sample breaks BatchNorm ("more than 1 value per channel").
+        self._drop_last = n > self.batch_size and n % self.batch_size == 1
+        self.steps_per_epoch = n // self.batch_size if self._drop_last \
+            else math.ceil(n / self.batch_size)
+        self.epochs = epochs if epochs is not None else s.epochs
+        self.max_steps = max_steps or 0
+        total = self.epochs * self.steps_per_epoch
+        self.total_steps = min(total, self.max_steps) if self.max_steps else total
+        dry_run(recipe, data, self.device)
+        self.optimizers, self.schedules = make_optimizers(
+            recipe, s, self.device, self.steps_per_epoch, self.total_steps)
+        self.amp = bool(s.amp) and amp_supported(self.device)
+        if s.amp and not self.amp:
+            self._emit(Warning(0, "amp_unavailable", f"mixed precision is used on CUDA only; "
+                                                     f"training in float32 on {self.device}"))
+        scaler = make_scaler(self.device, self.amp)
+        w = self.watch
+        self.stats = {}
+        if w.stride > 0 and (w.gradients or w.activations):
+            acts = w.activations and not self.compile  # hooks would force recompiles
+            self.stats = {r: LayerStats(recipe.names[r], m, self.device, w.gradients, acts)
+                          for r, m in recipe.nets.items()}
+        training_calls(recipe, self.device, self.dist is not None, self.compile)
+        self.ctx = Optimization(recipe.nets, recipe.names, self.optimizers, self.device,
+                                l1=s.l1, l2=s.l2, grad_clip=s.grad_clip, scaler=scaler,
+                                stats=self.stats)
+        self.reporter = Reporter(self.watch, self.stats, self._emit,
+                                 self.watch.every_steps or (20 if self.dist else 0), self.step)
+        self.early = EarlyStopping(recipe.monitor, s.early_stopping)
+        self.snapshots = Snapshots(self.run_dir, self.main)
+        self._skip = 0
+        if self.resume_from is not None:
+            self._resume(self.resume_from)
+        else:
+            self._checkpoint("start")
+        self._emit(Started(str(self.device), dict(recipe.names), self.epochs,
+                           self.steps_per_epoch, self.total_steps, self.batch_size, n,
+                           len(data.val), self.dist.world if self.dist else 1, self.step,
+                           self.amp))
+        self._emit(Status(self.step, RUNNING, gd_mode(self.batch_size, n) + " gradient descent"))
+
+    def _progress(self, done: int, total: int | None) -> None:
+        now = time.perf_counter()
+        if now - getattr(self, "_last_progress", 0.0) < 0.5 and done != total:
+            return
+        self._last_progress = now
+        what = f"{done / 1e6:.1f} MB" + (f" of {total / 1e6:.1f} MB" if total else "")
+        self._emit(Status(0, "loading", f"downloading {self.project.dataset.name}: {what}"))
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def _loop(self) -> str:
+        recipe, ctx, report, control = self.recipe, self.ctx, self.reporter, self.control
+        amp = autocast(self.device, self.amp)
+        while self.epoch < self.epochs:
+            t_epoch = time.perf_counter()
+            self._epoch_rng = self._data_gen.get_state()
+            report.start_epoch()
+            self.batch = 0
+            batches = self.data.batches("train", self.batch_size, generator=self._data_gen,
+                                        device=self._batch_device("train"),
+                                        drop_last=self._drop_last)
+            while True:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                except Exception as e:
+                    raise _Stop("dataset", f"reading a training batch failed: {e}",
+                                traceback.format_exc()) from e
+                if self._skip:  # resuming mid-epoch: the same order, minus what was done
+                    self._skip -= 1
+                    self.batch += 1
+                    continue
+                measuring = report.measuring(self.step)
+                ctx.begin(self.step, measuring)
+                t_step = time.perf_counter()
+                try:
+                    with amp, report.watching(measuring):
+                        metrics = recipe.step(ctx, batch)
+                except Exception as e:
+                    raise self._step_error(e) from e
+                report.timed(measuring, time.perf_counter() - t_step)
+                self.step += 1
+                self.batch += 1
+                for sched in self.schedules.values():
+                    sched.step()
+                report.log.add(self.step, self.epoch,
+                               {**metrics, **ctx.extra} if ctx.extra else metrics)
+                flushed = report.due(self.step)
+                if flushed:
+                    self._flush()
+                # Under DDP a stop is acted on only where the ranks just agreed on it.
+                if control.pending and (flushed or not self.dist) and self._poll():
+                    return "stopped"
+                if self.max_steps and self.step >= self.max_steps:
+                    self._end_epoch(t_epoch, complete=self.batch >= self.steps_per_epoch)
+                    return "max_steps"
+            if self._end_epoch(t_epoch):
+                return "early_stopping"
+            if control.pending and self._poll():
+                return "stopped"
+        return "completed"
+
+    def _batch_device(self, part: str) -> torch.device | None:
+        """In-memory parts already live on the device (no per-batch copy call); file-backed
+        parts are copied batch by batch."""
+        return None if isinstance(self.data.part(part), TensorData) else self.device
+
+    def _step_error(self, e: Exception, where: str = "") -> _Stop:
+        detail = traceback.format_exc()
+        if _oom(e):
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            smaller = max(1, self.batch_size // 2)
+            return _Stop("oom", f"out of memory on {self.device} at step {self.step + 1} with "
+                                f"batch size {self.batch_size}; try a smaller batch (e.g. "
+                                f"{smaller}) or a smaller network", detail)
+        what = where or f"the {self.recipe.name} step"
+        return _Stop("recipe", f"{what} failed at step {self.step + 1}: "
+                               f"{type(e).__name__}: {e}", detail)
+
+    def _flush(self) -> None:
+        rates = {self.recipe.names[r]: o.param_groups[0]["lr"]
+                 for r, o in self.optimizers.items() if o is not None}
+        bad = self.reporter.flush(self.step, rates)
+        if self.dist:
+            stop = self.control.state == STOPPING
+            nan, stop = distributed.any_rank([bad is not None, stop], self.device)
+            if nan and bad is None:
+                bad = NonFinite(self.step, self.epoch, "loss", math.nan, None, None)
+            if stop:
+                self.control.stop()
+        if bad is not None:
+            self._nonfinite(bad)
+
+    def _nonfinite(self, bad: NonFinite) -> None:
+        if self.on_nonfinite != "pause" or self.dist:
+            raise _Stop("nonfinite", bad.message())
+        state, meta = self.snapshots.restore(self._by_name())
+        self._load_state(state, everything=False)
+        restored = meta["step"]
+        self._emit(Warning(self.step, "nonfinite", f"{bad.message()} The weights were set back "
+                           f"to the last good checkpoint (step {restored}) and training is "
+                           "paused: change a setting and resume, or stop."))
+        self.control.pause()
+
+    def _poll(self) -> bool:
+        """Act on what the control asked; True when the run must stop."""
+        state, save = self.control.take()
+        if save:
+            self._checkpoint("requested")
+        if state == PAUSED:
+            self._flush()
+            self._emit(Status(self.step, PAUSED))
+            while state == PAUSED:
+                self.control.wait_while_paused()
+                state, save = self.control.take()
+                if save:
+                    self._checkpoint("requested")
+            if state == RUNNING:
+                self._emit(Status(self.step, RUNNING))
+        if state == STOPPING:
+            self._emit(Status(self.step, STOPPING))
+            return True
+        return False
+
+    # --- epochs ----------------------------------------------------------------------------
+
+    def _end_epoch(self, t_epoch: float, complete: bool = True) -> bool:
+        """Validation, summary, samples, checkpoint; True when early stopping says stop.
+        An incomplete epoch (max_steps) is summarised but stays the current epoch, so a
+        resumed run finishes it."""
+        self._flush()
+        train = self.reporter.epoch_means()
+        try:
+            val, extras = validate(self.recipe, self.data, max(self.batch_size, 512),
+                                   self._batch_device("val"), (self.device, self.amp))
+        except Exception as e:
+            raise self._step_error(e, "validation") from e
+        best = stop = False
+        if complete:
+            best, stop = self.early.update(val or train, self.recipe.nets)
+        summary = EpochSummary(self.epoch, self.step, train, val,
+                               time.perf_counter() - t_epoch, extras, best)
+        self.history.append(summary)
+        self._emit(summary)
+        if self.watch.samples:
+            for event in take_samples(self.recipe, self.data, self.step, self.epoch):
+                self._emit(event)
+        if complete:
+            self.epoch += 1
+            self.batch = 0
+        if stop and self.early.restore_best(self.recipe.nets):
+            self._emit(Warning(self.step, "early_stopping",
+                               f"validation {self.early.monitor[0]} has not improved for "
+                               f"{self.early.since} epochs; the best weights were restored"))
+        self._checkpoint("epoch")
+        return stop
+
+    # --- checkpoints -----------------------------------------------------------------------
+
+    def _by_name(self) -> dict[str, torch.nn.Module]:
+        return {self.recipe.names[r]: m for r, m in self.recipe.nets.items()}
+
+    def _state(self) -> dict[str, Any]:
+        # Mid-epoch, the data order is replayed from the epoch's first random state.
+        rng = self._epoch_rng if getattr(self, "batch", 0) else self._data_gen.get_state()
+        return {
+            "optimizers": {r: o.state_dict() for r, o in self.optimizers.items() if o},
+            "schedules": {r: s.state_dict() for r, s in self.schedules.items()},
+            "scaler": self.ctx.scaler.state_dict() if self.ctx.scaler else {},
+            "data_rng": rng,
+            "noise_rng": self.recipe.generator.get_state(),
+        }
+
+    def _meta(self, reason: str) -> dict[str, Any]:
+        return {"step": self.step, "epoch": self.epoch, "batch": getattr(self, "batch", 0),
+                "reason": reason, "networks": dict(self.recipe.names),
+                "recipe": self.recipe.name, **self.early.state()}
+
+    def _checkpoint(self, reason: str, again: bool = True) -> None:
+        """Snapshot the run as its last good state (with ``again`` false: unless one was
+        just taken at this very step)."""
+        if not again and self.snapshots.step == self.step:
+            return
+        folder = self.snapshots.take(self._by_name(), self._state(), self._meta(reason))
+        if folder is not None:
+            self._emit(CheckpointSaved(self.step, self.epoch, str(folder)))
+
+    def _load_state(self, state: dict[str, Any], everything: bool) -> None:
+        for role, opt in self.optimizers.items():
+            if opt is not None and role in state["optimizers"]:
+                opt.load_state_dict(state["optimizers"][role])
+        if everything:
+            for role, sched in self.schedules.items():
+                if role in state["schedules"]:
+                    sched.load_state_dict(state["schedules"][role])
+            if self.ctx.scaler and state["scaler"]:
+                self.ctx.scaler.load_state_dict(state["scaler"])
+            self._data_gen.set_state(state["data_rng"])
+            self.recipe.generator.set_state(state["noise_rng"])
+
+    def _resume(self, folder: Path) -> None:
+        try:
+            state, meta = load_checkpoint(folder, self._by_name())
+            self._load_state(state, everything=True)
+        except (CheckpointError, KeyError, ValueError, RuntimeError) as e:
+            raise SetupError("setup", f"cannot resume from {folder}: {e}") from e
+        self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
+        self._skip = int(meta.get("batch", 0))
+        self.early.load(meta)
+
+    # --- the end ---------------------------------------------------------------------------
+
+    def _save_final(self) -> None:
+        if self.recipe is None or self.run_dir is None or not self.main:
+            return
+        if weights_finite(self.recipe.nets):
+            for name, module in self.networks.items():
+                save_weights(module, self.run_dir / f"{name}.safetensors")
+
+    def _finish(self, reason: str) -> Finished:
+        self._flush()
+        self._checkpoint(reason, again=False)
+        self._save_final()
+        final = self.history[-1].val if self.history else {}
+        folder = str(self.run_dir / "checkpoint") if self.run_dir else ""
+        event = Finished(self.step, self.epoch, reason, time.perf_counter() - self._t0,
+                         final, folder)
+        self._emit(event)
+        return event
+
+    def _fail(self, kind: str, message: str, detail: str = "") -> Finished:
+        self.failure = Failure(self.step, kind, message, detail)
+        folder = str(self.run_dir / "checkpoint") if self.run_dir else ""
+        event = Finished(self.step, self.epoch, "failed", time.perf_counter() - self._t0,
+                         {}, folder)
+        # Nothing here may raise: a broken callback must not turn a failure into a crash.
+        with contextlib.suppress(Exception):
+            self._emit(self.failure)
+        with contextlib.suppress(Exception):  # keep what was learned if it is sound
+            self._save_final()
+        with contextlib.suppress(Exception):
+            self._emit(event)
+        return event
+
+    def _emit(self, event) -> None:
+        self.callback(event)
+
