@@ -28,6 +28,7 @@ __all__ = [
     "INDEX",
     "ANY",
     "check",
+    "coerce_params",
 ]
 
 # Port kinds: what flows on a wire.  Float tensors are the common case; integer index tensors
@@ -281,23 +282,28 @@ class BlockSpec:
         return self.outputs(params) if callable(self.outputs) else self.outputs
 
     def coerce_params(self, params: Params) -> tuple[Params, list[tuple[str, str]]]:
-        """Defaults filled in, each value coerced; returns (params, [(name, error), ...]).
+        return coerce_params(self.params, params, self.type)
 
-        A refused value keeps its default so the rest of the graph can still be analysed.
-        Unknown names are reported, never silently dropped.
-        """
-        out = self.defaults()
-        errors: list[tuple[str, str]] = []
-        known = {p.name: p for p in self.params}
-        for name, value in params.items():
-            if name not in known:
-                errors.append((name, f"{self.type} has no param {name!r}"))
-                continue
-            try:
-                out[name] = known[name].coerce(value)
-            except ParamError as e:
-                errors.append((name, str(e)))
-        return out, errors
+
+def coerce_params(declared: Sequence[Param], params: Params | None,
+                  owner: str) -> tuple[Params, list[tuple[str, str]]]:
+    """Defaults filled in, each value coerced; returns (params, [(name, error), ...]).
+
+    A refused value keeps its default so that the rest can still be analysed.  Unknown names
+    are reported, never silently dropped.  Blocks, datasets and recipes all use this.
+    """
+    known = {p.name: p for p in declared}
+    out = {p.name: p.default for p in declared}
+    errors: list[tuple[str, str]] = []
+    for name, value in (params or {}).items():
+        if name not in known:
+            errors.append((name, f"{owner} has no param {name!r}"))
+            continue
+        try:
+            out[name] = known[name].coerce(value)
+        except ParamError as e:
+            errors.append((name, str(e)))
+    return out, errors
 
 
 REGISTRY: dict[str, BlockSpec] = {}

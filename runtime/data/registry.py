@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.blocks.spec import Param, ParamError
+from builder.blocks.spec import Param, ParamError, coerce_params
 from runtime.data.augment import Augment
 from runtime.data.core import DataInfo, TensorData
 from runtime.data.prepare import normalise, split
@@ -120,21 +120,10 @@ class DatasetSpec:
 
     def coerce(self, params: dict[str, Any] | None) -> dict[str, Any]:
         """Defaults filled in and every value checked; one ParamError lists all problems."""
-        out = self.defaults()
-        known = {p.name: p for p in self.params}
-        problems = []
-        for name, value in (params or {}).items():
-            if name not in known:
-                problems.append(f"{self.name} has no param {name!r}")
-                continue
-            try:
-                out[name] = known[name].coerce(value)
-            except ParamError as e:
-                problems.append(str(e))
+        out, problems = coerce_params(self.params, params, self.name)
         if problems:
-            raise ParamError("; ".join(problems))
+            raise ParamError("; ".join(message for _, message in problems))
         return out
-
 
 DATASETS: dict[str, DatasetSpec] = {}
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from builder.blocks.spec import Param, ParamError
+from builder.blocks.spec import Param, coerce_params
 from builder.compiler import Compiled, InputSpec
 from runtime.data.core import DataInfo
 
@@ -99,19 +99,9 @@ class Recipe:
 
     @classmethod
     def coerce(cls, params: dict[str, Any] | None) -> dict[str, Any]:
-        out = {p.name: p.default for p in cls.params}
-        known = {p.name: p for p in cls.params}
-        problems = []
-        for key, value in (params or {}).items():
-            if key not in known:
-                problems.append(f"recipe {cls.name!r} has no setting {key!r}")
-                continue
-            try:
-                out[key] = known[key].coerce(value)
-            except ParamError as e:
-                problems.append(str(e))
+        out, problems = coerce_params(cls.params, params, f"recipe {cls.name!r}")
         if problems:
-            raise RecipeError("; ".join(problems))
+            raise RecipeError("; ".join(message for _, message in problems))
         return out
 
     # --- binding data to inputs ----------------------------------------------------------
