@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import textwrap
 
-from torch import nn
 
 from builder.blocks.spec import Make
 from builder.compiler import CompileError
@@ -91,10 +90,9 @@ class _Writer:
     def _helper(self, cls: type) -> None:
         if cls in self.helpers:
             return
-        for base in cls.__mro__[1:]:
-            if base is nn.Module or base.__module__.startswith("torch"):
-                break
-            self._helper(base)
+        for base in cls.__bases__:  # custom bases first: a class needs them defined above it
+            if base is not object and not base.__module__.startswith(("torch", "builtins")):
+                self._helper(base)
         self.helpers[cls] = textwrap.dedent(inspect.getsource(cls))
 
     def network(self, net: Network, name: str, input_shapes=None) -> str:

@@ -25,7 +25,20 @@ __all__ = ["RNNLayer", "LSTMLayer", "GRULayer", "RepeatVector", "Attention",
 # --- modules (self-contained: code generation copies their source) -------------------------
 
 
-class RNNLayer(nn.RNN):
+class LastStep:
+    """The recurrent layers' choice of output: the whole sequence, or only the last step (for a
+    bidirectional layer the forward direction's last step and the backward one's first)."""
+
+    def select(self, y):
+        if self.output != "last":
+            return y
+        if self.bidirectional:
+            n = self.hidden_size
+            return torch.cat([y[:, -1, :n], y[:, 0, n:]], dim=-1)
+        return y[:, -1]
+
+
+class RNNLayer(LastStep, nn.RNN):
     """nn.RNN, batch-first, with batch-first states and a choice of the whole output sequence
     or only its last step."""
 
@@ -41,16 +54,11 @@ class RNNLayer(nn.RNN):
         if h0 is not None:
             h0 = h0.transpose(0, 1).contiguous()  # [B, L·D, H] -> [L·D, B, H]
         y, h = super().forward(x, h0)
-        if self.output == "last":
-            if self.bidirectional:  # forward direction ends at T-1, backward at 0
-                n = self.hidden_size
-                y = torch.cat([y[:, -1, :n], y[:, 0, n:]], dim=-1)
-            else:
-                y = y[:, -1]
+        y = self.select(y)
         return y, h.transpose(0, 1)
 
 
-class LSTMLayer(nn.LSTM):
+class LSTMLayer(LastStep, nn.LSTM):
     """nn.LSTM, batch-first, with batch-first states (h and c) and a choice of the whole output
     sequence or only its last step.  A missing initial h or c starts at zeros."""
 
@@ -69,16 +77,11 @@ class LSTMLayer(nn.LSTM):
             c0 = torch.zeros_like(ref) if c0 is None else c0
             state = (h0.transpose(0, 1).contiguous(), c0.transpose(0, 1).contiguous())
         y, (h, c) = super().forward(x, state)
-        if self.output == "last":
-            if self.bidirectional:  # forward direction ends at T-1, backward at 0
-                n = self.hidden_size
-                y = torch.cat([y[:, -1, :n], y[:, 0, n:]], dim=-1)
-            else:
-                y = y[:, -1]
+        y = self.select(y)
         return y, h.transpose(0, 1), c.transpose(0, 1)
 
 
-class GRULayer(nn.GRU):
+class GRULayer(LastStep, nn.GRU):
     """nn.GRU, batch-first, with batch-first states and a choice of the whole output sequence
     or only its last step."""
 
@@ -93,12 +96,7 @@ class GRULayer(nn.GRU):
         if h0 is not None:
             h0 = h0.transpose(0, 1).contiguous()  # [B, L·D, H] -> [L·D, B, H]
         y, h = super().forward(x, h0)
-        if self.output == "last":
-            if self.bidirectional:  # forward direction ends at T-1, backward at 0
-                n = self.hidden_size
-                y = torch.cat([y[:, -1, :n], y[:, 0, n:]], dim=-1)
-            else:
-                y = y[:, -1]
+        y = self.select(y)
         return y, h.transpose(0, 1)
 
 

@@ -298,13 +298,17 @@ def test_mha_eval_fast_path_gives_the_same_numbers():
 ])
 def test_modules_are_self_contained(block, ins, over):
     """Generated code copies a custom module's source with only torch, nn, F and math around."""
-    import inspect
     import math
 
     spec, p = _params(block, **over)
     made = spec.build(p, ins)
+    from builder.codegen import _Writer
+
+    writer = _Writer()
+    writer.ctor(made)  # collects the class and its custom bases, as code generation does
     namespace = {"torch": torch, "nn": nn, "F": F, "math": math}
-    exec(compile(inspect.getsource(made.cls), "<generated>", "exec"), namespace)  # noqa: S102
+    for source in writer.helpers.values():
+        exec(compile(source, "<generated>", "exec"), namespace)  # noqa: S102
     copy = namespace[made.cls.__name__](*made.args, **dict(made.kwargs))
     original = made()
     copy.load_state_dict(original.state_dict())
