@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import textwrap
 
-
 from builder.blocks.spec import Make
 from builder.compiler import CompileError
 from builder.document import Network, Project
