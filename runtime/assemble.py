@@ -129,8 +129,9 @@ def training_calls(recipe: Recipe, device: torch.device, ddp: bool, compile: boo
     """What the step calls: each role network, wrapped in DDP and/or torch.compile."""
     for role, module in recipe.nets.items():
         call = module
-        if ddp:
-            call = distributed.wrap(module, device, len(recipe.compiled[role].outputs))
+        if ddp:  # a recipe's own helper module (no compiled network) has one output
+            outputs = len(recipe.compiled[role].outputs) if role in recipe.compiled else 1
+            call = distributed.wrap(module, device, outputs)
         if compile:
             call = torch.compile(call)
         recipe.calls[role] = call

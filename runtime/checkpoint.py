@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 __all__ = ["CheckpointError", "save_weights", "load_weights", "save_checkpoint",
-           "load_checkpoint", "weights_finite"]
+           "load_checkpoint", "read_meta", "weights_finite"]
 
 
 class CheckpointError(RuntimeError):
@@ -96,14 +96,27 @@ def save_checkpoint(folder: str | os.PathLike, networks: dict[str, nn.Module],
     return folder
 
 
-def load_checkpoint(folder: str | os.PathLike, networks: dict[str, nn.Module]
-                    ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Load weights into ``networks`` (by network name); returns (state, meta)."""
-    folder = Path(folder)
+def _complete(folder: Path) -> Path:
     if not (folder / "meta.json").is_file() and (_slots(folder)[1] / "meta.json").is_file():
         folder = _slots(folder)[1]  # a save was interrupted between its two renames
     if not (folder / "meta.json").is_file():
         raise CheckpointError(f"{folder} holds no checkpoint (meta.json is missing)")
+    return folder
+
+
+def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's meta.json alone (step, epoch, stage…), before any network is built."""
+    folder = _complete(Path(folder))
+    try:
+        return json.loads((folder / "meta.json").read_text())
+    except Exception as e:
+        raise CheckpointError(f"{folder}: meta.json is unreadable ({e})") from None
+
+
+def load_checkpoint(folder: str | os.PathLike, networks: dict[str, nn.Module]
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Load weights into ``networks`` (by network name); returns (state, meta)."""
+    folder = _complete(Path(folder))
     for name, module in networks.items():
         load_weights(module, folder / f"{name}.safetensors")
     try:

@@ -16,18 +16,30 @@ from runtime.events import (
     EpochSummary,
     Failure,
     Finished,
+    StageStarted,
     Started,
     Status,
     StepMetrics,
     Warning,
 )
 
-__all__ = ["Console", "fmt_metrics"]
+__all__ = ["Console", "fmt_metrics", "fmt_stage"]
 
 
 def fmt_metrics(values: dict[str, float], limit: int = 4) -> str:
     shown = [(k, v) for k, v in values.items() if not k.startswith(("aux/", "lr/"))][:limit]
     return " ".join(f"{k} {v:.4g}" for k, v in shown)
+
+
+def fmt_stage(event: StageStarted, limit: int = 6) -> str:
+    """One line per stage: its place, length, recipe and what trains in it."""
+    parts = []
+    for net, nodes in event.trainable.items():
+        shown = ", ".join(nodes[:limit]) + (f" (+{len(nodes) - limit} more)"
+                                            if len(nodes) > limit else "")
+        parts.append(f"{net}: {shown or 'nothing (frozen)'}")
+    return (f"stage {event.index + 1}/{event.stages} {event.name!r} ({event.recipe}): "
+            f"{event.epochs} epochs from epoch {event.epoch + 1}; training " + "; ".join(parts))
 
 
 class Console:
@@ -55,6 +67,8 @@ class Console:
             self._line(f"training on {where}: {event.epochs} epochs × {event.steps_per_epoch} "
                        f"steps, batch {event.batch_size}{each}, {event.train_samples} training"
                        f"{each} / {event.val_samples} validation samples{resumed}")
+        elif isinstance(event, StageStarted):
+            self._line(fmt_stage(event))
         elif isinstance(event, StepMetrics):
             now = time.perf_counter()
             if self.tty and now - self._last_draw >= 0.1:

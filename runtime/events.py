@@ -19,6 +19,7 @@ __all__ = [
     "Event",
     "Callback",
     "Started",
+    "StageStarted",
     "StepMetrics",
     "EpochSummary",
     "LearningRate",
@@ -50,6 +51,22 @@ class Started:
     world_size: int = 1
     start_step: int = 0  # > 0 when the run resumed from a checkpoint
     amp: bool = False
+
+
+@dataclass(frozen=True)
+class StageStarted:
+    """A stage of a staged recipe begins (or, on resume, continues); only recipes that
+    declare stages send it.  ``trainable``: network → the canvas node ids that train in
+    this stage (the others are frozen)."""
+
+    step: int  # the step the stage began at (before a resumed run's current one)
+    epoch: int  # the epoch the stage began at, 0-based
+    index: int  # 0-based, of ``stages``
+    name: str
+    trainable: dict[str, list[str]]
+    epochs: int  # how many epochs the stage lasts
+    stages: int = 1
+    recipe: str = ""  # the recipe doing the step in this stage
 
 
 @dataclass(frozen=True)
@@ -166,8 +183,8 @@ class Finished:
     checkpoint: str = ""  # where the last good checkpoint is ("" when no run folder)
 
 
-Event = (Started | StepMetrics | EpochSummary | LearningRate | GradientStats | ActivationStats
-         | Samples | Status | CheckpointSaved | Warning | Failure | Finished)
+Event = (Started | StageStarted | StepMetrics | EpochSummary | LearningRate | GradientStats
+         | ActivationStats | Samples | Status | CheckpointSaved | Warning | Failure | Finished)
 Callback = Callable[[Any], None]
 
 

@@ -6,6 +6,10 @@ in this file knows what a classifier or a GAN is.
 
 A step does no host synchronisation: metrics and statistics stay on the device until the
 reporting interval (``Watch``), when they are copied back in one go and checked for NaN.
+
+A run is a sequence of stages (``runtime.stages``): each sets which parameters train, which
+recipe does the step, and gets fresh optimizers and LR schedules over what trains; steps and
+epochs count on across stages.  A recipe without stages is one stage over the whole run.
 """
 
 from __future__ import annotations
@@ -29,7 +33,13 @@ from runtime.assemble import (
     make_recipe,
     training_calls,
 )
-from runtime.checkpoint import CheckpointError, load_checkpoint, save_weights, weights_finite
+from runtime.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_meta,
+    save_weights,
+    weights_finite,
+)
 from runtime.control import PAUSED, RUNNING, STOPPING, Control
 from runtime.data import Splits, TensorData
 from runtime.devices import (
@@ -46,13 +56,16 @@ from runtime.events import (
     EpochSummary,
     Failure,
     Finished,
+    StageStarted,
     Started,
     Status,
     Warning,
 )
 from runtime.optimize import Optimization
+from runtime.recipes.base import Recipe, RecipeError
 from runtime.report import Reporter, Watch
 from runtime.snapshots import Snapshots
+from runtime.stages import Freezer, declared, shared_roles, stage_epochs, step_recipe
 from runtime.stats import LayerStats
 from runtime.steplog import NonFinite
 
@@ -104,7 +117,10 @@ class Trainer:
         self.on_nonfinite = on_nonfinite
         self.dist = dist
         self.data = data
-        self.recipe = None
+        self.recipe = None  # the project's recipe, which declares the stages
+        self.active = None  # the recipe doing the step in the current stage
+        self.step_recipes: list[Recipe] = []  # per stage
+        self.stage = 0
         self.failure: Failure | None = None
         self.step = 0
         self.epoch = 0
@@ -125,14 +141,14 @@ class Trainer:
     def release(self) -> None:
         """Drop the training wrappers (DDP, torch.compile) around the networks; call before
         leaving the process group.  The trained networks themselves stay."""
-        if self.recipe is not None:
-            self.recipe.calls = dict(self.recipe.nets)
+        for recipe in self._recipes():
+            recipe.calls = dict(recipe.nets)
 
     def fit(self, epochs: int | None = None, max_steps: int | None = None) -> Finished:
         self._t0 = time.perf_counter()
         try:
             self._setup(epochs, max_steps)
-            return self._finish(self._loop())
+            return self._finish(self._run())
         except _Stop as e:
             return self._fail(e.kind, str(e), e.detail)
         except SetupError as e:
@@ -157,11 +173,20 @@ class Trainer:
             data = distributed.shard(data, self.dist)
         self.data = data = data.to(self.device)
         self.recipe = recipe = make_recipe(self.project, data)
-        for module in recipe.nets.values():
-            module.to(self.device).train()
-        recipe.device = self.device
+        try:
+            self.stages, self._announce = declared(recipe)
+            self.freezer = Freezer(recipe)  # before anything changes requires_grad
+            for stage in self.stages:
+                self.freezer.check(stage)
+            self.step_recipes = [step_recipe(stage, recipe, data.info) for stage in self.stages]
+        except RecipeError as e:
+            raise SetupError("recipe", str(e)) from e
         rank = self.dist.rank if self.dist else 0
-        recipe.generator = torch.Generator(self.device).manual_seed(s.seed + 1 + rank)
+        noise = torch.Generator(self.device).manual_seed(s.seed + 1 + rank)
+        for r in self._recipes():  # one noise stream for the run, whichever recipe steps
+            for module in r.nets.values():
+                module.to(self.device).train()
+            r.device, r.generator = self.device, noise
         self._data_gen = torch.Generator().manual_seed(s.seed)
         n = len(data.train)
         if n == 0:
@@ -171,31 +196,28 @@ class Trainer:
         self._drop_last = n > self.batch_size and n % self.batch_size == 1
         self.steps_per_epoch = n // self.batch_size if self._drop_last \
             else math.ceil(n / self.batch_size)
-        self.epochs = epochs if epochs is not None else s.epochs
+        try:
+            self.stage_epochs = stage_epochs(self.stages, epochs if epochs is not None
+                                             else s.epochs)
+        except RecipeError as e:
+            raise SetupError("recipe", str(e)) from e
+        self.epochs = sum(self.stage_epochs)
         self.max_steps = max_steps or 0
         total = self.epochs * self.steps_per_epoch
         self.total_steps = min(total, self.max_steps) if self.max_steps else total
-        dry_run(recipe, data, self.device)
-        self.optimizers, self.schedules = make_optimizers(
-            recipe, s, self.device, self.steps_per_epoch, self.total_steps)
+        for r in self._recipes():
+            dry_run(r, data, self.device)
         self.amp = bool(s.amp) and amp_supported(self.device)
         if s.amp and not self.amp:
             self._emit(Warning(0, "amp_unavailable", f"mixed precision is used on CUDA only; "
                                                      f"training in float32 on {self.device}"))
-        scaler = make_scaler(self.device, self.amp)
-        w = self.watch
-        self.stats = {}
-        if w.stride > 0 and (w.gradients or w.activations):
-            acts = w.activations and not self.compile  # hooks would force recompiles
-            self.stats = {r: LayerStats(recipe.names[r], m, self.device, w.gradients, acts)
-                          for r, m in recipe.nets.items()}
-        training_calls(recipe, self.device, self.dist is not None, self.compile)
-        self.ctx = Optimization(recipe.nets, recipe.names, self.optimizers, self.device,
-                                l1=s.l1, l2=s.l2, grad_clip=s.grad_clip, scaler=scaler,
-                                stats=self.stats)
+        self.scaler = make_scaler(self.device, self.amp)
+        self.stats: dict[str, LayerStats] = {}  # filled per stage; the reporter shares it
+        meta = self._resume_meta(self.resume_from) if self.resume_from is not None else {}
+        stage = self._begin_stage(int(meta.get("stage", 0)), int(meta.get("stage_epoch", 0)),
+                                  int(meta.get("stage_step", 0)))
         self.reporter = Reporter(self.watch, self.stats, self._emit,
                                  self.watch.every_steps or (20 if self.dist else 0), self.step)
-        self.early = EarlyStopping(recipe.monitor, s.early_stopping)
         self.snapshots = Snapshots(self.run_dir, self.main)
         self._skip = 0
         if self.resume_from is not None:
@@ -206,7 +228,62 @@ class Trainer:
                            self.steps_per_epoch, self.total_steps, self.batch_size, n,
                            len(data.val), self.dist.world if self.dist else 1, self.step,
                            self.amp))
+        if self._announce:
+            self._emit(stage)
         self._emit(Status(self.step, RUNNING, gd_mode(self.batch_size, n) + " gradient descent"))
+
+    def _recipes(self) -> list[Recipe]:
+        """The project's recipe and every other recipe a stage steps with."""
+        out = [self.recipe] if self.recipe is not None else []
+        for r in self.step_recipes:
+            if all(r is not o for o in out):
+                out.append(r)
+        return out
+
+    def _begin_stage(self, index: int, epoch: int, step: int) -> StageStarted:
+        """Make stage ``index`` (begun at ``epoch``/``step``) the current one: its trainable
+        set, its recipe wrapped for training, fresh optimizers and LR schedules over what
+        trains (a frozen parameter must not be decayed or carry stale momentum), and its own
+        early stopping (each stage's recipe monitors its own metric)."""
+        s, w, stage = self.settings, self.watch, self.stages[index]
+        self.stage, self._stage_epoch, self._stage_step = index, epoch, step
+        self.active = active = self.step_recipes[index]
+        trainable = self.freezer.apply(stage)
+        # Gradient statistics follow the trainable parameters, so they are rebuilt too.
+        self.stats.clear()
+        if w.stride > 0 and (w.gradients or w.activations):
+            acts = w.activations and not self.compile  # hooks would force recompiles
+            for role, run_role in shared_roles(active, self.recipe).items():
+                self.stats[role] = LayerStats(self.recipe.names[run_role], active.nets[role],
+                                              self.device, w.gradients, acts)
+        # DDP registers only the parameters that require grad when it wraps: wrap afresh.
+        training_calls(active, self.device, self.dist is not None, self.compile)
+        planned = self.stage_epochs[index] * self.steps_per_epoch
+        if self.max_steps:
+            planned = min(planned, self.max_steps - step)
+        self.optimizers, self.schedules = make_optimizers(
+            active, s, self.device, self.steps_per_epoch, planned)
+        self.ctx = Optimization(active.nets, active.names, self.optimizers, self.device,
+                                l1=s.l1, l2=s.l2, grad_clip=s.grad_clip, scaler=self.scaler,
+                                stats=self.stats)
+        self.early = EarlyStopping(active.monitor, s.early_stopping)
+        return StageStarted(step, epoch, index, stage.name, trainable,
+                            self.stage_epochs[index], len(self.stages), active.name)
+
+    def _run(self) -> str:
+        """The stages in order; a stage ends when its epochs are done or early stopping
+        ends it, the run when the last stage ends or anything else stops it."""
+        while True:
+            reason = self._loop()
+            if reason not in ("completed", "early_stopping") \
+                    or self.stage + 1 >= len(self.stages):
+                return reason
+            event = self._begin_stage(self.stage + 1, self.epoch, self.step)
+            if self._announce:
+                self._emit(event)
+            # The new optimizers differ from the last snapshot's: a NaN must roll back to
+            # a state of this stage.
+            self._checkpoint("stage")
 
     def _progress(self, done: int, total: int | None) -> None:
         now = time.perf_counter()
@@ -219,9 +296,9 @@ class Trainer:
     # --- the loop --------------------------------------------------------------------------
 
     def _loop(self) -> str:
-        recipe, ctx, report, control = self.recipe, self.ctx, self.reporter, self.control
+        recipe, ctx, report, control = self.active, self.ctx, self.reporter, self.control
         amp = autocast(self.device, self.amp)
-        while self.epoch < self.epochs:
+        while self.epoch < self._stage_epoch + self.stage_epochs[self.stage]:
             t_epoch = time.perf_counter()
             self._epoch_rng = self._data_gen.get_state()
             report.start_epoch()
@@ -285,12 +362,12 @@ class Trainer:
             return _Stop("oom", f"out of memory on {self.device} at step {self.step + 1} with "
                                 f"batch size {self.batch_size}; try a smaller batch (e.g. "
                                 f"{smaller}) or a smaller network", detail)
-        what = where or f"the {self.recipe.name} step"
+        what = where or f"the {self.active.name} step"
         return _Stop("recipe", f"{what} failed at step {self.step + 1}: "
                                f"{type(e).__name__}: {e}", detail)
 
     def _flush(self) -> None:
-        rates = {self.recipe.names[r]: o.param_groups[0]["lr"]
+        rates = {self.active.names[r]: o.param_groups[0]["lr"]
                  for r, o in self.optimizers.items() if o is not None}
         bad = self.reporter.flush(self.step, rates)
         if self.dist:
@@ -343,24 +420,24 @@ class Trainer:
         self._flush()
         train = self.reporter.epoch_means()
         try:
-            val, extras = validate(self.recipe, self.data, max(self.batch_size, 512),
+            val, extras = validate(self.active, self.data, max(self.batch_size, 512),
                                    self._batch_device("val"), (self.device, self.amp))
         except Exception as e:
             raise self._step_error(e, "validation") from e
         best = stop = False
         if complete:
-            best, stop = self.early.update(val or train, self.recipe.nets)
+            best, stop = self.early.update(val or train, self.active.nets)
         summary = EpochSummary(self.epoch, self.step, train, val,
                                time.perf_counter() - t_epoch, extras, best)
         self.history.append(summary)
         self._emit(summary)
         if self.watch.samples:
-            for event in take_samples(self.recipe, self.data, self.step, self.epoch):
+            for event in take_samples(self.active, self.data, self.step, self.epoch):
                 self._emit(event)
         if complete:
             self.epoch += 1
             self.batch = 0
-        if stop and self.early.restore_best(self.recipe.nets):
+        if stop and self.early.restore_best(self.active.nets):
             self._emit(Warning(self.step, "early_stopping",
                                f"validation {self.early.monitor[0]} has not improved for "
                                f"{self.early.since} epochs; the best weights were restored"))
@@ -370,7 +447,9 @@ class Trainer:
     # --- checkpoints -----------------------------------------------------------------------
 
     def _by_name(self) -> dict[str, torch.nn.Module]:
-        return {self.recipe.names[r]: m for r, m in self.recipe.nets.items()}
+        """What a checkpoint holds: the current stage's networks (and a sub-recipe's own
+        modules) by name."""
+        return {self.active.names[r]: m for r, m in self.active.nets.items()}
 
     def _state(self) -> dict[str, Any]:
         # Mid-epoch, the data order is replayed from the epoch's first random state.
@@ -378,7 +457,7 @@ class Trainer:
         return {
             "optimizers": {r: o.state_dict() for r, o in self.optimizers.items() if o},
             "schedules": {r: s.state_dict() for r, s in self.schedules.items()},
-            "scaler": self.ctx.scaler.state_dict() if self.ctx.scaler else {},
+            "scaler": self.scaler.state_dict() if self.scaler else {},
             "data_rng": rng,
             "noise_rng": self.recipe.generator.get_state(),
         }
@@ -386,7 +465,9 @@ class Trainer:
     def _meta(self, reason: str) -> dict[str, Any]:
         return {"step": self.step, "epoch": self.epoch, "batch": getattr(self, "batch", 0),
                 "reason": reason, "networks": dict(self.recipe.names),
-                "recipe": self.recipe.name, **self.early.state()}
+                "recipe": self.recipe.name, "stage": self.stage,
+                "stage_name": self.stages[self.stage].name, "stage_epoch": self._stage_epoch,
+                "stage_step": self._stage_step, **self.early.state()}
 
     def _checkpoint(self, reason: str, again: bool = True) -> None:
         """Snapshot the run as its last good state (with ``again`` false: unless one was
@@ -405,10 +486,26 @@ class Trainer:
             for role, sched in self.schedules.items():
                 if role in state["schedules"]:
                     sched.load_state_dict(state["schedules"][role])
-            if self.ctx.scaler and state["scaler"]:
-                self.ctx.scaler.load_state_dict(state["scaler"])
+            if self.scaler and state["scaler"]:
+                self.scaler.load_state_dict(state["scaler"])
             self._data_gen.set_state(state["data_rng"])
             self.recipe.generator.set_state(state["noise_rng"])
+
+    def _resume_meta(self, folder: Path) -> dict[str, Any]:
+        """The checkpoint's meta, checked against this run's stages (it says which stage to
+        continue in, so the right trainable set and optimizers exist before loading)."""
+        try:
+            meta = read_meta(folder)
+        except CheckpointError as e:
+            raise SetupError("setup", f"cannot resume from {folder}: {e}") from e
+        index = int(meta.get("stage", 0))
+        name = meta.get("stage_name", self.stages[0].name if index == 0 else None)
+        if not (0 <= index < len(self.stages) and self.stages[index].name == name):
+            raise SetupError("setup", f"cannot resume from {folder}: it was saved in stage "
+                                      f"{index + 1} ({name!r}), which recipe "
+                                      f"{self.recipe.name!r} does not have with these "
+                                      "settings")
+        return meta
 
     def _resume(self, folder: Path) -> None:
         try:

@@ -5,13 +5,13 @@ Adding a recipe is one file here plus its gallery templates; the trainer never c
 
 from __future__ import annotations
 
-from runtime.recipes.base import Recipe, RecipeError, Role, StepContext, noise_like
+from runtime.recipes.base import Recipe, RecipeError, Role, Stage, StepContext, noise_like
 from runtime.recipes.classification import Classification
 from runtime.recipes.gan import GAN
 from runtime.recipes.multilabel import MultiLabel
 from runtime.recipes.regression import Regression
 
-__all__ = ["RECIPES", "register", "get", "Recipe", "RecipeError", "Role", "StepContext",
+__all__ = ["RECIPES", "register", "get", "Recipe", "RecipeError", "Role", "Stage", "StepContext",
            "noise_like"]
 
 RECIPES: dict[str, type[Recipe]] = {}

@@ -9,11 +9,16 @@ device as 0-d tensors; the trainer reads them back in bulk.
 Validation is additive: ``eval_batch`` returns sums over the batch's samples (a loss sum, a
 count of correct answers, a confusion matrix), the trainer adds them up over the whole
 validation part and ``eval_summary`` turns the totals into the reported numbers.
+
+A recipe may split its run into ``stages`` (layer-wise pre-training, a frozen backbone then
+fine-tuning): each stage names which nodes train and, optionally, another recipe that does
+the step meanwhile.  The trainer runs them in order (``runtime.stages``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -24,7 +29,7 @@ from builder.blocks.spec import Param, coerce_params
 from builder.compiler import Compiled, InputSpec
 from runtime.data.core import DataInfo
 
-__all__ = ["Role", "RecipeError", "Recipe", "StepContext", "noise_like"]
+__all__ = ["Role", "RecipeError", "Recipe", "Stage", "StepContext", "noise_like"]
 
 
 class RecipeError(ValueError):
@@ -35,6 +40,64 @@ class RecipeError(ValueError):
 class Role:
     name: str
     help: str = ""
+
+
+def _node_sets(value: Mapping[str, Collection[str]] | None, what: str
+               ) -> dict[str, frozenset[str]] | None:
+    if value is None:
+        return None
+    out = {}
+    for role, ids in dict(value).items():
+        if isinstance(ids, str):  # one node id, not its letters
+            ids = (ids,)
+        ids = frozenset(ids)
+        if not all(isinstance(i, str) and i for i in ids):
+            raise RecipeError(f"stage {what}: node ids must be non-empty strings")
+        out[role] = ids
+    return out
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One part of a run.
+
+    Length: ``epochs`` (a count) or ``share`` (a fraction of the run's epochs); with neither,
+    the stage takes what the others leave (split evenly among such stages).
+    Step: ``recipe`` names a registered recipe that does the step, validation and samples
+    during this stage, built with ``params`` over the declaring recipe's networks (``roles``
+    maps its roles to the declaring recipe's; same names, or one role to one, by default).
+    None: the declaring recipe itself (with ``params``: a new one of its class).
+    Trainable: per role of the declaring recipe, canvas node ids to ``freeze``, or to
+    ``train`` alone (an empty set freezes the whole network).  Unnamed networks train as the
+    canvas says; a node the user switched off on the canvas stays frozen in every stage.
+    """
+
+    name: str
+    epochs: int | None = None
+    share: float | None = None
+    recipe: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    roles: Mapping[str, str] = field(default_factory=dict)
+    freeze: Mapping[str, Collection[str]] = field(default_factory=dict)
+    train: Mapping[str, Collection[str]] | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise RecipeError("a stage needs a name")
+        if self.epochs is not None and self.share is not None:
+            raise RecipeError(f"stage {self.name!r}: give epochs or share, not both")
+        if self.epochs is not None and (isinstance(self.epochs, bool)
+                                        or not isinstance(self.epochs, int) or self.epochs < 1):
+            raise RecipeError(f"stage {self.name!r}: epochs must be a whole number ≥ 1; "
+                              f"received {self.epochs!r}")
+        if self.share is not None and not 0 < self.share <= 1:
+            raise RecipeError(f"stage {self.name!r}: share must be in (0, 1]; received "
+                              f"{self.share!r}")
+        # Frozen means frozen: copies, so a recipe mutating its dicts later changes nothing.
+        object.__setattr__(self, "params", dict(self.params))
+        object.__setattr__(self, "roles", dict(self.roles))
+        object.__setattr__(self, "freeze", _node_sets(self.freeze, repr(self.name)))
+        object.__setattr__(self, "train", _node_sets(self.train, repr(self.name)))
 
 
 class StepContext(Protocol):
@@ -184,3 +247,7 @@ class Recipe:
     def samples(self, data, step: int, epoch: int) -> list:
         """Pictures of what the model does now (``events.Samples``); none by default."""
         return []
+
+    def stages(self) -> Sequence[Stage]:
+        """The run's stages, in order; none (the default): the whole run is one stage."""
+        return ()
