@@ -11,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from builder.analysis import NetworkStats, analyze
-from builder.commands import Change, Command, CommandError, Document
+from builder.commands import Change, Command, CommandError, Document, SetProjectField
 from builder.document import Network, Project
 from builder.ports import freeze
 from builder.propagate import Report, check
@@ -38,6 +38,7 @@ class DocumentModel(QObject):
         self._stats: dict[str, NetworkStats] = {}
         self._recovered = False  # opened from a recovery file: dirty until saved
         self._replacing = False
+        self._lock = ""  # why the graph is read-only now (a run uses it); "" when editable
         self._unsubscribe = self._doc.subscribe(self._on_change)
 
     # --- the document ---------------------------------------------------------------------
@@ -79,8 +80,23 @@ class DocumentModel(QObject):
         self.state_changed.emit()
 
     # --- editing --------------------------------------------------------------------------
+    @property
+    def locked(self) -> str:
+        """Why the graph cannot be edited now ("" when it can)."""
+        return self._lock
+
+    def set_locked(self, reason: str) -> None:
+        """Make the graph read-only (a training run uses it) or editable again (""). Project
+        settings stay editable: they apply to the next run."""
+        if reason != self._lock:
+            self._lock = reason
+            self.state_changed.emit()
+
     def do(self, command: Command) -> bool:
         """Apply an edit; a refused one changes nothing and reports its message."""
+        if self._lock and not isinstance(command, SetProjectField):
+            self.refused.emit(self._lock)
+            return False
         try:
             self._doc.do(command)
         except CommandError as e:
@@ -89,9 +105,15 @@ class DocumentModel(QObject):
         return True
 
     def undo(self) -> None:
+        if self._lock:
+            self.refused.emit(self._lock)
+            return
         self._doc.undo()
 
     def redo(self) -> None:
+        if self._lock:
+            self.refused.emit(self._lock)
+            return
         self._doc.redo()
 
     def _on_change(self, change: Change) -> None:

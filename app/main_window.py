@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QStackedWidget,
     QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from app import settings, theme
@@ -31,6 +33,7 @@ from app.palette import Palette
 from app.problems_panel import ProblemsPanel
 from app.quick_fix import fix_command
 from app.start_page import StartPage
+from app.training.controller import TrainingController
 from app.window_dialogs import WindowDialogs
 
 __all__ = ["MainWindow", "run_app", "make_app", "freeze_startup_heap"]
@@ -56,7 +59,17 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.stack.addWidget(self.start_page)
         self.stack.addWidget(self.tabs)
         self.stack.setCurrentWidget(self.tabs)
-        self.setCentralWidget(self.stack)
+        self.banner = QLabel()  # "Training — the graph is read-only…" while a run uses it
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.banner.hide()
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.banner)
+        column.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
 
         self.palette = Palette()
         self.inspector = Inspector(self.model)
@@ -73,6 +86,8 @@ class MainWindow(WindowDialogs, QMainWindow):
 
         build_actions(self)
         build_menus(self)
+        self.training = TrainingController(self)
+        self.training.place_docks()
         self.acts["snap"].setChecked(self.snap)
         self.acts["minimap"].setChecked(self.minimap_on)
         self.acts[f"theme_{theme.current().name}"].setChecked(True)
@@ -277,10 +292,12 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.palette._populate()
         self.problems._shown = None
         self.problems.refresh()
+        self.training.dock.apply_theme()
 
     # --- closing and file drops -------------------------------------------------------------
     def closeEvent(self, event):
         if self.files.confirm_discard():
+            self.training.shutdown()  # a run stops and keeps its checkpoint and weights
             if self.autosaver is not None:
                 self.autosaver.discard()
             store = settings.store()

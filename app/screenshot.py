@@ -27,9 +27,10 @@ def readable(view) -> None:
 
 def screenshot(file: str | None, out_png: str, size: tuple[int, int] = (1600, 1000),
                train_steps: int = 0, select: str | None = None) -> int:
-    """Render and save; returns an exit code.  ``train_steps`` is accepted for the training
-    dashboards of a later version and ignored for now.  ``select`` names a node to show in the
-    inspector (default: the first block with parameters)."""
+    """Render and save; returns an exit code.  ``train_steps``: train that many real steps
+    first (from the toolbar's Train action, as a user would) so the dock's plots and the
+    canvas colours show data.  ``select`` names a node to show in the inspector (default:
+    the first block with parameters)."""
     if "PySide6.QtWidgets" not in sys.modules:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QEvent
@@ -61,6 +62,7 @@ def screenshot(file: str | None, out_png: str, size: tuple[int, int] = (1600, 10
         if target:
             view.scene().select_nodes([target])
     QApplication.processEvents()  # the inspector settles its size before the canvas is fitted
+    failed = _train(window, train_steps) if train_steps > 0 else ""
     window.fit_all()
     if view is not None:
         readable(view)
@@ -76,4 +78,29 @@ def screenshot(file: str | None, out_png: str, size: tuple[int, int] = (1600, 10
     if not ok:
         print(f"error: cannot write {out}", file=sys.stderr)
         return 1
+    if failed:
+        print(f"error: training failed: {failed}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _train(window, steps: int, timeout: float = 600.0) -> str:
+    """Train ``steps`` steps in the window and wait for the run to end; "" or the failure."""
+    import time
+
+    from PySide6.QtWidgets import QApplication
+
+    from app.training.bridge import wait_until_idle
+
+    training = window.training
+    training.use_temporary_runs()  # a picture must not leave run folders beside the file
+    if not training.train(max_steps=steps):
+        return training.dock.message_text or "the run did not start"
+    wait_until_idle(training.bridge, timeout)
+    training.dock.tabs.setCurrentIndex(0)
+    end = time.perf_counter() + 0.3  # let the last batch of plots and colours draw
+    while time.perf_counter() < end:
+        QApplication.processEvents()
+        time.sleep(0.01)
+    failure = training.bridge.last_failure
+    return failure.message if failure is not None else ""

@@ -121,5 +121,7 @@ def apply(app: QApplication, name: str = "dark") -> Theme:
         f" QLabel[role=\"error\"] {{ color: {t.error}; }}"
         f" QLabel[role=\"dim\"] {{ color: {t.dim}; }}"
         f" QLabel[role=\"heading\"] {{ font-weight: 600; padding-top: 6px; }}"
+        f" QLabel#banner {{ background: {t.alt_base}; color: {t.text}; padding: 5px 12px;"
+        f" border-bottom: 2px solid {t.warning}; }}"
     )
     return t

@@ -15,7 +15,9 @@ from app import theme
 from app.canvas.look import GRID, HEADER_H, LINE_H, PORT_R, NodeLook
 from builder.blocks.spec import ANY, INDEX
 
-__all__ = ["NodeItem", "BadgeItem", "fonts"]
+__all__ = ["NodeItem", "BadgeItem", "fonts", "TAG_H"]
+
+TAG_H = 15.0  # the tag under a node with a training overlay (gradient norm, "changed")
 
 _FONTS: dict[str, QFont] = {}
 
@@ -71,6 +73,8 @@ class NodeItem(QGraphicsItem):
         self.problems: tuple[str, ...] = ()
         self.error = False
         self._badge: BadgeItem | None = None
+        self.overlay: QColor | None = None  # live training colour (gradient norm, run diff)
+        self.overlay_text = ""  # the number or word written under the node with it
         self._header = QPainterPath()
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsGeometryChanges)
@@ -114,6 +118,15 @@ class NodeItem(QGraphicsItem):
             self.setToolTip("")
         self.update()
 
+    def set_overlay(self, color: QColor | None, text: str = "") -> None:
+        """Colour the node's frame and write ``text`` in a tag under it (None: plain)."""
+        if color == self.overlay and text == self.overlay_text:
+            return
+        if bool(text) != bool(self.overlay_text):
+            self.prepareGeometryChange()
+        self.overlay, self.overlay_text = color, text
+        self.update()
+
     def _make_header(self) -> None:
         full = QPainterPath()
         full.addRoundedRect(QRectF(0, 0, self.look.width, self.look.height), 6, 6)
@@ -123,7 +136,9 @@ class NodeItem(QGraphicsItem):
 
     # --- geometry ---------------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
-        return QRectF(-PORT_R - 1, -1, self.look.width + 2 * PORT_R + 2, self.look.height + 2)
+        tag = TAG_H + 4 if self.overlay_text else 0
+        return QRectF(-PORT_R - 1, -1, self.look.width + 2 * PORT_R + 2,
+                      self.look.height + 2 + tag)
 
     def port_scene_pos(self, port: str, is_input: bool) -> QPointF:
         local = self.look.port_pos(port, is_input)
@@ -160,7 +175,7 @@ class NodeItem(QGraphicsItem):
         selected = self.isSelected()
         cat = theme.category_color(look.category)
         if lod < 0.22:  # far away: one rectangle per node
-            painter.fillRect(rect, theme.color("accent") if selected else cat)
+            painter.fillRect(rect, theme.color("accent") if selected else self.overlay or cat)
             return
         painter.setRenderHint(painter.RenderHint.Antialiasing)
         painter.setPen(Qt.NoPen)
@@ -187,6 +202,24 @@ class NodeItem(QGraphicsItem):
         painter.setPen(border)
         painter.setBrush(Qt.NoBrush)
         painter.drawRoundedRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), 6, 6)
+        if self.overlay is not None:
+            self._paint_overlay(painter, look, lod >= 0.45)
+
+    def _paint_overlay(self, painter, look: NodeLook, texts: bool) -> None:
+        painter.setPen(QPen(self.overlay, 3.0))
+        painter.setBrush(Qt.NoBrush)
+        painter.drawRoundedRect(QRectF(1.5, 1.5, look.width - 3, look.height - 3), 6, 6)
+        if not self.overlay_text:
+            return
+        tag = QRectF(6, look.height + 3, look.width - 12, TAG_H)
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(self.overlay)
+        painter.drawRoundedRect(tag, 4, 4)
+        if texts:
+            dark = self.overlay.lightnessF() > 0.55
+            painter.setPen(QColor("#111111" if dark else "#ffffff"))
+            painter.setFont(fonts()["small"])
+            painter.drawText(tag, Qt.AlignCenter, self.overlay_text)
 
     def _paint_texts(self, painter, look: NodeLook) -> None:
         f = fonts()

@@ -56,8 +56,16 @@ class NetworkScene(QGraphicsScene):
         self.apply_report()
         self._grow_rect(reset=True)
 
+    def set_read_only(self, on: bool) -> None:
+        """While a run trains this graph, nodes cannot be dragged (the document refuses every
+        graph edit anyway; this only keeps the items from moving in vain)."""
+        for item in self.nodes.values():
+            item.setFlag(NodeItem.ItemIsMovable, not on)
+
     def _add_node(self, node: Node) -> NodeItem:
         item = NodeItem(node.id, look_of(node), node.pos)
+        if self.model.locked:
+            item.setFlag(NodeItem.ItemIsMovable, False)
         self.nodes[node.id] = item
         self.addItem(item)
         return item

@@ -149,7 +149,7 @@ class CanvasView(CanvasAdding, CanvasEditing, QGraphicsView):
             return
         if event.button() == Qt.LeftButton:
             hit = self._node_port_at(pos)
-            if hit is not None:
+            if hit is not None and not self.scene().model.locked:
                 self._wire = WireDrag(self.scene(), *hit)
                 event.accept()
                 return

@@ -250,6 +250,12 @@ class Inspector(QScrollArea):
                 button.clicked.connect(lambda _=False, p=p: self.fix_requested.emit(p))
                 self.problems_box.addWidget(button)
 
+    def set_read_only(self, on: bool) -> None:
+        """While a run trains the graph, the form shows the node but does not edit it."""
+        self.name_edit.setReadOnly(on)
+        for w in (self.form_host, self.trainable, self.init):
+            w.setEnabled(not on)
+
     # --- edits ------------------------------------------------------------------------------
     def _set_param(self, name: str, value) -> None:
         if self.net_name and self.node_id:

@@ -1,0 +1,138 @@
+"""The export dialog (ONNX checked against onnxruntime, weights, PyTorch code), the pictures of
+other recipes (CNN filters and image grids, GAN points), and the screenshot command after
+real training steps."""
+
+import numpy as np
+import onnxruntime as ort
+from PySide6.QtGui import QImage
+from training_helpers import choose, image_npz, train, wait_for
+
+import app.screenshot as screenshot_module
+from builder.commands import SetProjectField
+from builder.document import DatasetConfig, Network, RecipeConfig
+from builder.gallery import template_path
+
+
+def test_export_dialog_writes_onnx_that_onnxruntime_runs(window, qtbot, tmp_path):
+    train(qtbot, window, steps=30)
+    dialog = window.training.show_export()
+    assert dialog.source.currentData() == str(window.training.record.folder)  # the last run
+    dialog.path.setText(str(tmp_path / "out" / "spirals.onnx"))
+    assert dialog.start()
+    wait_for(lambda: dialog.result is not None, 60_000)
+    assert dialog.result["error"] == ""
+    (result,) = dialog.result["results"]
+    assert result.ok and result.max_abs_diff < 1e-4
+    report = dialog.report.toPlainText()
+    assert "onnxruntime parity" in report and "matches" in report
+    session = ort.InferenceSession(str(tmp_path / "out" / "spirals.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, {"x": np.zeros((4, 2), np.float32)})
+    assert logits.shape == (4, 3)
+    assert (tmp_path / "out" / "spirals.safetensors").is_file()
+    assert "import torch" in (tmp_path / "out" / "spirals.py").read_text()
+    dialog.close()
+
+
+def test_export_errors_are_explained(window, qtbot, tmp_path):
+    dialog = window.training.show_export()
+    choose(dialog.source, None)  # fresh weights of the current graph
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    dialog.path.setText(str(blocked / "model.onnx"))
+    dialog.start()
+    wait_for(lambda: dialog.result is not None, 60_000)
+    assert "Choose another folder" in dialog.result["error"]
+    assert "Export failed" in dialog.report.toPlainText()
+    dialog.close()
+
+
+def _small_cnn(window, npz) -> None:
+    net = Network("main")
+    net.add("Input", id="image", shape=[1, 8, 8], kind="image")
+    net.add("Conv2d", id="conv1", filters=4, kernel=3, padding=1)
+    net.add("ReLU", id="relu1")
+    net.add("Flatten", id="flat")
+    net.add("Linear", id="logits", units=2)
+    net.add("Output", id="y")
+    net.chain("image", "conv1", "relu1", "flat", "logits", "y")
+    project = window.model.project
+    project.networks = {"main": net}
+    window.model.replace(project)
+    window.model.do(SetProjectField("dataset", DatasetConfig("npz", {"path": str(npz),
+                                                                     "x_kind": "image"})))
+
+
+def test_cnn_runs_show_first_layer_filters_and_image_predictions(window, qtbot, tmp_path):
+    _small_cnn(window, image_npz(tmp_path / "squares.npz"))
+    t = window.training
+    train(qtbot, window, steps=12)
+    assert t.bridge.last_failure is None, t.dock.message_text
+    assert t.dock.filters.layer == "conv1" and t.dock.filters.shape == (4, 1, 3, 3)
+    assert t.dock.picture.shown == "images"  # predictions grid, wrong ones framed red
+    assert "wrong" in t.dock.picture.plot.getPlotItem().titleLabel.text
+    assert set(t.dock.bars.norms) == {"conv1", "logits"}
+
+
+def test_gan_runs_show_generated_points_over_the_discriminator(window, qtbot):
+    window.files.new_from_template("gan_2d", confirm=False)
+    t = window.training
+    train(qtbot, window, steps=40)
+    assert t.bridge.last_failure is None, t.dock.message_text
+    assert t.dock.picture.shown == "plane"
+    assert {"real", "generated points"} <= set(t.dock.picture._scatters)
+    assert t.dock.loss._names == ["loss_d", "loss_g"]
+    assert any(label.startswith("g_") for label in t.dock.bars.norms)
+    assert any(label.startswith("d_") for label in t.dock.bars.norms)
+
+
+def test_screenshot_after_training_steps_shows_the_plots(qapp, tmp_path, monkeypatch):
+    seen = {}
+    real = screenshot_module._train
+
+    def spy(window, steps, timeout=600.0):
+        failed = real(window, steps, timeout)
+        dock = window.training.dock
+        seen.update(steps=window.training.series.step, shown=dock.picture.shown,
+                    bars=dict(dock.bars.norms), tab=dock.tabs.currentIndex(),
+                    loss=len(dock.loss._steps["loss"].raw.getData()[0]))
+        return failed
+
+    monkeypatch.setattr(screenshot_module, "_train", spy)
+    out = tmp_path / "shot.png"
+    rc = screenshot_module.screenshot(str(template_path("mlp")), str(out), (1200, 800),
+                                      train_steps=60)
+    assert rc == 0
+    assert seen["steps"] == 60 and seen["loss"] > 10 and seen["bars"]
+    assert seen["shown"] == "plane" and seen["tab"] == 0
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (1200, 800)
+    assert not (template_path("mlp").parent / "runs").exists()  # runs went to a temp folder
+
+
+def test_recipe_and_roles_can_be_rebound(window):
+    s = window.training.settings
+    window.model.do(SetProjectField("recipe", RecipeConfig("classification", {}, {})))
+    assert s.role_combos["model"].currentText() == "main"
+
+
+def test_text_samples_and_the_light_theme(window):
+    from app import theme
+    from app.training.plots.pictures import PicturePanel
+    from app.training.series import RunSeries
+    from runtime.events import Samples
+
+    series = RunSeries()
+    series.add(Samples(10, 2, "continuations", "text", ["to be or not", "the quick fox"]))
+    panel = PicturePanel("Samples", skip_plane=True)
+    panel.refresh(series)
+    assert panel.shown == "text"
+    assert "the quick fox" in panel.text.toPlainText() and "epoch 3" in panel.text.toPlainText()
+
+    window.set_theme("light")
+    try:
+        color = window.training.dock.loss.plot.backgroundBrush().color().name()
+        assert color == theme.LIGHT.base
+    finally:
+        window.set_theme("dark")
+    assert window.training.dock.loss.plot.backgroundBrush().color().name() == theme.DARK.base
