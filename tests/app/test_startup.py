@@ -1,42 +1,53 @@
 """The real entry point and the crash-recovery offer."""
 
-import gc
+import json
+import os
+import subprocess
+import sys
 
-from PySide6.QtCore import QEvent, QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from app import application
 from app.autosave import Recovery
-from app.main_window import MainWindow, run_app
 from builder.serialize import load, save
 
+_RUN_APP = """
+import json, sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from app import application
+from app.application import make_app
+from app.main_window import MainWindow, run_app
 
-def _windows():
-    return [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+make_app()  # run_app reuses it; the timer below needs an event dispatcher
+application.leftovers = lambda: []
+seen = {}
+
+def look_and_quit():
+    (window,) = [w for w in QApplication.topLevelWidgets()
+                 if isinstance(w, MainWindow) and w.isVisible()]
+    seen.update(title=window.windowTitle(), path=window.model.path,
+                nodes=sorted(window.model.project.networks["main"].nodes))
+    window.close()
+    QApplication.instance().quit()
+
+QTimer.singleShot(300, look_and_quit)
+code = run_app(None)
+print(json.dumps({"code": code, **seen}))
+"""
 
 
-def test_run_app_opens_the_mlp_example_untitled_and_quits_cleanly(qapp, monkeypatch):
-    monkeypatch.setattr(application, "leftovers", lambda: [])
-    seen = {}
-
-    def look_and_quit():
-        (window,) = [w for w in _windows() if w.isVisible()]
-        seen["title"] = window.windowTitle()
-        seen["nodes"] = set(window.model.project.networks["main"].nodes)
-        seen["path"] = window.model.path
-        window.close()
-        qapp.quit()
-
-    QTimer.singleShot(300, look_and_quit)
-    try:
-        assert run_app(None) == 0
-    finally:
-        gc.unfreeze()
-        for w in _windows():
-            w.deleteLater()
-        QApplication.sendPostedEvents(None, QEvent.DeferredDelete)
-    assert seen["path"] is None and seen["title"].startswith("Untitled")
-    assert {"x", "hidden1", "logits", "y"} <= seen["nodes"]
+def test_run_app_opens_the_mlp_example_untitled_and_quits_cleanly(tmp_path):
+    """The real entry point, in its own process: quitting the application ends every event
+    loop of the process, which would leave later tests in this one unable to wait."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path),
+               XDG_CONFIG_HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path))
+    result = subprocess.run([sys.executable, "-c", _RUN_APP], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["code"] == 0 and seen["path"] is None and seen["title"].startswith("Untitled")
+    assert {"x", "hidden1", "logits", "y"} <= set(seen["nodes"])
 
 
 def test_offer_recovery_restores_the_autosaved_project(window, tmp_path, monkeypatch):
