@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from builder.document import Edge, Network, Node, Project, valid_name
+from builder.document import Edge, Network, Node, Project, resolve_network, valid_name
 
 __all__ = [
     "Change",
@@ -60,7 +60,7 @@ class Command:
 
 def _net(project: Project, name: str) -> Network:
     try:
-        return project.networks[name]
+        return resolve_network(project, name)
     except KeyError:
         raise CommandError(f"there is no network {name!r}") from None
 

@@ -23,6 +23,7 @@ __all__ = [
     "INITS",
     "valid_name",
     "unique_name",
+    "resolve_network",
 ]
 
 INITS = ("default", "xavier", "he", "orthogonal")
@@ -156,3 +157,16 @@ class Project:
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     description: str = ""
+
+
+def resolve_network(project: Project, path: str) -> Network:
+    """A network by name, or a group's sub-network by path: ``"main/block1"`` is the network
+    inside Group node ``block1`` of ``main`` (so every command can edit inside groups)."""
+    first, *rest = path.split("/")
+    net = project.networks[first]
+    for node_id in rest:
+        node = net.nodes[node_id]
+        if node.subnet is None:
+            raise KeyError(f"{node_id!r} in {net.name!r} is not a group")
+        net = node.subnet
+    return net

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from builder.commands import Change, Command, CommandError
-from builder.document import Edge, Network, Node, Project, unique_name
+from builder.document import Edge, Network, Node, Project, resolve_network, unique_name
 from builder.ports import GROUP, params_of
 from builder.propagate import check, subnet_of
 
@@ -27,15 +27,28 @@ class ReplaceNetwork(Command):
     _old: Network | None = field(default=None, repr=False)
 
     def apply(self, project: Project) -> Change:
-        if self.name not in project.networks:
-            raise CommandError(f"there is no network {self.name!r}")
-        self._old = project.networks[self.name]
-        project.networks[self.name] = self.new.copy()
+        self._old = _swap(project, self.name, self.new.copy())
         return Change(self.name, structure=True)
 
     def revert(self, project: Project) -> Change:
-        project.networks[self.name] = self._old
+        _swap(project, self.name, self._old)
         return Change(self.name, structure=True)
+
+
+def _swap(project: Project, path: str, new: Network) -> Network:
+    """Put ``new`` where ``path`` points (a network, or a group's sub-network); return the old."""
+    parent, _, node_id = path.rpartition("/")
+    try:
+        if not parent:
+            old = project.networks[path]
+            project.networks[path] = new
+        else:
+            holder = resolve_network(project, parent).nodes[node_id]
+            old, holder.subnet = holder.subnet, new
+    except KeyError:
+        raise CommandError(f"there is no network {path!r}") from None
+    new.name = old.name
+    return old
 
 
 def _centre(nodes: list[Node]) -> tuple[float, float]:
@@ -43,8 +56,10 @@ def _centre(nodes: list[Node]) -> tuple[float, float]:
     return (sum(xs) / len(xs), sum(ys) / len(ys))
 
 
-def group_nodes(net: Network, node_ids, name: str | None = None) -> ReplaceNetwork:
-    """A command replacing ``node_ids`` by one Group node holding them."""
+def group_nodes(net: Network, node_ids, name: str | None = None,
+                path: str | None = None) -> ReplaceNetwork:
+    """A command replacing ``node_ids`` by one Group node holding them.  ``path`` says where
+    ``net`` is when it is itself inside a group (``"main/block1"``)."""
     chosen = [i for i in net.nodes if i in set(node_ids)]
     if not chosen:
         raise CommandError("select the blocks to group first")
@@ -88,7 +103,7 @@ def group_nodes(net: Network, node_ids, name: str | None = None) -> ReplaceNetwo
                 sub.edges.append(Edge(e.src, e.src_port, port, "x"))
             outer.edges.append(Edge(group_id, results[key], e.dst, e.dst_port))
     outer.nodes[group_id] = Node(group_id, GROUP, {}, (x0, y0), subnet=sub)
-    return ReplaceNetwork(net.name, outer, f"Group {len(chosen)} blocks")
+    return ReplaceNetwork(path or net.name, outer, f"Group {len(chosen)} blocks")
 
 
 def _inline(outer: Network, group_id: str, sub: Network) -> Network:
@@ -130,14 +145,15 @@ def _inline(outer: Network, group_id: str, sub: Network) -> Network:
     return out
 
 
-def ungroup(net: Network, group_id: str) -> ReplaceNetwork:
+def ungroup(net: Network, group_id: str, path: str | None = None) -> ReplaceNetwork:
     node = net.nodes.get(group_id)
     if node is None or node.block != GROUP or node.subnet is None:
         raise CommandError(f"{group_id} is not a group")
-    return ReplaceNetwork(net.name, _inline(net, group_id, node.subnet), f"Ungroup {group_id}")
+    return ReplaceNetwork(path or net.name, _inline(net, group_id, node.subnet),
+                          f"Ungroup {group_id}")
 
 
-def open_composite(net: Network, node_id: str) -> ReplaceNetwork:
+def open_composite(net: Network, node_id: str, path: str | None = None) -> ReplaceNetwork:
     """Turn a composite block (Residual, Dense, Inception, MobileNet…) into an editable Group
     holding exactly the sub-network it stood for."""
     node = net.nodes.get(node_id)
@@ -154,4 +170,4 @@ def open_composite(net: Network, node_id: str) -> ReplaceNetwork:
     copy = Network(net.name, {k: n.copy() for k, n in net.nodes.items()}, list(net.edges))
     copy.nodes[node_id] = Node(node_id, GROUP, {}, node.pos, node.trainable, node.init,
                                sub.copy())
-    return ReplaceNetwork(net.name, copy, f"Open {node_id} as a group")
+    return ReplaceNetwork(path or net.name, copy, f"Open {node_id} as a group")

@@ -82,3 +82,21 @@ def test_open_composite_is_an_editable_group_with_the_same_numbers():
     x = torch.randn(2, 8, 8, 8)
     assert torch.equal(a(x), b(x))
     assert check(opened).shapes.outputs["res"] == {"y": (16, 4, 4)}
+
+
+def test_commands_edit_inside_a_group_by_path():
+    from builder.commands import SetParams
+
+    net = _branchy()
+    doc = Document(Project(networks={"main": net}))
+    doc.do(group_nodes(doc.project.networks["main"], ["a", "r", "b", "skip"], "block"))
+    doc.do(SetParams("main/block", "b", {"units": 3}))
+    inner = doc.project.networks["main"].nodes["block"].subnet
+    assert inner.nodes["b"].params["units"] == 3
+    problems = check(doc.project.networks["main"]).problems
+    assert any(p.node == "block" and "inside block" in p.message for p in problems)
+    doc.do(group_nodes(inner, ["a", "r"], "pair", path="main/block"))
+    assert "pair" in doc.project.networks["main"].nodes["block"].subnet.nodes
+    doc.undo()
+    doc.undo()
+    assert doc.project.networks["main"].nodes["block"].subnet.nodes["b"].params == {"units": 8}
