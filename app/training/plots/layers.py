@@ -134,18 +134,16 @@ class GradientBars(Panel):
             _ticks(self.plot, self._labels)
 
 
-class GradientHistory(Panel):
-    """‖∇W‖ of each layer over the steps (log scale), coloured from input to output."""
+class LayerCurves(Panel):
+    """One live curve per (network, layer): the base of the per-layer history panels."""
 
     min_interval = 0.2  # seconds between redraws (the dock asks)
 
-    def __init__(self, parent=None):
-        plot = plot_widget("Gradient norm over time", "", legend=True,
-                           axis_items={"left": PowerAxis("left")})
-        super().__init__(plot, "Each layer's gradient norm over the steps.", parent)
+    def __init__(self, plot, hint: str, range_keeper, parent=None):
+        super().__init__(plot, hint, parent)
         self._curves: dict[tuple[str, str], object] = {}
         self._seen = -1
-        self.range = RangeKeeper(plot)
+        self.range = range_keeper
 
     def reset(self) -> None:
         self.range.reset()
@@ -157,6 +155,22 @@ class GradientHistory(Panel):
         self._seen = -1
         self.set_empty(True)
 
+    def _curve(self, key: tuple[str, str], color, label: str | None):
+        item = self._curves.get(key)
+        if item is None:
+            item = self._curves[key] = live_curve(self.plot, color, 1.6, name=label)
+        return item
+
+
+class GradientHistory(LayerCurves):
+    """‖∇W‖ of each layer over the steps (log scale), coloured from input to output."""
+
+    def __init__(self, parent=None):
+        plot = plot_widget("Gradient norm over time", "", legend=True,
+                           axis_items={"left": PowerAxis("left")})
+        super().__init__(plot, "Each layer's gradient norm over the steps.", RangeKeeper(plot),
+                         parent)
+
     def refresh(self, series: RunSeries) -> None:
         if series.stamp("grad") == self._seen:
             return
@@ -165,12 +179,9 @@ class GradientHistory(Panel):
         n = len(rows)
         for i, (net, layer, label) in enumerate(rows):
             curve = series.grad[net][layer]
-            item = self._curves.get((net, layer))
-            if item is None:
-                r, g, b, _ = heat_rgb(0.3 + 0.7 * i / max(1, n - 1))  # bright: thin lines
-                item = self._curves[(net, layer)] = live_curve(
-                    self.plot, pg.mkColor(int(r), int(g), int(b)), 1.6,
-                    name=label if n <= 10 else None)
+            r, g, b, _ = heat_rgb(0.3 + 0.7 * i / max(1, n - 1))  # bright: thin lines
+            item = self._curve((net, layer), pg.mkColor(int(r), int(g), int(b)),
+                               label if n <= 10 else None)
             item.setData(curve.x, np.log10(np.maximum(curve.y, TINY)))  # PowerAxis reads it
         y = bounds([np.log10(np.maximum(series.grad[n][layer].y, TINY)) for n, layer, _ in rows])
         self.range.fit((0.0, float(series.step)), y)
@@ -230,27 +241,13 @@ class ActivationPanel(Panel):
             _ticks(self.plot, self._labels)
 
 
-class DeadPanel(Panel):
+class DeadPanel(LayerCurves):
     """The share of each ReLU layer's units that output 0 for a whole batch."""
-
-    min_interval = 0.2  # seconds between redraws (the dock asks)
 
     def __init__(self, parent=None):
         plot = plot_widget("Dead ReLU units", "fraction", legend=True)
-        super().__init__(plot, "The share of dead units of each ReLU layer (none yet).", parent)
-        self._curves: dict[tuple[str, str], object] = {}
-        self._seen = -1
-        self.range = RangeKeeper(plot, y_zero=True)
-
-    def reset(self) -> None:
-        self.range.reset()
-        item = self.plot.getPlotItem()
-        item.clear()
-        if item.legend is not None:
-            item.legend.clear()
-        self._curves.clear()
-        self._seen = -1
-        self.set_empty(True)
+        super().__init__(plot, "The share of dead units of each ReLU layer (none yet).",
+                         RangeKeeper(plot, y_zero=True), parent)
 
     def refresh(self, series: RunSeries) -> None:
         if series.stamp("act") == self._seen:
@@ -259,10 +256,8 @@ class DeadPanel(Panel):
         rows = layer_labels(series.dead)
         for i, (net, layer, label) in enumerate(rows):
             curve = series.dead[net][layer]
-            item = self._curves.get((net, layer))
-            if item is None:
-                item = self._curves[(net, layer)] = live_curve(
-                    self.plot, series_color(i), 1.6, name=label if len(rows) <= 10 else None)
+            item = self._curve((net, layer), series_color(i),
+                               label if len(rows) <= 10 else None)
             item.setData(curve.x, curve.y)
         self.range.fit((0.0, float(series.step)), (0.0, 1.0) if rows else None)
         self.set_empty(not rows, "This network has no ReLU layers to watch."
