@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Signal
 
 from builder.analysis import NetworkStats, analyze
 from builder.commands import Change, Command, CommandError, Document, SetProjectField
-from builder.document import Network, Project
+from builder.document import Network, Project, resolve_network
 from builder.ports import freeze
 from builder.propagate import Report, check
 
@@ -59,7 +59,11 @@ class DocumentModel(QObject):
         return self._doc.dirty or self._recovered
 
     def network(self, name: str) -> Network | None:
-        return self._doc.project.networks.get(name)
+        """A network by name or a group's inside by path ("main/block1"); None if gone."""
+        try:
+            return resolve_network(self._doc.project, name)
+        except KeyError:
+            return None
 
     def replace(self, project: Project, path=None, recovered: bool = False) -> None:
         self._reports.clear()
@@ -126,22 +130,25 @@ class DocumentModel(QObject):
         for name in names:
             cached = self._reports.get(name)
             net = self.network(name)
-            if cached is None:
-                continue
-            if net is None or change.structure or change.network is None:
-                self._drop(name)
-                continue
-            sig = cached[1]
-            if any(i not in net.nodes or sig.get(i) != (
-                    (n := net.nodes[i]).block, freeze(n.params), n.trainable, n.init, id(n.subnet))
-                   for i in change.nodes):
-                self._drop(name)
+            if (cached is None or net is None or change.structure or change.network is None
+                    or any(i not in net.nodes or cached[1].get(i) != (
+                        (n := net.nodes[i]).block, freeze(n.params), n.trainable, n.init,
+                        id(n.subnet)) for i in change.nodes)):
+                # A group's shapes depend on its inside and the inside's inputs on the
+                # outside, so a real edit anywhere re-checks the whole family of networks.
+                self._drop_family(name)
         self.changed.emit(change)
         self.state_changed.emit()
 
     def _drop(self, name: str) -> None:
         self._reports.pop(name, None)
         self._stats.pop(name, None)
+
+    def _drop_family(self, name: str) -> None:
+        root = name.split("/")[0]
+        for key in [k for k in self._reports if k.split("/")[0] == root]:
+            self._drop(key)
+        self._drop(name)
 
     # --- derived data ---------------------------------------------------------------------
     def report(self, name: str) -> Report | None:
@@ -151,8 +158,19 @@ class DocumentModel(QObject):
             net = self.network(name)
             if net is None:
                 return None
-            cached = self._reports[name] = (check(net), _signature(net))
+            cached = self._reports[name] = (check(net, self._inner_inputs(name, net)),
+                                            _signature(net))
         return cached[0]
+
+    def _inner_inputs(self, path: str, net: Network) -> dict | None:
+        """Inside a group, its Input nodes carry the shapes that reach the group outside."""
+        parent, _, group_id = path.rpartition("/")
+        outer = self.report(parent) if parent else None
+        if outer is None:
+            return None
+        ins = outer.shapes.inputs.get(group_id, {})
+        return {i: ins.get(i) for i, n in net.nodes.items()
+                if n.block == "Input" and ins.get(i) is not None} or None
 
     def stats(self, name: str) -> NetworkStats | None:
         """Params, FLOPs and receptive fields (memoised per block in builder.analysis)."""

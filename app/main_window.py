@@ -27,6 +27,7 @@ from app.canvas.scene import NetworkScene
 from app.canvas.view import CanvasView
 from app.document_model import DocumentModel
 from app.file_ops import FileController
+from app.groups import GroupActions, is_group_tab, tab_title
 from app.inspector.panel import Inspector
 from app.menus import build_actions, build_menus
 from app.palette import Palette
@@ -39,7 +40,7 @@ from app.window_dialogs import WindowDialogs
 __all__ = ["MainWindow", "run_app", "make_app", "freeze_startup_heap"]
 
 
-class MainWindow(WindowDialogs, QMainWindow):
+class MainWindow(GroupActions, WindowDialogs, QMainWindow):
     def __init__(self, model: DocumentModel | None = None, autosave: bool = True):
         super().__init__()
         self.model = model or DocumentModel()
@@ -54,6 +55,8 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.currentChanged.connect(lambda _: self._selection_changed())
         self.tabs.tabBarDoubleClicked.connect(lambda _: self.rename_network())
+        self.tabs.setTabsClosable(True)  # only the tabs of group insides keep the button
+        self.tabs.tabCloseRequested.connect(self.close_group_tab)
         self.start_page = StartPage()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.start_page)
@@ -97,6 +100,7 @@ class MainWindow(WindowDialogs, QMainWindow):
         self.model.state_changed.connect(self._update_state)
         self.model.refused.connect(lambda m: self.statusBar().showMessage(m, 6000))
         self.palette.add_requested.connect(self._add_from_palette)
+        self.palette.library_requested.connect(self.insert_library_block)
         self.inspector.fix_requested.connect(self.apply_fix)
         self.inspector.renamed.connect(lambda net, old, new: self.go_to(net, new, center=False))
         self.problems.node_requested.connect(self.go_to)
@@ -142,6 +146,8 @@ class MainWindow(WindowDialogs, QMainWindow):
         view.scene().selectionChanged.connect(self._selection_changed)
         view.open_file_requested.connect(lambda path: self.files.open_path(path))
         view.message.connect(lambda m: self.statusBar().showMessage(m, 5000))
+        view.open_group_requested.connect(self.open_group)
+        view.library_dropped.connect(lambda path, at: self.insert_library_block(path, view, at))
         view.minimap.schedule()
         return view
 
@@ -158,20 +164,21 @@ class MainWindow(WindowDialogs, QMainWindow):
             self.tabs.addTab(self.views[name], name)
         if current in self.views:
             self.tabs.setCurrentWidget(self.views[current])
+        self._mark_closable()
         self.tabs.blockSignals(False)
         self._selection_changed()
         self.problems.refresh()
 
     def _sync_tabs(self) -> None:
         names = list(self.model.project.networks)
-        gone = [n for n in self.views if n not in names]
+        gone = [n for n in self.views if n not in names and not is_group_tab(n)]
         new = [n for n in names if n not in self.views]
         if len(gone) == 1 and len(new) == 1:  # a rename: keep the view and its zoom
             view = self.views.pop(gone[0])
             view.scene().net_name = new[0]
             self.views[new[0]] = view
             view.scene().rebuild()
-            self.tabs.setTabText(self.tabs.indexOf(view), new[0])
+            self.tabs.setTabText(self.tabs.indexOf(view), tab_title(new[0]))
             return
         for name in gone:
             view = self.views.pop(name)
@@ -181,10 +188,12 @@ class MainWindow(WindowDialogs, QMainWindow):
             self.views[name] = self._make_view(name)
             self.tabs.insertTab(names.index(name), self.views[name], name)
             self.tabs.setCurrentWidget(self.views[name])
+        self._mark_closable()
 
     def _on_change(self, change) -> None:
         if change.project:
             self._sync_tabs()
+        self.close_vanished_groups()
         for view in self.views.values():
             view.scene().on_change(change)
             view.minimap.schedule()
@@ -193,6 +202,7 @@ class MainWindow(WindowDialogs, QMainWindow):
         self._update_stats()
 
     def _selection_changed(self) -> None:
+        self.update_group_actions()
         view = self.current_view()
         if view is None:
             self.inspector.show_node(None, None)
@@ -234,6 +244,7 @@ class MainWindow(WindowDialogs, QMainWindow):
             act = self.acts[key]
             act.setEnabled(can)
             act.setText(f"&{key.capitalize()} {text}".rstrip())
+        self.update_group_actions()
 
     def _update_stats(self) -> None:
         view = self.current_view()
@@ -246,7 +257,7 @@ class MainWindow(WindowDialogs, QMainWindow):
             return
         errors = sum(p.severity == "error" for p in report.problems)
         state = "valid" if not errors else f"{errors} error{'s' * (errors != 1)}"
-        self.stats_label.setText(f"{name} · {len(net.nodes)} blocks · {state}")
+        self.stats_label.setText(f"{tab_title(name)} · {len(net.nodes)} blocks · {state}")
 
     def _opened(self) -> None:
         self.stack.setCurrentWidget(self.tabs)

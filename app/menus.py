@@ -24,6 +24,7 @@ CANVAS_GESTURES = (
     ("Mouse wheel", "Zoom to the cursor"),
     ("Middle-drag", "Pan"),
     ("Escape", "Cancel the wire being drawn"),
+    ("Double-click a group", "Edit its inside in a tab of its own"),
 )
 
 
@@ -76,6 +77,16 @@ def build_actions(w) -> None:
     a(w, "layout", "&Auto-layout", v("auto_layout"), "Ctrl+L")
     a(w, "summary", "&Summary…", w.show_summary, "Ctrl+I",
       tip="Layers, output shapes, parameters and FLOPs; export as CSV")
+    a(w, "group", "&Group selection", w.group_selection, "Ctrl+G",
+      tip="Replace the selected blocks by one group block (a sub-network)")
+    a(w, "ungroup", "&Ungroup", w.ungroup_selection, "Ctrl+Shift+G",
+      tip="Put the selected group's blocks back in its place")
+    a(w, "edit_group", "&Edit group", w.edit_selected_group, "Ctrl+Return",
+      tip="Open the selected group's inside in a tab (also: double-click it)")
+    a(w, "open_composite", "&Open as editable group", w.open_composite_selection,
+      "Ctrl+Shift+O", tip="Turn a residual, dense, inception or MobileNet block into a group")
+    a(w, "save_to_library", "Save group to &library…", w.save_group_to_library,
+      tip="Keep the selected group in My blocks, for any network or project")
     a(w, "add_network", "Add &network…", w.add_network)
     a(w, "rename_network", "&Rename network…", w.rename_network)
     a(w, "remove_network", "Re&move network", w.remove_network)
@@ -112,7 +123,8 @@ def build_menus(w) -> None:
     for dock in w.docks:
         m.addAction(dock.toggleViewAction())
     m = bar.addMenu("&Network")
-    for key in ("layout", "summary", None, "add_network", "rename_network", "remove_network"):
+    for key in ("layout", "summary", None, "group", "ungroup", "edit_group", "open_composite",
+                "save_to_library", None, "add_network", "rename_network", "remove_network"):
         m.addSeparator() if key is None else m.addAction(A[key])
     m = bar.addMenu("&Help")
     m.addAction(A["shortcuts"])

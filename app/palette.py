@@ -1,5 +1,6 @@
-"""The block palette: the catalogue by category, searchable; drag a block onto the canvas or
-double-click it to add it in the middle of the view."""
+"""The block palette: the user's saved groups ("My blocks") and the catalogue by category,
+searchable; drag a block onto the canvas or double-click it to add it in the middle of the
+view."""
 
 from __future__ import annotations
 
@@ -14,20 +15,28 @@ from PySide6.QtWidgets import (
 )
 
 from app.canvas.quick_add import rank
-from app.canvas.view import MIME_BLOCK
+from app.canvas.view import MIME_BLOCK, MIME_LIBRARY
 from app.icons import block_icon
-from builder import blocks
+from builder import blocks, library
 
-__all__ = ["Palette", "BlockTree"]
+__all__ = ["Palette", "BlockTree", "LIBRARY_ROLE", "MY_BLOCKS"]
+
+LIBRARY_ROLE = Qt.UserRole + 1  # a My blocks item's file path
+MY_BLOCKS = "My blocks"
 
 
 class BlockTree(QTreeWidget):
     """A tree whose block items drag as ``MIME_BLOCK`` carrying the block type."""
 
     def mimeTypes(self):
-        return [MIME_BLOCK]
+        return [MIME_BLOCK, MIME_LIBRARY]
 
     def mimeData(self, items):
+        files = [i.data(0, LIBRARY_ROLE) for i in items if i.data(0, LIBRARY_ROLE)]
+        if files:
+            mime = QMimeData()
+            mime.setData(MIME_LIBRARY, files[0].encode("utf-8"))
+            return mime
         types = [i.data(0, Qt.UserRole) for i in items if i.data(0, Qt.UserRole)]
         if not types:
             return None
@@ -38,6 +47,7 @@ class BlockTree(QTreeWidget):
 
 class Palette(QWidget):
     add_requested = Signal(str)  # a block type, from a double-click or Enter
+    library_requested = Signal(str)  # a My blocks entry's file, from a double-click
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -56,20 +66,46 @@ class Palette(QWidget):
         layout.addWidget(self.search)
         layout.addWidget(self.tree)
         self.items: dict[str, QTreeWidgetItem] = {}
+        self.library_items: dict[str, QTreeWidgetItem] = {}
+        self._library_head: QTreeWidgetItem | None = None
         self._populate()
         self.search.textChanged.connect(self.filter)
         self.search.returnPressed.connect(self._add_first)
         self.tree.itemActivated.connect(self._activated)
 
+    @staticmethod
+    def _head(category: str) -> QTreeWidgetItem:
+        head = QTreeWidgetItem([category])
+        head.setFlags(Qt.ItemIsEnabled)
+        font = head.font(0)
+        font.setBold(True)
+        head.setFont(0, font)
+        return head
+
+    def refresh_library(self) -> None:
+        """(Re)list the user's saved groups at the top; hidden when there are none."""
+        if self._library_head is None:
+            self._library_head = self._head(MY_BLOCKS)
+            self.tree.insertTopLevelItem(0, self._library_head)
+        head = self._library_head
+        head.takeChildren()
+        self.library_items.clear()
+        for name, path in library.entries().items():
+            item = QTreeWidgetItem([name])
+            item.setData(0, LIBRARY_ROLE, str(path))
+            item.setToolTip(0, f"<b>{name}</b> — your group, saved in {path}"
+                               "<br><i>Drag onto the canvas or double-click to add a copy.</i>")
+            item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsDragEnabled)
+            head.addChild(item)
+            self.library_items[name] = item
+        self.filter(self.search.text())
+
     def _populate(self) -> None:
         self.tree.clear()
         self.items.clear()
+        self._library_head = None
         for category, specs in blocks.by_category().items():
-            head = QTreeWidgetItem([category])
-            head.setFlags(Qt.ItemIsEnabled)
-            font = head.font(0)
-            font.setBold(True)
-            head.setFont(0, font)
+            head = self._head(category)
             self.tree.addTopLevelItem(head)
             for spec in specs:
                 item = QTreeWidgetItem([spec.label])
@@ -80,7 +116,7 @@ class Palette(QWidget):
                 item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable | Qt.ItemIsDragEnabled)
                 head.addChild(item)
                 self.items[spec.type] = item
-        self.tree.expandAll()
+        self.refresh_library()
 
     def filter(self, text: str) -> None:
         # Names and categories first; looser matches (letters in order, then the concept
@@ -93,6 +129,11 @@ class Palette(QWidget):
             shown = 0
             for j in range(head.childCount()):
                 item = head.child(j)
+                if head is self._library_head:  # the user's names: a plain substring match
+                    hide = text.strip().lower() not in item.text(0).lower()
+                    item.setHidden(hide)
+                    shown += not hide
+                    continue
                 spec = blocks.get(item.data(0, Qt.UserRole))
                 score = rank(text, spec)
                 hide = score is None or score > limit
@@ -111,6 +152,9 @@ class Palette(QWidget):
             self.add_requested.emit(shown[0])
 
     def _activated(self, item: QTreeWidgetItem) -> None:
+        if item.data(0, LIBRARY_ROLE):
+            self.library_requested.emit(item.data(0, LIBRARY_ROLE))
+            return
         block = item.data(0, Qt.UserRole)
         if block:
             self.add_requested.emit(block)

@@ -44,6 +44,8 @@ class WindowDialogs:
         if view is None:
             return
         old = view.scene().net_name
+        if "/" in old:  # the inside of a group: its name is the group node's (inspector)
+            return
         new, ok = QInputDialog.getText(self, "Rename network", "New name:", text=old)
         if ok and new and new != old:
             if not valid_name(new):
@@ -53,7 +55,9 @@ class WindowDialogs:
 
     def remove_network(self) -> None:
         view = self.current_view()
-        if view is None or len(self.views) < 2:
+        if view is None or "/" in view.scene().net_name:
+            return
+        if sum("/" not in n for n in self.views) < 2:
             self.statusBar().showMessage("A project keeps at least one network", 5000)
             return
         self.model.do(RemoveNetwork(view.scene().net_name))

@@ -120,8 +120,9 @@ def alexnet() -> Project:
     return _project(
         "AlexNet (227×227)\n"
         "The 2012 ImageNet winner: ReLU, local response norm, overlapping pooling, dropout.",
-        net, DatasetConfig("image_folder", {"path": "", "image_size": 227, "augment": True, "jitter": 0.1}), epochs=90, batch=128,
-        lr=0.01, optimizer="sgd_momentum")
+        net, DatasetConfig("image_folder", {"path": "", "image_size": 227, "augment": True,
+                                            "jitter": 0.1}),
+        epochs=90, batch=128, lr=0.01, optimizer="sgd_momentum")
 
 
 def _cnn_head(net: Network, last: str, classes: int = 10) -> None:

@@ -12,9 +12,10 @@ from app.canvas.look import GRID, NODE_W
 from app.canvas.node_item import NodeItem
 from app.canvas.wiring import WireDrag
 
-__all__ = ["CanvasAdding", "MIME_BLOCK", "APPEND_STEP"]
+__all__ = ["CanvasAdding", "MIME_BLOCK", "MIME_LIBRARY", "APPEND_STEP"]
 
 MIME_BLOCK = "application/x-layerloom-block"
+MIME_LIBRARY = "application/x-layerloom-library"  # a My blocks entry: its file path
 APPEND_STEP = 220.0  # the column distance of the auto-layout
 
 
@@ -97,6 +98,8 @@ class CanvasAdding:
     def _drop_kind(self, mime) -> str | None:
         if mime.hasFormat(MIME_BLOCK):
             return "block"
+        if mime.hasFormat(MIME_LIBRARY):
+            return "library"
         if mime.hasUrls() and any(u.toLocalFile().endswith(".loom") for u in mime.urls()):
             return "file"
         return None
@@ -141,6 +144,11 @@ class CanvasAdding:
                 self.add_block(block, at)
             self.setFocus()
             event.acceptProposedAction()
+        elif kind == "library":  # the window reads the file and adds the group
+            path = bytes(mime.data(MIME_LIBRARY)).decode("utf-8")
+            event.acceptProposedAction()
+            self.library_dropped.emit(path, self.mapToScene(event.position().toPoint()))
+            self.setFocus()
         elif kind == "file":
             path = next(u.toLocalFile() for u in mime.urls() if u.toLocalFile().endswith(".loom"))
             event.acceptProposedAction()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from builder.blocks.spec import BlockSpec
 from builder.document import Node
-from builder.ports import node_ports, params_of, spec_of
+from builder.ports import GROUP, node_ports, params_of, spec_of
 
 __all__ = ["NodeLook", "look_of", "format_value", "format_shape", "NODE_W", "HEADER_H",
            "LINE_H", "PORT_GAP", "PORT_R", "GRID"]
@@ -38,6 +38,7 @@ class NodeLook:
     width: float
     height: float
     port_top: float  # y of the first port; below the texts when ports carry labels
+    group: bool = False  # a Group: drawn as a stack, ports always named (its inner Inputs)
 
     def port_pos(self, name: str, is_input: bool) -> tuple[float, float] | None:
         ports = self.inputs if is_input else self.outputs
@@ -48,11 +49,11 @@ class NodeLook:
 
     @property
     def labelled_inputs(self) -> bool:
-        return len(self.inputs) > 1
+        return len(self.inputs) > 1 or self.group
 
     @property
     def labelled_outputs(self) -> bool:
-        return len(self.outputs) > 1
+        return len(self.outputs) > 1 or self.group
 
 
 def format_value(value) -> str:
@@ -100,6 +101,10 @@ def look_of(node: Node) -> NodeLook:
         lines = _key_lines(spec, params)
         title, category = spec.label, spec.category
         frozen = spec.has_weights and not node.trainable
+    elif node.block == GROUP and node.subnet is not None:
+        inner = sum(n.block not in ("Input", "Output") for n in node.subnet.nodes.values())
+        lines = (f"{inner} block{'s' * (inner != 1)} inside",)
+        title, category, frozen = "Group", "Composite", False
     else:
         lines = ()
         title = node.block
@@ -107,7 +112,8 @@ def look_of(node: Node) -> NodeLook:
         frozen = not node.trainable
     body_lines = 1 + len(lines)  # the node's name, then its key params
     text_h = HEADER_H + 6 + body_lines * LINE_H + 6
-    labelled = len(ins) > 1 or len(outs) > 1
+    group = node.block == GROUP
+    labelled = len(ins) > 1 or len(outs) > 1 or group
     port_top = text_h + 6 if labelled else PORT_TOP
     port_h = port_top + max(len(ins), len(outs), 1) * PORT_GAP - 6
     return NodeLook(
@@ -122,4 +128,5 @@ def look_of(node: Node) -> NodeLook:
         width=NODE_W,
         height=float(max(text_h, port_h, 48.0)),
         port_top=port_top,
+        group=group,
     )

@@ -18,6 +18,7 @@ from builder.blocks.spec import ANY, INDEX
 __all__ = ["NodeItem", "BadgeItem", "fonts", "TAG_H"]
 
 TAG_H = 15.0  # the tag under a node with a training overlay (gradient norm, "changed")
+STACK = 6.0  # how far the cards behind a Group node show: it holds more than one block
 
 _FONTS: dict[str, QFont] = {}
 
@@ -137,8 +138,9 @@ class NodeItem(QGraphicsItem):
     # --- geometry ---------------------------------------------------------------------------
     def boundingRect(self) -> QRectF:
         tag = TAG_H + 4 if self.overlay_text else 0
+        stack = STACK if self.look.group else 0
         return QRectF(-PORT_R - 1, -1, self.look.width + 2 * PORT_R + 2,
-                      self.look.height + 2 + tag)
+                      self.look.height + 2 + max(tag, stack))
 
     def port_scene_pos(self, port: str, is_input: bool) -> QPointF:
         local = self.look.port_pos(port, is_input)
@@ -178,6 +180,12 @@ class NodeItem(QGraphicsItem):
             painter.fillRect(rect, theme.color("accent") if selected else self.overlay or cat)
             return
         painter.setRenderHint(painter.RenderHint.Antialiasing)
+        if look.group:  # two cards behind the node: a group is a stack of blocks
+            painter.setPen(QPen(cat, 1.2))
+            painter.setBrush(theme.color("node_body"))
+            for k in (2, 1):
+                painter.drawRoundedRect(rect.translated(k * STACK * 0.5, k * STACK * 0.5)
+                                        .adjusted(0, 0, -STACK, 0), 6, 6)
         painter.setPen(Qt.NoPen)
         painter.setBrush(theme.color("node_body"))
         painter.drawRoundedRect(rect, 6, 6)
@@ -247,9 +255,10 @@ class NodeItem(QGraphicsItem):
     def _paint_ports(self, painter, look: NodeLook, labels: bool) -> None:
         body = theme.color("node_body")
         painter.setFont(fonts()["small"])
+        metrics = QFontMetricsF(fonts()["small"])
         for is_input, ports in ((True, look.inputs), (False, look.outputs)):
-            labelled = labels and len(ports) > 1
-            for port in ports:
+            labelled = labels and (len(ports) > 1 or look.group)
+            for i, port in enumerate(ports):
                 x, y = look.port_pos(port[0], is_input)
                 c = port_color(port[1])
                 hollow = port[1] == ANY or (is_input and port[2])
@@ -258,6 +267,15 @@ class NodeItem(QGraphicsItem):
                 painter.drawEllipse(QPointF(x, y), PORT_R, PORT_R)
                 if labelled:
                     painter.setPen(theme.color("dim"))
-                    box = QRectF(x + 8 if is_input else x - 58, y - 7, 50, 14)
+                    w = 50.0
+                    if look.group:  # a group's port names are long: share the row by need
+                        other = look.outputs if is_input else look.inputs
+                        room = look.width - 24
+                        if i < len(other):
+                            need = metrics.horizontalAdvance(other[i][0]) + 4
+                            room = max(room / 2, room - need)
+                        w = room
+                    box = QRectF(x + 8 if is_input else x - 8 - w, y - 7, w, 14)
                     align = Qt.AlignLeft if is_input else Qt.AlignRight
-                    painter.drawText(box, align | Qt.AlignVCenter, port[0])
+                    text = metrics.elidedText(port[0], Qt.ElideMiddle, w)
+                    painter.drawText(box, align | Qt.AlignVCenter, text)

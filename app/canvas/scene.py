@@ -95,13 +95,21 @@ class NetworkScene(QGraphicsScene):
 
     # --- following the document ------------------------------------------------------------
     def on_change(self, change: Change) -> None:
-        if change.network not in (None, self.net_name):
-            return
+        name, mine = change.network, self.net_name
         net = self.net
         if net is None:
             return
-        if change.structure or change.network is None:
-            self._sync_structure(net, None if change.network is None else change.nodes)
+        if name is not None and name.startswith(mine + "/"):
+            # an edit inside one of our groups: its ports and badge may change
+            child = name[len(mine) + 1:].split("/")[0]
+            if child in self.nodes and child in net.nodes:
+                self._refresh(self.nodes[child], net.nodes[child])
+        elif name is not None and name != mine and not mine.startswith(name + "/"):
+            return
+        elif change.structure or name is None or name != mine:
+            # (an enclosing network was edited: it may have replaced this inside wholesale)
+            # A whole-network swap (group, ungroup) names no nodes: refresh every one.
+            self._sync_structure(net, change.nodes if name == mine and change.nodes else None)
             self._grow_rect()
         else:
             for node_id in change.nodes:

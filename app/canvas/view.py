@@ -11,7 +11,7 @@ from PySide6.QtGui import QPainter, QPen
 from PySide6.QtWidgets import QGraphicsView, QToolTip
 
 from app import theme
-from app.canvas.adding import MIME_BLOCK, CanvasAdding
+from app.canvas.adding import MIME_BLOCK, MIME_LIBRARY, CanvasAdding
 from app.canvas.edge_item import EdgeItem
 from app.canvas.editing import CanvasEditing
 from app.canvas.look import GRID
@@ -22,7 +22,7 @@ from app.canvas.scene import NetworkScene
 from app.canvas.splice import Splicer
 from app.canvas.wiring import WireDrag
 
-__all__ = ["CanvasView", "MIME_BLOCK"]
+__all__ = ["CanvasView", "MIME_BLOCK", "MIME_LIBRARY"]
 
 MIN_ZOOM, MAX_ZOOM = 0.04, 3.0
 HINT = ("Drag blocks here from the palette, or press Tab to search for one.\n"
@@ -33,6 +33,8 @@ PORTS_FROM_ZOOM = 0.22  # the level of detail below which nodes are drawn withou
 class CanvasView(CanvasAdding, CanvasEditing, QGraphicsView):
     open_file_requested = Signal(str)
     message = Signal(str)
+    open_group_requested = Signal(str)  # the path of a group's inside ("main/block1")
+    library_dropped = Signal(str, QPointF)  # a My blocks entry file, dropped at a scene point
 
     def __init__(self, scene: NetworkScene, parent=None):
         super().__init__(scene, parent)
@@ -222,6 +224,13 @@ class CanvasView(CanvasAdding, CanvasEditing, QGraphicsView):
         pos = event.position().toPoint()
         if event.button() == Qt.LeftButton and self.itemAt(pos) is None:
             self.open_quick_add(pos)
+            return
+        item = self.itemAt(pos)
+        item = item.parentItem() if item is not None and item.parentItem() else item
+        net = self.scene().net
+        if isinstance(item, NodeItem) and item.look.group and item.node_id in net.nodes:
+            self.open_group_requested.emit(f"{self.scene().net_name}/{item.node_id}")
+            event.accept()
             return
         super().mouseDoubleClickEvent(event)
 

@@ -163,21 +163,26 @@ class Inspector(QScrollArea):
             self.subtitle.setText("")
             self.overview.setText("")
             return
-        report = self.model.report(net.name)
+        report = self.model.report(self.net_name)  # a path inside a group
         if node is None:
             self._form_key = None
-            self.title.setText(f"Network “{net.name}”")
+            self.title.setText(f"Network “{self.net_name.replace('/', ' ▸ ')}”")
             self.subtitle.setText(self.model.project.description.splitlines()[0]
                                   if self.model.project.description else "")
-            self.overview.setText(facts.overview_html(net, report, self.model.stats(net.name),
+            stats = self.model.stats(self.net_name)
+            self.overview.setText(facts.overview_html(net, report, stats,
                                                       self.selected_count))
             return
         spec = spec_of(node)
         self.title.setText(spec.label if spec else node.block)
-        self.subtitle.setText(f"{spec.category} · {node.block}" if spec else "unknown block type")
-        if self._form_key != (net.name, node.id, node.block):
+        if node.subnet is not None and spec is None:  # a Group
+            self.subtitle.setText("sub-network · double-click it to edit inside")
+        else:
+            self.subtitle.setText(f"{spec.category} · {node.block}" if spec
+                                  else "unknown block type")
+        if self._form_key != (self.net_name, node.id, node.block):
             self._build_form(spec)
-            self._form_key = (net.name, node.id, node.block)
+            self._form_key = (self.net_name, node.id, node.block)
             self._params_sig = None
             self.name_edit.setText(node.id)
             self.name_error.hide()
@@ -190,7 +195,7 @@ class Inspector(QScrollArea):
         self.trainable.blockSignals(False)
         self.init.setCurrentIndex(max(0, self.init.findText(node.init)))
         self.shapes.setText(facts.shapes_html(report, node.id))
-        self.cost.setText(facts.cost_text(self.model.stats(net.name), node))
+        self.cost.setText(facts.cost_text(self.model.stats(self.net_name), node))
         formula = facts.formula_text(report, node)
         self.formula_head.setVisible(bool(formula))
         self.formula.setVisible(bool(formula))

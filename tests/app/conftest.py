@@ -5,6 +5,7 @@ import tempfile
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before any Qt import
 os.environ["LAYERLOOM_CONFIG_DIR"] = tempfile.mkdtemp(prefix="layerloom-test-config-")
+os.environ["LAYERLOOM_LIBRARY"] = tempfile.mkdtemp(prefix="layerloom-test-library-")
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QEvent  # noqa: E402

@@ -20,8 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from builder.compiler import compile_network  # noqa: E402
 from builder.document import Network  # noqa: E402
-from builder.propagate import check, clear_memo  # noqa: E402
-from builder.propagate import meta_shapes  # noqa: E402,F401
+from builder.propagate import check, clear_memo, meta_shapes  # noqa: E402
 
 WIDTH = 64
 
