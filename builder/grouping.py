@@ -51,6 +51,12 @@ def _swap(project: Project, path: str, new: Network) -> Network:
     return old
 
 
+def _port_name(base: str, taken) -> str:
+    """A group port is named after the value it carries (``x``, ``hidden2``), numbered only
+    when that name is taken."""
+    return base if base not in taken else unique_name(base, taken)
+
+
 def _centre(nodes: list[Node]) -> tuple[float, float]:
     xs, ys = [n.pos[0] for n in nodes], [n.pos[1] for n in nodes]
     return (sum(xs) / len(xs), sum(ys) / len(ys))
@@ -86,7 +92,7 @@ def group_nodes(net: Network, node_ids, name: str | None = None,
         elif dst_in:  # crossing in
             key = (e.src, e.src_port)
             if key not in sources:
-                port = unique_name(f"in_{e.src}", sub.nodes)
+                port = _port_name(e.src, sub.nodes)
                 shape = report.shapes.outputs.get(e.src, {}).get(e.src_port)
                 params = {"shape": list(shape)} if shape and all(
                     isinstance(d, int) or str(d).isidentifier() for d in shape) else {}
@@ -97,7 +103,7 @@ def group_nodes(net: Network, node_ids, name: str | None = None,
         else:  # crossing out
             key = (e.src, e.src_port)
             if key not in results:
-                port = unique_name(f"out_{e.src}", sub.nodes)
+                port = _port_name(f"{e.src}_out", sub.nodes)
                 sub.nodes[port] = Node(port, "Output", {}, (x0 + 400, y0 + 80 * len(results)))
                 results[key] = port
                 sub.edges.append(Edge(e.src, e.src_port, port, "x"))

@@ -40,7 +40,7 @@ def test_group_keeps_numbers_and_ungroup_restores():
     assert set(grouped.nodes) == {"x", "block", "head", "y", "features"}
     report = check(grouped)
     assert report.ok, [str(p) for p in report.problems]
-    assert report.shapes.outputs["block"] == {"out_skip1": (8,), "out_r1": (8,)}
+    assert report.shapes.outputs["block"] == {"skip_out": (8,), "r_out": (8,)}
     x = torch.randn(4, 8)
     c_orig = compile_network(original)
     c_grp = compile_network(grouped)
