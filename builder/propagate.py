@@ -16,7 +16,7 @@ import torch
 from builder.blocks.spec import ANY, INDEX, TENSOR, BlockSpec
 from builder.document import Network, Node
 from builder.ports import GROUP, freeze, params_of, source_kind, spec_of
-from builder.problems import ERROR, Code, Problem
+from builder.problems import ERROR, WARNING, Code, Problem
 from builder.shapes import Shape, ShapeError, concretize, fmt_shape, is_concrete
 from builder.validate import SOURCES, Graph, validate
 
@@ -154,6 +154,50 @@ def _kind_problem(G: Graph, node_id: str, port, got: str, src: str) -> Problem |
     return Problem(Code.PORT_KIND, message, G.net.name, node_id, port.name, fix=fix)
 
 
+_SAME_PADDING = {"Conv2d", "SeparableConv2d", "SpatialSeparableConv2d", "Conv1d"}
+
+
+def _shape_fix(G: Graph, out: Shapes, node_id: str, in_shapes) -> dict | None:
+    """The obvious repair of a shape problem, where there is one: inputs of a join whose
+    spatial sizes differ because an upstream stride-1 convolution shrinks them get that
+    convolution's padding set to "same"."""
+    node = G.net.nodes[node_id]
+    if node.block not in {"Concat", "Add", "Multiply"}:
+        return None
+    sizes = [s[1:] for s in in_shapes if s is not None and len(s) >= 2]
+    if len(sizes) < 2:
+        return None
+    target = max(sizes, key=lambda s: tuple(d if isinstance(d, int) else 0 for d in s))
+    for e in G.net.edges:
+        if e.dst != node_id:
+            continue
+        src = G.net.nodes[e.src]
+        shape = out.outputs.get(e.src, {}).get(e.src_port)
+        ins = out.inputs.get(e.src, {})
+        if src.block not in _SAME_PADDING or shape is None or shape[1:] == target:
+            continue
+        params, _ = params_of(src)
+        if params.get("stride", 1) in (1, (1, 1)) and params.get("padding") != "same" and any(
+                s is not None and s[1:] == target for s in ins.values()):
+            return {"set": {"padding": "same"}, "node": e.src}
+    return None
+
+
+def _lint(G: Graph, out: Shapes) -> list[Problem]:
+    """Valid but probably unintended: a dense layer applied to the last axis of an image."""
+    found = []
+    for node_id, node in G.net.nodes.items():
+        if node.block not in {"Linear", "DropConnectLinear"}:
+            continue
+        shape = out.inputs.get(node_id, {}).get("x")
+        if shape is not None and len(shape) == 3:
+            found.append(Problem(
+                Code.SHAPE, f"{node.block} acts on the last axis only of {fmt_shape(shape)}; "
+                "to connect every value, flatten the image first", G.net.name, node_id,
+                severity=WARNING, fix={"insert": "Flatten", "before": node_id, "port": "x"}))
+    return found
+
+
 def propagate(G: Graph, input_shapes: dict[str, Shape | None] | None = None) -> Shapes:
     """Shapes on every port of the acyclic part of the network.
 
@@ -199,7 +243,8 @@ def propagate(G: Graph, input_shapes: dict[str, Shape | None] | None = None) -> 
             try:
                 shapes = _block_outputs(node, params, in_shapes)
             except ShapeError as e:
-                out.problems.append(Problem(Code.SHAPE, str(e), net.name, node_id))
+                out.problems.append(Problem(Code.SHAPE, str(e), net.name, node_id,
+                                            fix=_shape_fix(G, out, node_id, in_shapes)))
                 continue
         first_kind = next((k for k in in_kinds if k != ANY), TENSOR)
         kinds = {}
@@ -218,4 +263,4 @@ def check(net: Network, input_shapes: dict[str, Shape | None] | None = None) -> 
     G = Graph(net)
     problems = validate(G)
     shapes = propagate(G, input_shapes)
-    return Report(G, shapes, problems + shapes.problems)
+    return Report(G, shapes, problems + shapes.problems + _lint(G, shapes))

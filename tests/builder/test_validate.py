@@ -133,3 +133,30 @@ def test_large_network_checks(n):
     report = check(_long_chain(n))
     assert report.ok and len(report.shapes.outputs) == n + 2
     assert time.perf_counter() - t < 60  # a sanity bound only; figures live in tests/bench
+
+
+def test_fixes_for_obvious_repairs():
+    from builder.commands import Document, SetParams
+
+    net = Network("main")
+    net.add("Input", id="img", shape=[3, 8, 8])
+    net.add("Conv2d", id="a", filters=4, kernel=3, padding=1)
+    net.add("Conv2d", id="b", filters=4, kernel=3)  # shrinks to 6×6
+    net.add("Concat", id="cat")
+    net.add("Linear", id="fc", units=2)
+    net.add("Output", id="y")
+    net.connect("img", "a")
+    net.connect("img", "b")
+    net.connect("a", "cat")
+    net.connect("b", "cat")
+    net.chain("cat", "fc", "y")
+    problem = next(p for p in check(net).problems if p.node == "cat")
+    assert problem.fix == {"set": {"padding": "same"}, "node": "b"}
+    from builder.document import Project
+
+    doc = Document(Project(networks={"main": net}))
+    doc.do(SetParams("main", "b", problem.fix["set"]))
+    report = check(doc.project.networks["main"])
+    assert report.ok and report.shapes.outputs["cat"]["y"] == (8, 8, 8)
+    lint = [p for p in report.problems if p.node == "fc"]
+    assert lint and lint[0].severity == "warning" and lint[0].fix["insert"] == "Flatten"
