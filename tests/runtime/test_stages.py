@@ -70,7 +70,8 @@ def test_two_stages_freeze_then_fine_tune(monkeypatch):
             seen[event.index] = _weights(trainer)
 
     trainer = Trainer(p, callback=callback, device="cpu",
-                      watch=Watch(every_steps=1, stride=1, stats_every_s=0))
+                      watch=Watch(every_steps=1, stride=1, stats_every_s=0,
+                                  budget=1.0))  # measure every step, however slow
     finished = trainer.fit()
     assert finished.reason == "completed"
     start, after_head, end = seen[0], seen[1], _weights(trainer)
@@ -158,7 +159,7 @@ def test_a_recipe_without_stages_trains_exactly_as_one_default_stage(monkeypatch
         p = project(epochs=3, recipe=name, l2=1e-4, grad_clip=1.0,
                     schedule={"name": "cosine", "warmup_epochs": 0.5})
         trainer = Trainer(p, callback=events, device="cpu",
-                          watch=Watch(stride=1, stats_every_s=0))
+                          watch=Watch(stride=1, stats_every_s=0, budget=1.0))
         assert trainer.fit().reason == "completed"
         runs[name] = (_weights(trainer), [e.values for e in events.of(StepMetrics)],
                       events.of(StageStarted))

@@ -34,7 +34,7 @@ from runtime.trainer import Trainer, Watch, gd_mode
 def test_events_describe_the_run(events):
     p = project(epochs=2)
     finished = Trainer(p, callback=events, device="cpu",
-                       watch=Watch(stride=1, stats_every_s=0)).fit()
+                       watch=Watch(stride=1, stats_every_s=0, budget=1.0)).fit()
     started = events.of(Started)[0]
     assert started.steps_per_epoch == 13 and started.total_steps == 26  # 800 / 64
     steps = events.of(StepMetrics)
