@@ -6,7 +6,7 @@ import gc
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import settings, theme
@@ -15,10 +15,21 @@ from app.autosave import leftovers
 __all__ = ["make_app", "offer_recovery", "freeze_startup_heap"]
 
 
+# Qt chatter that tells a user nothing: the offscreen platform (screenshots, tests) cannot
+# propagate size hints and says so for every dock.
+_QUIET = ("does not support propagateSizeHints",)
+
+
+def _qt_messages(mode, context, message: str) -> None:
+    if not any(q in message for q in _QUIET):
+        print(message, file=sys.stderr)
+
+
 def make_app() -> QApplication:
     """The QApplication, themed once (re-theming re-polishes every widget that exists)."""
     app = QApplication.instance()
     if app is None:
+        qInstallMessageHandler(_qt_messages)
         QApplication.setHighDpiScaleFactorRoundingPolicy(
             Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication(sys.argv[:1])
