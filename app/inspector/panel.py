@@ -36,6 +36,11 @@ from builder.problems import ERROR
 
 __all__ = ["Inspector"]
 
+_GROUP_CONCEPT = (
+    "A sub-network used as one block: its Input blocks are this block's inputs and its Output "
+    "blocks its outputs. Grouping keeps a large design readable, and a group saved to the "
+    "library can be reused in any network.")
+
 
 def _label(text: str = "", role: str = "", wrap: bool = True) -> QLabel:
     label = QLabel(text)
@@ -200,7 +205,7 @@ class Inspector(QScrollArea):
         self.formula_head.setVisible(bool(formula))
         self.formula.setVisible(bool(formula))
         self.formula.setText(formula)
-        self.concept.setText(spec.concept if spec else "")
+        self.concept.setText(spec.concept if spec else _GROUP_CONCEPT if node.subnet else "")
         self._fill_problems(report.problems_of(node.id) if report else [])
 
     def _build_form(self, spec) -> None:
