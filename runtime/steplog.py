@@ -73,7 +73,11 @@ class StepLog:
     def _read(self) -> tuple[list[StepMetrics], NonFinite | None]:
         if not self._where:
             return [], None
-        flat = torch.stack([v.float().reshape(()) for v in self._rows]).tolist()
+        rows = self._rows
+        if all(v.dtype == torch.float32 and v.dim() == 0 for v in rows):
+            flat = torch.stack(rows).tolist()  # the common case: one kernel for the lot
+        else:  # an int, half or [1]-shaped metric
+            flat = torch.stack([v.float().reshape(()) for v in rows]).tolist()
         k = len(self.keys)
         table = [flat[i:i + k] for i in range(0, len(flat), k)]
         where, self._rows, self._where = self._where, [], []

@@ -157,7 +157,9 @@ class TensorData:
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
             idx = order[start : start + batch_size]
-            yield {k: v[idx] for k, v in self.items()}
+            # index_select is a dedicated gather: on CPU it is ~3x faster than v[idx],
+            # whose generic advanced-indexing path costs more than a small model's step.
+            yield {k: v.index_select(0, idx) for k, v in self.items()}
 
 
 def randperm(n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:

@@ -93,6 +93,18 @@ def test_step_log_reads_back_in_one_go_and_finds_the_first_nan():
     assert [e.values for e in log.drain()[0]] == [{"loss": pytest.approx(0.2)}]
 
 
+def test_step_log_reads_int_half_and_one_element_metrics_as_floats():
+    log = StepLog()
+    log.add(1, 0, {"loss": torch.tensor(0.5, dtype=torch.float16),
+                   "correct": torch.tensor(100_000), "n": torch.ones(1)})
+    log.add(2, 0, {"loss": torch.tensor(0.25, dtype=torch.float16),
+                   "correct": torch.tensor(7), "n": torch.ones(1)})
+    events, bad = log.drain()
+    assert bad is None
+    assert [e.values for e in events] == [{"loss": 0.5, "correct": 100_000.0, "n": 1.0},
+                                          {"loss": 0.25, "correct": 7.0, "n": 1.0}]
+
+
 def test_control_pause_resume_stop_across_threads():
     control = Control()
     assert control.take() == ("running", False)
