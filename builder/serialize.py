@@ -30,6 +30,7 @@ from builder.document import (
     valid_name,
 )
 from builder.ports import GROUP, node_ports
+from builder.training import check_training
 
 __all__ = [
     "FORMAT",
@@ -330,6 +331,10 @@ def from_dict(doc: Any) -> Project:
             optimizers[name] = _read_config(OptimizerConfig, od, tr.at(f"optimizers.{name}"))
     settings = _read_config(TrainingSettings, training, tr)
     settings.optimizers = optimizers
+    problems = check_training(settings)
+    if problems:  # the first is enough to act on; the editor's form shows every range
+        where, message = problems[0]
+        raise tr.fail(message, where)
     project.training = settings
     return project
 

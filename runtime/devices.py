@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["DEVICES", "DeviceError", "select_device", "seed_everything", "autocast",
-           "make_scaler", "amp_supported"]
+from builder.training import DEVICES
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
+__all__ = ["DEVICES", "DeviceError", "Device", "choices", "select_device", "seed_everything",
+           "autocast", "make_scaler", "amp_supported"]
 
 
 class DeviceError(RuntimeError):
@@ -65,3 +67,29 @@ def autocast(device: torch.device, enabled: bool):
 def make_scaler(device: torch.device, enabled: bool) -> torch.amp.GradScaler | None:
     """A GradScaler when float16 autocast is on (None otherwise, so steps skip it cheaply)."""
     return torch.amp.GradScaler(device.type) if enabled else None
+
+
+@dataclass(frozen=True)
+class Device:
+    key: str  # auto, cpu, cuda, mps
+    label: str
+    available: bool
+
+
+def choices() -> list[Device]:
+    """The device choices with what this machine has, e.g. "CUDA — NVIDIA H100 (80 GB)"."""
+    cuda = torch.cuda.is_available()
+    cuda_name = ""
+    if cuda:
+        props = torch.cuda.get_device_properties(0)
+        count = torch.cuda.device_count()
+        cuda_name = f"{props.name} ({props.total_memory / 2**30:.0f} GB)" + (
+            f" × {count}" if count > 1 else "")
+    mps = _mps_available()
+    best = "CUDA" if cuda else "Apple MPS" if mps else "CPU"
+    return [
+        Device("auto", f"Automatic — {best} on this machine", True),
+        Device("cpu", f"CPU ({os.cpu_count() or 1} cores)", True),
+        Device("cuda", f"CUDA — {cuda_name}" if cuda else "CUDA — not available here", cuda),
+        Device("mps", "Apple MPS (Metal)" if mps else "Apple MPS — not available here", mps),
+    ]

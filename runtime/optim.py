@@ -16,28 +16,17 @@ import torch
 from torch import nn
 
 from builder.document import OptimizerConfig
+from builder.training import (
+    OPTIMIZERS,
+    SCHEDULE_PARAMS,
+    SCHEDULES,
+    canonical_optimizer,
+    canonical_schedule,
+    check_optimizer,
+)
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "OptimError", "make_optimizer", "make_schedule",
            "schedule_factor"]
-
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam", "adamw")
-SCHEDULES = ("constant", "step", "cosine", "one_cycle", "warmup")
-
-# Which OptimizerConfig.params each optimizer accepts (anything else is refused by name).
-_ALLOWED = {
-    "sgd": {"momentum", "nesterov", "weight_decay", "dampening"},
-    "momentum": {"momentum", "weight_decay", "dampening"},
-    "nesterov": {"momentum", "weight_decay"},
-    "rmsprop": {"alpha", "eps", "momentum", "weight_decay", "centered"},
-    "adagrad": {"eps", "weight_decay", "lr_decay", "initial_accumulator_value"},
-    "adam": {"betas", "eps", "weight_decay", "amsgrad"},
-    "adamw": {"betas", "eps", "weight_decay", "amsgrad"},
-}
-
-
-# Spellings people (and templates) use for the same optimizers.
-_ALIASES = {"sgd_momentum": "momentum", "sgd_nesterov": "nesterov", "rms_prop": "rmsprop",
-            "adam_w": "adamw"}
 
 
 class OptimError(ValueError):
@@ -46,19 +35,13 @@ class OptimError(ValueError):
 
 def make_optimizer(config: OptimizerConfig, params: Iterable[nn.Parameter],
                    device: torch.device | None = None) -> torch.optim.Optimizer:
-    """The optimizer ``config`` names, over ``params`` (only those that require grad)."""
-    name = config.name.lower().strip().replace("-", "_").replace("+", "_").replace(" ", "_")
-    name = _ALIASES.get(name, name)
-    if name not in _ALLOWED:
-        raise OptimError(f"unknown optimizer {config.name!r}; choose one of "
-                         f"{', '.join(OPTIMIZERS)}")
-    if not (isinstance(config.lr, (int, float)) and config.lr > 0 and math.isfinite(config.lr)):
-        raise OptimError(f"learning rate must be a positive number; received {config.lr!r}")
+    """The optimizer ``config`` names, over ``params`` (only those that require grad).
+    Names and ranges are the builder's (``builder.training``), as the file reader checks."""
+    problems = check_optimizer(config)
+    if problems:
+        raise OptimError(problems[0][1])
+    name = canonical_optimizer(config.name)
     extra = dict(config.params)
-    unknown = sorted(set(extra) - _ALLOWED[name])
-    if unknown:
-        raise OptimError(f"{name} has no setting {', '.join(map(repr, unknown))}; it accepts "
-                         f"{', '.join(sorted(_ALLOWED[name]))}")
     if "betas" in extra:
         extra["betas"] = tuple(extra["betas"])
     params = [p for p in params if p.requires_grad]
@@ -84,13 +67,13 @@ def make_optimizer(config: OptimizerConfig, params: Iterable[nn.Parameter],
         raise OptimError(f"{name}: {e}") from None
 
 
-def _num(schedule: dict, key: str, default: float, lo: float = 0.0,
-         hi: float = math.inf) -> float:
-    value = schedule.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise OptimError(f"schedule {key} must be a number between {lo:g} and {hi:g}; "
-                         f"received {value!r}")
-    return float(value)
+def _num(schedule: dict, key: str, default: float | None = None) -> float:
+    param = SCHEDULE_PARAMS[key]
+    try:
+        return float(param.coerce(schedule.get(key, param.default if default is None
+                                               else default)))
+    except ValueError as e:
+        raise OptimError(f"schedule {e}") from None
 
 
 def schedule_factor(schedule: dict[str, Any], steps_per_epoch: int,
@@ -102,31 +85,31 @@ def schedule_factor(schedule: dict[str, Any], steps_per_epoch: int,
     ``pct_start``, ``div_factor``, ``final_div_factor`` (the base LR is the peak).
     ``warmup`` alone means warm-up, then constant.
     """
-    name = str(schedule.get("name", "constant")).lower().replace("-", "_")
+    name = canonical_schedule(schedule.get("name", "constant"))
     if name not in SCHEDULES:
         raise OptimError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
     spe = max(1, steps_per_epoch)
     total = max(1, total_steps)
-    warm = int(_num(schedule, "warmup_epochs", 1.0 if name == "warmup" else 0.0) * spe)
+    warm = int(_num(schedule, "warmup_epochs", 1.0 if name == "warmup" else None) * spe)
     if name in ("constant", "warmup"):
         def main(step: int) -> float:
             return 1.0
     elif name == "step":
-        size = max(1, int(_num(schedule, "step_size", 10, 0.01) * spe))
-        gamma = _num(schedule, "gamma", 0.1, 0.0, 1.0)
+        size = max(1, int(_num(schedule, "step_size") * spe))
+        gamma = _num(schedule, "gamma")
 
         def main(step: int) -> float:
             return gamma ** (step // size)
     elif name == "cosine":
-        floor = _num(schedule, "min_factor", 0.0, 0.0, 1.0)
+        floor = _num(schedule, "min_factor")
 
         def main(step: int) -> float:
             t = min(1.0, max(0, step - warm) / max(1, total - warm))
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
     else:  # one_cycle, as Smith's super-convergence: up, then down well below the start
-        pct = _num(schedule, "pct_start", 0.3, 0.0, 1.0)
-        start = 1 / _num(schedule, "div_factor", 25.0, 1.0)
-        end = start / _num(schedule, "final_div_factor", 1e4, 1.0)
+        pct = _num(schedule, "pct_start")
+        start = 1 / _num(schedule, "div_factor")
+        end = start / _num(schedule, "final_div_factor")
         peak = max(1, int(pct * total))
         warm = 0
 

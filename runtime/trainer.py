@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from builder.document import Project
+from builder.training import batch_mode
 from runtime import distributed
 from runtime.assemble import (
     SetupError,
@@ -69,7 +70,7 @@ from runtime.stages import Freezer, declared, shared_roles, stage_epochs, step_r
 from runtime.stats import LayerStats
 from runtime.steplog import NonFinite
 
-__all__ = ["Trainer", "Watch", "gd_mode"]
+__all__ = ["Trainer", "Watch"]
 
 class _Stop(Exception):
     """Ends the run with a Failure event of ``kind``."""
@@ -77,13 +78,6 @@ class _Stop(Exception):
     def __init__(self, kind: str, message: str, detail: str = ""):
         super().__init__(message)
         self.kind, self.detail = kind, detail
-
-
-def gd_mode(batch_size: int, samples: int) -> str:
-    """Batch, mini-batch or stochastic gradient descent, as the batch size makes it."""
-    if batch_size <= 0 or batch_size >= samples:
-        return "batch"
-    return "stochastic" if batch_size == 1 else "mini-batch"
 
 
 def _oom(e: BaseException) -> bool:
@@ -230,7 +224,7 @@ class Trainer:
                            self.amp))
         if self._announce:
             self._emit(stage)
-        self._emit(Status(self.step, RUNNING, gd_mode(self.batch_size, n) + " gradient descent"))
+        self._emit(Status(self.step, RUNNING, batch_mode(self.batch_size, n) + " gradient descent"))
 
     def _recipes(self) -> list[Recipe]:
         """The project's recipe and every other recipe a stage steps with."""

@@ -22,6 +22,7 @@ from app.training.runs_panel import RunsPanel
 from app.training.series import RunSeries
 from app.training.settings_panel import TrainingSettingsPanel
 from app.training.toolbar import make_actions
+from builder.training import batch_mode
 from runtime.events import (
     ActivationStats,
     CheckpointSaved,
@@ -236,13 +237,12 @@ class TrainingController(QObject):
         self._detail_at = now
         done = self.series.step
         rate = (done - self._step_start) / max(1e-6, time.perf_counter() - self._t_start)
-        from runtime.trainer import gd_mode
 
         self.dock.set_progress(done, s.total_steps)
         self.dock.detail.setText(
             f"epoch {min(self.series.epoch + 1, s.epochs)}/{s.epochs} · step {done}/"
             f"{s.total_steps} · {rate:.0f} steps/s · {s.device} · "
-            f"{gd_mode(s.batch_size, s.train_samples)} gradient descent (batch {s.batch_size})")
+            f"{batch_mode(s.batch_size, s.train_samples)} gradient descent (batch {s.batch_size})")
 
     def _on_state(self, state: str) -> None:
         busy = state != IDLE

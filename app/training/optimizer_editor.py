@@ -7,7 +7,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 
 from app.inspector.param_field import ParamField
-from app.training.settings_fields import (
+from builder.training import (
     HYPER,
     OPTIMIZER_FIELDS,
     OPTIMIZER_LABELS,
@@ -56,7 +56,10 @@ class OptimizerEditor(QWidget):
         self.labels: dict[str, QLabel] = {}
         names = {"lr": "learning rate", "beta1": "β₁", "beta2": "β₂", "eps": "ε",
                  "alpha": "ρ (alpha)", "weight_decay": "weight decay"}
+        shown = {key for keys in OPTIMIZER_FIELDS.values() for key in keys}
         for key, param in HYPER.items():
+            if key not in shown:
+                continue  # set by hand in a file; the form keeps to the course's knobs
             field = ParamField(param)
             field.committed.connect(self._set_value)
             label = QLabel(names.get(key, key))

@@ -29,18 +29,18 @@ from app.training.optimizer_editor import (
     select_key,
     show_value,
 )
-from app.training.settings_fields import (
+from builder.commands import SetProjectField
+from builder.document import RecipeConfig
+from builder.training import (
     BATCH_MODES,
     SCHEDULE_FIELDS,
     SCHEDULE_LABELS,
     SCHEDULE_PARAMS,
     TRAINING_PARAMS,
     batch_mode,
-    devices,
 )
-from builder.commands import SetProjectField
-from builder.document import RecipeConfig
 from runtime import recipes
+from runtime.devices import choices as devices
 
 __all__ = ["TrainingSettingsPanel"]
 

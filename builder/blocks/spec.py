@@ -102,12 +102,19 @@ class Param:
 
 def _range_text(lo: float | None, hi: float | None) -> str:
     if lo is not None and hi is not None:
-        return f"between {lo:g} and {hi:g}"
+        return f"between {_number(lo)} and {_number(hi)}"
     if lo is not None:
-        return f"at least {lo:g}"
+        return f"at least {_number(lo)}"
     if hi is not None:
-        return f"at most {hi:g}"
+        return f"at most {_number(hi)}"
     return ""
+
+
+def _number(v: float) -> str:
+    """1,000,000 rather than 1e+06 for whole numbers a person would type out."""
+    if isinstance(v, int) or (float(v).is_integer() and abs(v) < 1e12):
+        return f"{int(v):,}"
+    return f"{v:g}"
 
 
 def _as_int(p: Param, v: Any) -> int:

@@ -53,8 +53,10 @@ def test_optimizers_and_their_settings():
         make_optimizer(OptimizerConfig("adam", 1e-3, {"momentum": 0.9}), params)
     with pytest.raises(OptimError, match="unknown optimizer"):
         make_optimizer(OptimizerConfig("lion", 1e-3), params)
-    with pytest.raises(OptimError, match="positive"):
+    with pytest.raises(OptimError, match="lr must be"):
         make_optimizer(OptimizerConfig("sgd", -1.0), params)
+    with pytest.raises(OptimError, match="momentum must be"):  # the form's range, everywhere
+        make_optimizer(OptimizerConfig("momentum", 0.1, {"momentum": 1.5}), params)
 
 
 def test_layer_stats_match_a_direct_computation():

@@ -12,6 +12,7 @@ import torch
 from rt_helpers import Recorder, mlp, project, spiral_data
 from torch.utils.data import Dataset
 
+from builder.training import batch_mode
 from runtime.control import Control
 from runtime.data import DataInfo, FieldInfo, Splits
 from runtime.events import (
@@ -28,7 +29,7 @@ from runtime.events import (
     StepMetrics,
     Warning,
 )
-from runtime.trainer import Trainer, Watch, gd_mode
+from runtime.trainer import Trainer, Watch
 
 
 def test_events_describe_the_run(events):
@@ -55,8 +56,8 @@ def test_events_describe_the_run(events):
 
 
 def test_batch_size_selects_the_kind_of_gradient_descent():
-    assert gd_mode(0, 100) == "batch" and gd_mode(500, 100) == "batch"
-    assert gd_mode(32, 100) == "mini-batch" and gd_mode(1, 100) == "stochastic"
+    assert batch_mode(0, 100) == "batch" and batch_mode(500, 100) == "batch"
+    assert batch_mode(32, 100) == "mini-batch" and batch_mode(1, 100) == "stochastic"
     events = Recorder()
     Trainer(project(epochs=1, batch_size=0), callback=events, device="cpu").fit()
     assert events.of(Started)[0].steps_per_epoch == 1
