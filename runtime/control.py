@@ -1,4 +1,5 @@
-"""Pause, resume, stop and "save a checkpoint now", asked from another thread.
+"""Pause, resume, stop, "save a checkpoint now" and live setting changes, asked from another
+thread.
 
 The trainer looks at ``Control.pending`` once per step.  That is a plain attribute read (the
 GIL makes it atomic), so an idle control costs nothing; only when something was asked does the
@@ -22,6 +23,7 @@ class Control:
         self._cond = threading.Condition()
         self._state = RUNNING
         self._checkpoint = False
+        self._changes: dict = {}  # runtime.adjust changes not yet taken by the trainer
         self.pending = False  # something was asked since the trainer last looked
 
     @property
@@ -48,6 +50,22 @@ class Control:
             self.pending = True
             self._cond.notify_all()
 
+    def adjust(self, changes: dict) -> None:
+        """Change live settings (``runtime.adjust``); a paused trainer applies them at once."""
+        with self._cond:
+            for key, value in changes.items():
+                if key == "lr":
+                    self._changes.setdefault("lr", {}).update(value)
+                else:
+                    self._changes[key] = value
+            self.pending = True
+            self._cond.notify_all()
+
+    def take_changes(self) -> dict:
+        with self._cond:
+            changes, self._changes = self._changes, {}
+            return changes
+
     def take(self) -> tuple[str, bool]:
         """(state, checkpoint asked for) — clears ``pending`` and the checkpoint request."""
         with self._cond:
@@ -58,7 +76,8 @@ class Control:
     def wait_while_paused(self, timeout: float | None = None) -> str:
         """Block while paused (or until ``timeout``); returns the state then."""
         with self._cond:
-            self._cond.wait_for(lambda: self._state != PAUSED or self._checkpoint, timeout)
+            self._cond.wait_for(
+                lambda: self._state != PAUSED or self._checkpoint or self._changes, timeout)
             return self._state
 
     def _set(self, state: str, only_from: str | None = None) -> None:

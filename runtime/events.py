@@ -29,6 +29,7 @@ __all__ = [
     "Status",
     "CheckpointSaved",
     "Warning",
+    "SettingsChanged",
     "Failure",
     "Finished",
     "FINISH_REASONS",
@@ -161,6 +162,16 @@ class Warning:  # noqa: A001 - the name the app's bridge and docs use
 
 
 @dataclass(frozen=True)
+class SettingsChanged:
+    """Live settings changed during the run (``runtime.adjust``): ``changes`` as asked,
+    ``message`` what changed in words."""
+
+    step: int
+    changes: dict[str, Any]
+    message: str
+
+
+@dataclass(frozen=True)
 class Failure:
     """The run cannot go on.  ``kind``: dataset, recipe, setup, oom, nonfinite, error."""
 
@@ -184,7 +195,8 @@ class Finished:
 
 
 Event = (Started | StageStarted | StepMetrics | EpochSummary | LearningRate | GradientStats
-         | ActivationStats | Samples | Status | CheckpointSaved | Warning | Failure | Finished)
+         | ActivationStats | Samples | Status | CheckpointSaved | Warning | SettingsChanged
+         | Failure | Finished)
 Callback = Callable[[Any], None]
 
 

@@ -15,6 +15,7 @@ epochs count on across stages.  A recipe without stages is one stage over the wh
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 import traceback
@@ -26,6 +27,7 @@ import torch
 from builder.document import Project
 from builder.training import batch_mode
 from runtime import distributed
+from runtime.adjust import apply_changes, base_rate, check_changes, set_rate
 from runtime.assemble import (
     SetupError,
     dry_run,
@@ -57,6 +59,7 @@ from runtime.events import (
     EpochSummary,
     Failure,
     Finished,
+    SettingsChanged,
     StageStarted,
     Started,
     Status,
@@ -100,7 +103,7 @@ class Trainer:
                  compile: bool = False, resume: str | Path | None = None,
                  on_nonfinite: str = "pause", dist: distributed.Dist | None = None):
         self.project = project
-        self.settings = project.training
+        self.settings = copy.deepcopy(project.training)  # live changes go here, not upstream
         self.callback = callback if callback is not None else (lambda event: None)
         self.control = control or Control()
         self.device_choice = device or self.settings.device
@@ -377,33 +380,57 @@ class Trainer:
     def _nonfinite(self, bad: NonFinite) -> None:
         if self.on_nonfinite != "pause" or self.dist:
             raise _Stop("nonfinite", bad.message())
+        rates = {r: base_rate(o, self.schedules.get(r))
+                 for r, o in self.optimizers.items() if o is not None}
         state, meta = self.snapshots.restore(self._by_name())
         self._load_state(state, everything=False)
+        for role, rate in rates.items():  # a rate the user lowered since stays lowered
+            set_rate(self.optimizers[role], self.schedules.get(role), rate)
         restored = meta["step"]
         self._emit(Warning(self.step, "nonfinite", f"{bad.message()} The weights were set back "
                            f"to the last good checkpoint (step {restored}) and training is "
-                           "paused: change a setting and resume, or stop."))
+                           "paused: a new learning rate or gradient clipping applies to this "
+                           "run at once, so change one and resume, or stop."))
         self.control.pause()
 
     def _poll(self) -> bool:
         """Act on what the control asked; True when the run must stop."""
-        state, save = self.control.take()
-        if save:
-            self._checkpoint("requested")
+        state = self._take()
         if state == PAUSED:
             self._flush()
             self._emit(Status(self.step, PAUSED))
             while state == PAUSED:
                 self.control.wait_while_paused()
-                state, save = self.control.take()
-                if save:
-                    self._checkpoint("requested")
+                state = self._take()
             if state == RUNNING:
                 self._emit(Status(self.step, RUNNING))
         if state == STOPPING:
             self._emit(Status(self.step, STOPPING))
             return True
         return False
+
+    def _take(self) -> str:
+        """The requested state, after saving a checkpoint and applying setting changes if
+        they were asked for."""
+        state, save = self.control.take()
+        changes = self.control.take_changes()
+        if changes:
+            self._adjust(changes)
+        if save:
+            self._checkpoint("requested")
+        return state
+
+    def _adjust(self, changes: dict) -> None:
+        problems = check_changes(changes)
+        if self.dist:  # one rank's GUI cannot speak for the others
+            problems.append("settings cannot change during a distributed run")
+        if problems:
+            self._emit(Warning(self.step, "settings", "; ".join(problems)))
+            return
+        said = apply_changes(changes, self.settings, self.optimizers, self.schedules,
+                             self.active.names, self.ctx)
+        if said:
+            self._emit(SettingsChanged(self.step, changes, "; ".join(said)))
 
     # --- epochs ----------------------------------------------------------------------------
 

@@ -143,6 +143,11 @@ class TrainingBridge(QObject):
             if self.state != IDLE:
                 self._set_state(STOPPING)
 
+    def adjust(self, changes: dict) -> None:
+        """Live setting changes (``runtime.adjust``) for the running or paused run."""
+        if self.control is not None and self.active and changes:
+            self.control.adjust(changes)
+
     def request_checkpoint(self) -> None:
         if self.control is not None:
             self.control.request_checkpoint()

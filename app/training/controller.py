@@ -23,10 +23,12 @@ from app.training.series import RunSeries
 from app.training.settings_panel import TrainingSettingsPanel
 from app.training.toolbar import make_actions
 from builder.training import batch_mode
+from runtime.adjust import changes_between, live_values
 from runtime.events import (
     ActivationStats,
     CheckpointSaved,
     GradientStats,
+    SettingsChanged,
     Started,
     Status,
 )
@@ -82,6 +84,8 @@ class TrainingController(QObject):
         self.runs.marks_cleared.connect(lambda: self.heat.set_mode(self.heat.mode, self.series))
         self.model.replaced.connect(self._on_replaced)
         self.model.state_changed.connect(self._on_model_state)
+        self.model.changed.connect(self._send_live_settings)
+        self._live: dict | None = None  # the live settings the running trainer has
         self._on_state(IDLE)
 
     # --- docks (the window places them) ----------------------------------------------------
@@ -144,6 +148,7 @@ class TrainingController(QObject):
         self._filters = [(name, node) for name, net in project.networks.items()
                          if (node := first_conv(net)) is not None][:1]
         self.model.set_locked(LOCK_MESSAGE)
+        self._live = live_values(project)
         self.bridge.start(project, run_dir=self.record.folder, callbacks=[writer],
                           max_steps=max_steps, epochs=epochs)
         self.runs.reload()
@@ -160,6 +165,17 @@ class TrainingController(QObject):
 
     def stop(self) -> None:
         self.bridge.stop()
+
+    def _send_live_settings(self, _change=None) -> None:
+        """A training setting was edited (or undone): the learning rates, clipping and
+        L1/L2 go to the running run at once (``runtime.adjust``)."""
+        if not self.bridge.active or self._live is None:
+            return
+        now = live_values(self.model.project)
+        changes = changes_between(self._live, now)
+        if changes:
+            self._live = now
+            self.bridge.adjust(changes)
 
     def save_checkpoint(self) -> None:
         self._checkpoint_asked = True
@@ -212,6 +228,10 @@ class TrainingController(QObject):
                     text = f"checkpoint saved at step {event.step} in {event.path}"
                     self.dock.note(text)
                     self.window.statusBar().showMessage(text.capitalize(), 6000)
+            elif isinstance(event, SettingsChanged):
+                self.dock.note(f"step {event.step}: {event.message}")
+                self.window.statusBar().showMessage(f"Applied to the run: {event.message}",
+                                                    6000)
             elif isinstance(event, Status) and event.state == "loading":
                 self.dock.set_state(LOADING, event.message)
         if checkpoint is not None and self._filters:  # the latest epoch's weights only
@@ -248,6 +268,7 @@ class TrainingController(QObject):
         busy = state != IDLE
         if state == PAUSED:
             self.dock.refresh(force=True)  # what was throttled is drawn while nothing moves
+            self._update_detail(force=True)
         self.acts["train"].setEnabled(not busy)
         self.acts["pause"].setEnabled(state == RUNNING)
         self.acts["resume"].setEnabled(state == PAUSED)

@@ -68,7 +68,8 @@ class TrainingSettingsPanel(QScrollArea):
         lay = self._lay = QVBoxLayout(body)
         lay.setContentsMargins(10, 8, 10, 10)
         lay.setSpacing(4)
-        self.note = QLabel("A run is training: changes here apply to the next run.")
+        self.note = QLabel("A run is training: learning rates, gradient clipping and L1/L2 "
+                           "apply to it at once; the other settings apply to the next run.")
         self.note.setWordWrap(True)
         self.note.setProperty("role", "dim")
         self.note.hide()

@@ -99,6 +99,28 @@ def test_a_run_that_diverges_says_so_and_pauses(window, qtbot):
     assert window.acts["train_train"].isEnabled() and not window.model.locked
 
 
+def test_after_a_divergence_a_lower_rate_applies_to_the_paused_run(window, qtbot):
+    t = window.training
+    editor = t.settings.optimizers["main"]
+    choose(editor.combo, "sgd")
+    type_into(editor.fields["lr"], "1e6")
+    set_epochs(window, 1000)
+    train(qtbot, window, wait=False)
+    wait_for(lambda: t.bridge.state == "paused", 30_000)
+    assert "apply to it at once" in t.settings.note.text() and t.settings.note.isVisible()
+    type_into(editor.fields["lr"], "0.05")  # what the message says to do, in the same form
+    type_into(t.settings.fields["grad_clip"], "1")
+    wait_for(lambda: "gradient clipping off → 1" in t.dock.log.toPlainText(), 10_000)
+    assert "learning rate of main 1e+06 → 0.05" in t.dock.log.toPlainText()
+    assert t.bridge.trainer.optimizers["model"].param_groups[0]["lr"] == 0.05
+    paused_at = t.bridge.trainer.step
+    window.acts["train_resume"].trigger()
+    wait_for(lambda: t.bridge.trainer.step > paused_at + 20, 30_000)
+    t.stop()
+    wait_idle(qtbot, window)
+    assert window.model.project.training.optimizers["main"].lr == 0.05  # the form kept it
+
+
 def test_a_dataset_error_is_shown_and_the_app_stays_usable(window, qtbot):
     t = window.training
     choose(t.settings.dataset.combo, "csv")  # a CSV file, but none chosen yet

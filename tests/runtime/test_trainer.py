@@ -24,6 +24,7 @@ from runtime.events import (
     GradientStats,
     LearningRate,
     Samples,
+    SettingsChanged,
     Started,
     Status,
     StepMetrics,
@@ -144,6 +145,63 @@ def test_nan_pauses_with_the_step_and_last_finite_loss_then_rolls_back(on_disk, 
     control.stop()
     thread.join(20)
     assert out[0].reason == "stopped"
+
+
+def test_after_a_nan_a_lower_rate_applies_while_paused_and_the_run_recovers(events):
+    control = Control()
+    trainer = Trainer(project(epochs=3, lr=1e6, optimizer="sgd"), callback=events,
+                      control=control, device="cpu", watch=Watch(every_steps=1))
+    thread, out = _run_in_thread(trainer)
+    _wait_for(lambda: control.state == "paused")
+    assert "applies to this run at once" in events.of(Warning)[-1].message
+    control.adjust({"lr": {"main": 0.05}, "grad_clip": 1.0})
+    _wait_for(lambda: events.of(SettingsChanged))  # applied while still paused
+    changed = events.of(SettingsChanged)[0]
+    assert changed.message == "learning rate of main 1e+06 → 0.05; gradient clipping off → 1"
+    assert control.state == "paused"
+    control.resume()
+    thread.join(30)
+    assert out[0].reason == "completed"
+    after = [e.values["loss"] for e in events.of(StepMetrics) if e.step > changed.step]
+    assert after and all(v < float("inf") for v in after)
+    assert out[0].final["accuracy"] > 0.8
+    assert events.of(LearningRate)[-1].rates == {"main": 0.05}
+    assert trainer.project.training.optimizers["*"].lr == 1e6  # the caller's copy is intact
+
+
+def test_live_changes_keep_the_schedule_and_add_penalties(events):
+    p = project(epochs=2, schedule={"name": "cosine"})
+    control = Control()
+
+    def at_step_5(event):
+        events(event)
+        if isinstance(event, StepMetrics) and event.step == 5:
+            control.adjust({"lr": {"*": 0.1}, "l2": 1e-3})
+
+    trainer = Trainer(p, callback=at_step_5, control=control, device="cpu",
+                      watch=Watch(every_steps=1))
+    assert trainer.fit().reason == "completed"
+    changed = events.of(SettingsChanged)[0]
+    assert changed.step >= 5 and "L2 penalty off → 0.001" in changed.message
+    sched = trainer.schedules["model"]
+    assert sched.base_lrs == [0.1]
+    factor = sched.lr_lambdas[0](sched.last_epoch)
+    assert events.of(LearningRate)[-1].rates["main"] == pytest.approx(0.1 * factor)
+    steps = events.of(StepMetrics)
+    assert "l2" not in steps[0].values and "l2" in steps[-1].values  # reported on its own
+    assert trainer.settings.l2 == 1e-3 and p.training.l2 == 0.0
+
+
+def test_refused_live_changes_say_why_and_change_nothing(events):
+    control = Control()
+    control.adjust({"lr": {"main": -1}, "batch_size": 3})
+    trainer = Trainer(project(epochs=1), callback=events, control=control, device="cpu")
+    assert trainer.fit().reason == "completed"
+    warning = next(e for e in events.of(Warning) if e.code == "settings")
+    assert "'batch_size' cannot change while a run trains" in warning.message
+    assert "main: lr must be between" in warning.message
+    assert not events.of(SettingsChanged)
+    assert trainer.optimizers["model"].param_groups[0]["lr"] == 0.01
 
 
 def test_nan_fails_the_run_headless(events):

@@ -1,0 +1,113 @@
+"""Settings that may change while a run trains: the learning rates, gradient clipping and the
+L1/L2 penalties.
+
+These are the knobs a student turns after a NaN ("lower the learning rate, clip the gradient,
+resume"), so they apply to the running (or paused) run at once.  Everything else (the
+network, data, optimizer kind, batch size) shapes the run from its start and waits for the
+next one.  Values are checked against the same ranges as the file reader's
+(``builder.training``).
+
+A change is a dict: ``{"lr": {network or "*": rate}, "grad_clip": x, "l1": x, "l2": x}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from builder.blocks.spec import ParamError
+from builder.document import Project, TrainingSettings
+from builder.training import HYPER, TRAINING_PARAMS
+
+__all__ = ["LIVE", "live_values", "changes_between", "check_changes", "base_rate", "set_rate",
+           "apply_changes"]
+
+LIVE = ("lr", "grad_clip", "l1", "l2")
+_PENALTIES = {"grad_clip": "gradient clipping", "l1": "L1 penalty", "l2": "L2 penalty"}
+
+
+def live_values(project: Project) -> dict[str, Any]:
+    """The live settings of ``project`` as a change dict (every network's rate)."""
+    s = project.training
+    return {"lr": {name: s.optimizer_for(name).lr for name in project.networks},
+            **{key: getattr(s, key) for key in _PENALTIES}}
+
+
+def changes_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What differs from ``before`` to ``after`` (both ``live_values``), as a change dict."""
+    changes: dict[str, Any] = {}
+    rates = {n: r for n, r in after["lr"].items() if before["lr"].get(n) != r}
+    if rates:
+        changes["lr"] = rates
+    changes.update({k: after[k] for k in _PENALTIES if before[k] != after[k]})
+    return changes
+
+
+def check_changes(changes: dict[str, Any]) -> list[str]:
+    """What is wrong with ``changes``, in words (empty: all fine)."""
+    problems = [f"{key!r} cannot change while a run trains; it applies to the next run"
+                for key in changes if key not in LIVE]
+    for network, rate in dict(changes.get("lr", {})).items():
+        try:
+            HYPER["lr"].coerce(rate)
+        except ParamError as e:
+            problems.append(f"{network}: {e}")
+    for key in _PENALTIES:
+        if key in changes:
+            try:
+                TRAINING_PARAMS[key].coerce(changes[key])
+            except ParamError as e:
+                problems.append(str(e))
+    return problems
+
+
+def base_rate(opt: torch.optim.Optimizer, sched: Any | None) -> float:
+    """The learning rate the user set (a schedule multiplies it step by step)."""
+    return float(sched.base_lrs[0] if sched is not None else opt.param_groups[0]["lr"])
+
+
+def set_rate(opt: torch.optim.Optimizer, sched: Any | None, rate: float) -> None:
+    """Make ``rate`` the base learning rate, keeping the schedule's current factor."""
+    if sched is None:
+        for group in opt.param_groups:
+            group["lr"] = rate
+        return
+    sched.base_lrs = [rate] * len(opt.param_groups)
+    for group, factor in zip(opt.param_groups, sched.lr_lambdas):
+        group["initial_lr"] = rate
+        group["lr"] = rate * factor(sched.last_epoch)
+    sched._last_lr = [g["lr"] for g in opt.param_groups]
+
+
+def apply_changes(changes: dict[str, Any], settings: TrainingSettings,
+                  optimizers: dict[str, torch.optim.Optimizer | None], schedules: dict,
+                  names: dict[str, str], ctx) -> list[str]:
+    """Apply checked ``changes`` to the live optimizers and the step context (``ctx``, the
+    trainer's ``Optimization``) and record them in ``settings``, so the next stage keeps
+    them; returns what changed, in words ("learning rate of main 0.01 → 0.001")."""
+    said = []
+    for network, rate in dict(changes.get("lr", {})).items():
+        rate = float(rate)
+        for role, opt in optimizers.items():
+            if opt is None or network not in ("*", names[role]):
+                continue
+            old = base_rate(opt, schedules.get(role))
+            if old != rate:
+                set_rate(opt, schedules.get(role), rate)
+                said.append(f"learning rate of {names[role]} {old:g} → {rate:g}")
+            config = settings.optimizer_for(names[role])
+            settings.optimizers[names[role]] = dataclasses.replace(config, lr=rate)
+    for key, label in _PENALTIES.items():
+        if key in changes:
+            old, new = getattr(settings, key), float(changes[key])
+            if old != new:
+                setattr(settings, key, new)
+                setattr(ctx, "clip" if key == "grad_clip" else key, new)
+                said.append(f"{label} {_off(old)} → {_off(new)}")
+    return said
+
+
+def _off(value: float) -> str:
+    return "off" if value == 0 else f"{value:g}"
