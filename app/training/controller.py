@@ -161,6 +161,7 @@ class TrainingController(QObject):
         self.bridge.pause()
 
     def resume(self) -> None:
+        self.dock.clear_message()  # why it paused is answered; the Log tab keeps it
         self.bridge.resume()
 
     def stop(self) -> None:

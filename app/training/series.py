@@ -19,12 +19,14 @@ from runtime.events import (
     GradientStats,
     LearningRate,
     Samples,
+    SettingsChanged,
+    StageStarted,
     StepMetrics,
 )
 
 __all__ = ["Growing", "Curve", "RunSeries", "ema", "KINDS"]
 
-KINDS = ("steps", "epochs", "confusion", "lr", "grad", "act", "samples")
+KINDS = ("steps", "epochs", "confusion", "lr", "grad", "act", "samples", "marks")
 
 
 class Growing:
@@ -98,7 +100,22 @@ def ema(values: np.ndarray, weight: float, start: int = 0, out: np.ndarray | Non
 
 
 _KIND = {StepMetrics: "steps", EpochSummary: "epochs", LearningRate: "lr", GradientStats: "grad",
-         ActivationStats: "act", Samples: "samples"}
+         ActivationStats: "act", Samples: "samples", SettingsChanged: "marks",
+         StageStarted: "marks"}
+_SHORT = {"grad_clip": "clip", "l1": "L1", "l2": "L2"}
+
+
+def _mark_label(changes: dict) -> str:
+    """A few words for a plot mark: "lr 0.05 · clip 1"."""
+    rates = changes.get("lr", {})
+    parts = [f"lr {r:g}" if len(rates) == 1 else f"lr {net} {r:g}" for net, r in rates.items()]
+    parts += [f"{_SHORT[k]} {changes[k]:g}" for k in _SHORT if k in changes]
+    return " · ".join(parts)
+
+
+def _trainable(trainable: dict[str, list[str]]) -> str:
+    parts = [f"{net}: {', '.join(ids)}" for net, ids in trainable.items() if ids]
+    return "; ".join(parts) or "nothing"
 
 
 class RunSeries:
@@ -118,6 +135,8 @@ class RunSeries:
         self.dead: dict[str, dict[str, Curve]] = {}
         self.act_now: dict[str, tuple[dict, dict, dict]] = {}  # network → (mean, std, dead)
         self.samples: dict[str, Samples] = {}
+        # (step, label, tooltip): where the run changed course (live settings, a new stage)
+        self.marks: list[tuple[int, str, str]] = []
         self.confusion: np.ndarray | None = None
         self.class_names: tuple[str, ...] = ()
         self.version = 0  # bumped by every add
@@ -167,6 +186,20 @@ class RunSeries:
             self.act_now[event.network] = (dict(event.mean), dict(event.std), dict(event.dead))
         elif isinstance(event, Samples):
             self.samples[event.name] = event
+        elif isinstance(event, SettingsChanged):
+            self._mark(event.step, _mark_label(event.changes), event.message)
+        elif isinstance(event, StageStarted):
+            self._mark(event.step, f"stage {event.index + 1}: {event.name}",
+                       f"stage {event.index + 1} of {event.stages} ({event.recipe}) trains "
+                       f"{_trainable(event.trainable)}")
+
+    def _mark(self, step: int, label: str, tip: str) -> None:
+        """Marks at one step share one line (two fields changed while paused)."""
+        if self.marks and self.marks[-1][0] == step:
+            _, first, first_tip = self.marks[-1]
+            self.marks[-1] = (step, f"{first} · {label}", f"{first_tip}; {tip}")
+        else:
+            self.marks.append((step, label, tip))
 
     def extend_lr(self) -> None:
         """Carry each learning rate on to the current step (it is reported only when it

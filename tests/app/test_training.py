@@ -115,7 +115,12 @@ def test_after_a_divergence_a_lower_rate_applies_to_the_paused_run(window, qtbot
     assert t.bridge.trainer.optimizers["model"].param_groups[0]["lr"] == 0.05
     paused_at = t.bridge.trainer.step
     window.acts["train_resume"].trigger()
+    assert not t.dock.message_text  # the question the message asked is answered
     wait_for(lambda: t.bridge.trainer.step > paused_at + 20, 30_000)
+    t.dock.refresh(force=True)
+    marks = t.dock.loss._marks  # a dashed line on the loss plot where the change came in
+    assert [m.label.toPlainText() for m in marks] == ["lr 0.05 · clip 1"]
+    assert marks[0].value() <= paused_at
     t.stop()
     wait_idle(qtbot, window)
     assert window.model.project.training.optimizers["main"].lr == 0.05  # the form kept it

@@ -73,6 +73,7 @@ class MetricsPanel(Panel):
         self._epochs: dict[tuple[str, str], object] = {}
         self._styles: dict[str, object] = {}
         self._names: list[str] = []
+        self._marks: list = []
         self._seen = (-1, None, None)
 
     def _legend_style(self, split: str, label: str, style) -> None:
@@ -106,6 +107,7 @@ class MetricsPanel(Panel):
         self._steps.clear()
         self._epochs.clear()
         self._names.clear()
+        self._marks.clear()
         self._seen = (-1, None, None)
         self.range.reset()
         self.set_empty(True)
@@ -121,10 +123,12 @@ class MetricsPanel(Panel):
         self._seen = (-1, None, None)
 
     def refresh(self, series: RunSeries) -> None:
-        key = (series.stamp("steps", "epochs"), self.smoothing, self.log)
+        key = (series.stamp("steps", "epochs", "marks"), self.smoothing, self.log)
         if key == self._seen:
             return
         self._seen = key
+        if self.which == "loss":
+            self._add_marks(series)
         names = series.loss_names() if self.which == "loss" else series.metric_names()
         for name in names:
             if name not in self._names:
@@ -163,6 +167,25 @@ class MetricsPanel(Panel):
             y = bounds([a[a > 0] for a in ys])
         self.range.fit((0.0, float(series.step)), y, log_y=self.log)
         self.set_empty(not self._names)
+
+
+    def _add_marks(self, series: RunSeries) -> None:
+        """A dashed vertical line where the run changed course: "lr 0.05" after a live
+        change shows what the change did to the loss."""
+        dim = QColor(theme.current().dim)
+        for i, (step, label, tip) in enumerate(series.marks):
+            if i == len(self._marks):
+                line = pg.InfiniteLine(step, angle=90, movable=False,
+                                       pen=pg.mkPen(dim, width=1, style=Qt.DashLine),
+                                       label=label,
+                                       labelOpts={"position": 0.88, "color": dim,
+                                                  "anchors": [(0, 1), (0, 1)]})
+                self.plot.addItem(line, ignoreBounds=True)
+                self._marks.append(line)
+            line = self._marks[i]
+            if line.label.format != label:  # a mark that grew (merged at the same step)
+                line.label.setFormat(label)
+            line.setToolTip(tip)
 
 
 class LearningRatePanel(Panel):
