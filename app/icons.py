@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QFont, QGuiApplication, QIcon, QPainter, QPixm
 from app import theme
 from builder.blocks.spec import BlockSpec
 
-__all__ = ["block_icon", "mnemonic", "severity_icon"]
+__all__ = ["block_icon", "tile_icon", "mnemonic", "severity_icon"]
 
 _CACHE: dict[tuple, QIcon] = {}
 
@@ -60,12 +60,18 @@ def _canvas(size: int) -> tuple[QPixmap, QPainter]:
 
 
 def block_icon(spec: BlockSpec, size: int = 20) -> QIcon:
-    key = (spec.type, size, theme.current().name)
+    return tile_icon(spec.category, mnemonic(spec), size)
+
+
+def tile_icon(category: str, text: str, size: int = 20) -> QIcon:
+    """A rounded tile in the category's colour with a short white label: the palette's
+    icons, so names line up whatever kind of entry they are."""
+    key = (category, text, size, theme.current().name)
     icon = _CACHE.get(key)
     if icon is not None:
         return icon
     pix, p = _canvas(size)
-    p.setBrush(theme.category_color(spec.category))
+    p.setBrush(theme.category_color(category))
     rect = QRectF(1, 1, size - 2, size - 2)
     p.drawRoundedRect(rect, 4, 4)
     font = QFont()
@@ -73,7 +79,7 @@ def block_icon(spec: BlockSpec, size: int = 20) -> QIcon:
     font.setBold(True)
     p.setFont(font)
     p.setPen(QColor("#ffffff"))
-    p.drawText(rect, Qt.AlignCenter, mnemonic(spec))
+    p.drawText(rect, Qt.AlignCenter, text)
     p.end()
     icon = _CACHE[key] = QIcon(pix)
     return icon

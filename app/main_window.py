@@ -101,6 +101,7 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
         self.model.refused.connect(lambda m: self.statusBar().showMessage(m, 6000))
         self.palette.add_requested.connect(self._add_from_palette)
         self.palette.library_requested.connect(self.insert_library_block)
+        self.palette.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.inspector.fix_requested.connect(self.apply_fix)
         self.inspector.renamed.connect(lambda net, old, new: self.go_to(net, new, center=False))
         self.problems.node_requested.connect(self.go_to)

@@ -42,6 +42,7 @@ __all__ = [
     "loads",
     "load",
     "save",
+    "fsync_dir",
     "MIGRATIONS",
 ]
 
@@ -111,11 +112,12 @@ def save(project: Project, path: str | os.PathLike) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return path
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or new file in ``folder`` durable (a no-op where the OS cannot)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
