@@ -158,19 +158,12 @@ class DocumentModel(QObject):
             net = self.network(name)
             if net is None:
                 return None
-            cached = self._reports[name] = (check(net, self._inner_inputs(name, net)),
-                                            _signature(net))
+            parent, _, group_id = name.rpartition("/")
+            outer = self.report(parent) if parent else None
+            # a group's inside was checked with its parent, with the shapes that reach it
+            report = outer.inner.get(group_id) if outer is not None else None
+            cached = self._reports[name] = (report or check(net, path=name), _signature(net))
         return cached[0]
-
-    def _inner_inputs(self, path: str, net: Network) -> dict | None:
-        """Inside a group, its Input nodes carry the shapes that reach the group outside."""
-        parent, _, group_id = path.rpartition("/")
-        outer = self.report(parent) if parent else None
-        if outer is None:
-            return None
-        ins = outer.shapes.inputs.get(group_id, {})
-        return {i: ins.get(i) for i, n in net.nodes.items()
-                if n.block == "Input" and ins.get(i) is not None} or None
 
     def stats(self, name: str) -> NetworkStats | None:
         """Params, FLOPs and receptive fields (memoised per block in builder.analysis)."""

@@ -169,8 +169,9 @@ class GroupActions:
         if name is None:
             return None
         overwrite = False
-        if name in library.entries():
-            answer = self.ask_library_clash(name)
+        other = library.taken(name)  # ignoring case, as rename does
+        if other is not None:
+            answer = self.ask_library_clash(other)
             if answer == "cancel":
                 return None
             overwrite = answer == "replace"

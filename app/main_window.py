@@ -214,7 +214,9 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
         self._update_stats()
 
     def go_to(self, net_name: str, node_id: str, center: bool = True) -> None:
-        view = self.views.get(net_name)
+        """Show ``node_id`` of a network or of a group's inside (its tab opened if need be)."""
+        view = self.views.get(net_name) or (self.open_group(net_name) if is_group_tab(net_name)
+                                            else None)
         if view is None:
             return
         self.stack.setCurrentWidget(self.tabs)

@@ -25,6 +25,7 @@ CANVAS_GESTURES = (
     ("Middle-drag", "Pan"),
     ("Escape", "Cancel the wire being drawn"),
     ("Double-click a group", "Edit its inside in a tab of its own"),
+    ("Right-click a group", "Open inside, ungroup, or save it to My blocks"),
 )
 
 

@@ -1,5 +1,7 @@
-"""The problems list: every validation problem of every network; a click selects and centres
-the node, a double-click (or the Fix button) applies the problem's fix when it has one."""
+"""The problems list: every validation problem of every network, those inside groups too
+(listed where they are, "main ▸ block1", not as the group's summary).  A click selects and
+centres the node, opening a group's tab first; a double-click (or the Fix button) also applies
+the problem's fix when it has one, inside a group to the group's inside."""
 
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.document_model import DocumentModel
+from app.groups import tab_title
 from app.icons import severity_icon
 from app.quick_fix import fix_label
-from builder.problems import ERROR
+from builder.problems import ERROR, Code
 
 __all__ = ["ProblemsPanel"]
 
@@ -53,7 +56,7 @@ class ProblemsPanel(QWidget):
         self.tree.setColumnWidth(2, 120)
         layout.addWidget(self.tree)
         self.tree.itemClicked.connect(self._clicked)
-        self.tree.itemDoubleClicked.connect(lambda item: self._fix(item))
+        self.tree.itemDoubleClicked.connect(self._double_clicked)
         self.tree.currentItemChanged.connect(self._current_changed)
         self.refresh()
 
@@ -63,20 +66,31 @@ class ProblemsPanel(QWidget):
         if self._shown == reports:
             return  # nothing but moves since the last time
         self._shown = reports
-        self.problems = sorted((p for r in reports for p in r.problems),
+        # a group's summary is left out: what it sums up is listed, each where it is
+        self.problems = sorted((p for r in reports for p in r.all_problems()
+                                if p.code != Code.IN_GROUP),
                                key=lambda p: p.severity != ERROR)  # errors first, stable
         self.tree.clear()
         items = []
         for p in self.problems:
             error = p.severity == ERROR
             fix = fix_label(p)
-            item = QTreeWidgetItem(["", p.network, p.node or "",
+            where = tab_title(p.network)
+            item = QTreeWidgetItem(["", where, p.node or "",
                                     p.message + (f"   [fix: {fix}]" if fix else "")])
             item.setIcon(0, severity_icon(error))
+            for column in (1, 2):
+                item.setToolTip(column, where + (f" ▸ {p.node}" if p.node else ""))
             item.setToolTip(3, p.message)
             item.setData(0, Qt.UserRole, p)
             items.append(item)
         self.tree.addTopLevelItems(items)
+        # paths into groups ("main ▸ block1") are longer than a network's name: widen to fit
+        metrics = self.tree.fontMetrics()
+        need = max((metrics.horizontalAdvance(tab_title(n)) for n in
+                    {p.network for p in self.problems}), default=0) + 24
+        if need > self.tree.columnWidth(1):
+            self.tree.setColumnWidth(1, min(need, 280))
         errors = sum(p.severity == ERROR for p in self.problems)
         warnings = len(self.problems) - errors
         self.summary.setText("No problems: every network is valid." if not self.problems else
@@ -87,7 +101,11 @@ class ProblemsPanel(QWidget):
     def _clicked(self, item: QTreeWidgetItem) -> None:
         p = item.data(0, Qt.UserRole)
         if p is not None and p.node:
-            self.node_requested.emit(p.network, p.node)
+            self.node_requested.emit(p.network, p.node)  # a group's tab opens if need be
+
+    def _double_clicked(self, item: QTreeWidgetItem) -> None:
+        self._clicked(item)  # a real double-click went there on its first click: no harm
+        self._fix(item)
 
     def _current_changed(self, item, _previous=None) -> None:
         p = item.data(0, Qt.UserRole) if item is not None else None

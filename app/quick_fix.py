@@ -12,7 +12,7 @@ from __future__ import annotations
 from app.canvas.edits import new_node
 from builder import blocks
 from builder.commands import AddNode, Command, Connect, Macro, SetParams
-from builder.document import Edge, Project
+from builder.document import Edge, Project, resolve_network
 from builder.ports import node_ports
 from builder.problems import Problem
 
@@ -30,14 +30,18 @@ def fix_label(problem: Problem) -> str | None:
 
 def fix_command(project: Project, problem: Problem) -> Command | None:
     fix = problem.fix or {}
-    net = project.networks.get(problem.network)
-    if net is None or fix_label(problem) is None:
+    try:  # a network by name, or a group's inside by path ("main/block1")
+        net = resolve_network(project, problem.network)
+    except KeyError:
         return None
+    if fix_label(problem) is None:
+        return None
+    where = problem.network  # commands address the inside by the same path
     if "set" in fix:
         node = fix.get("node", problem.node)
         if node not in net.nodes:
             return None
-        return SetParams(net.name, node, dict(fix["set"]))
+        return SetParams(where, node, dict(fix["set"]))
     block, port = fix["insert"], fix.get("port")
     if "before" in fix:
         dst = fix["before"]
@@ -59,16 +63,16 @@ def fix_command(project: Project, problem: Problem) -> Command | None:
     ins, outs = node_ports(node)
     if not ins or not outs:
         return None
-    commands: list[Command] = [AddNode(net.name, node)]
+    commands: list[Command] = [AddNode(where, node)]
     if "before" in fix:
         for e in wires[:1]:
-            commands.append(Connect(net.name, Edge(e.src, e.src_port, node.id, ins[0].name)))
-        commands.append(Connect(net.name, Edge(node.id, outs[0].name, fix["before"], port)))
+            commands.append(Connect(where, Edge(e.src, e.src_port, node.id, ins[0].name)))
+        commands.append(Connect(where, Edge(node.id, outs[0].name, fix["before"], port)))
     else:
         out_port = port or (wires[0].src_port if wires else None)
         if out_port is None:
             return None
-        commands.append(Connect(net.name, Edge(fix["after"], out_port, node.id, ins[0].name)))
+        commands.append(Connect(where, Edge(fix["after"], out_port, node.id, ins[0].name)))
         for e in wires:  # Connect replaces each old wire into the same input
-            commands.append(Connect(net.name, Edge(node.id, outs[0].name, e.dst, e.dst_port)))
+            commands.append(Connect(where, Edge(node.id, outs[0].name, e.dst, e.dst_port)))
     return Macro(fix_label(problem), commands)

@@ -33,7 +33,7 @@ from builder.document import Network, Node, Project, RecipeConfig, unique_name, 
 from builder.ports import GROUP
 
 __all__ = ["LibraryError", "Trashed", "library_dir", "trash_dir", "entries", "entry_path",
-           "free_name", "name_problem", "rename_problem", "entry_problem", "save_entry",
+           "taken", "free_name", "name_problem", "rename_problem", "entry_problem", "save_entry",
            "load_entry", "group_node", "rename_entry", "delete_entry", "trashed",
            "restore_entry"]
 
@@ -76,8 +76,9 @@ def entry_path(name: str) -> Path:
     return library_dir() / f"{name}{SUFFIX}"
 
 
-def _taken(name: str, but: str | None = None) -> str | None:
-    """The entry that already has ``name`` (ignoring case), other than ``but``."""
+def taken(name: str, but: str | None = None) -> str | None:
+    """The entry that already has ``name`` (ignoring case, so the library means the same on
+    every file system), other than ``but``."""
     for other in entries():
         if other != but and other.lower() == name.lower():
             return other
@@ -86,11 +87,11 @@ def _taken(name: str, but: str | None = None) -> str | None:
 
 def free_name(name: str) -> str:
     """``name`` if no entry has it yet (ignoring case), else ``name1``, ``name2``…"""
-    if _taken(name) is None:
+    if taken(name) is None:
         return name
     sep = "_" if name[-1:].isdigit() else ""
     i = 1
-    while _taken(f"{name}{sep}{i}") is not None:
+    while taken(f"{name}{sep}{i}") is not None:
         i += 1
     return f"{name}{sep}{i}"
 
@@ -115,7 +116,7 @@ def rename_problem(old: str, new: str) -> str | None:
     problem = name_problem(new)
     if problem:
         return f"Cannot rename “{old}” to “{new}”: {problem}."
-    other = _taken(new, but=old)
+    other = taken(new, but=old)
     if other is not None:
         return f"Cannot rename “{old}” to “{new}”: your library already has “{other}”."
     return None
@@ -133,12 +134,16 @@ def entry_problem(path: str | os.PathLike) -> str | None:
 
 
 def save_entry(net: Network, name: str, overwrite: bool = False) -> Path:
-    """Write ``net`` as the library entry ``name``; FileExistsError rather than replace one."""
+    """Write ``net`` as the library entry ``name``; FileExistsError rather than replace one
+    (with ``overwrite``, the one replaced goes to the trash)."""
     if not valid_name(name):
         raise ValueError(f"{name!r} is not a valid name (letters, digits and _)")
+    other = taken(name)
+    if other is not None and not overwrite:
+        raise FileExistsError(f"the library already has a block named {other!r}")
+    if other is not None:
+        delete_entry(other)  # replaced, yet still restorable from the trash
     path = entry_path(name)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"the library already has a block named {name!r}")
     copy = net.copy()
     copy.name = name
     # the recipe's model role names this network, so the file also opens as a project

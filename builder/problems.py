@@ -26,10 +26,14 @@ class Code(str, Enum):
     SHAPE = "shape"
     UNKNOWN_BLOCK = "unknown-block"
     EMPTY_GROUP = "empty-group"
+    IN_GROUP = "in-group"  # on a Group node: a summary of the problems inside it
 
 
 @dataclass(frozen=True)
 class Problem:
+    """One diagnostic.  ``network`` is the path commands edit it by: a network's name, or
+    inside a group "main/block1" (and "main/block1/pair" further in)."""
+
     code: Code
     message: str
     network: str

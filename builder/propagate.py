@@ -4,7 +4,9 @@ Walks the validated graph in topological order and applies each block's fast sha
 Results are memoised on (block, params, input shapes), so after an edit only the nodes whose
 inputs or params changed are computed again: that is what keeps re-propagation of a
 1,000-node network within a few milliseconds.  Composite blocks and groups propagate through
-their sub-network.
+their sub-network.  A Group's inside gets a report of its own (``Report.inner``) whose problems
+name the inside by its path, so each shows on the inner node that is wrong; the Group node
+carries one summary of them (``Code.IN_GROUP``).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Shapes:
     outputs: dict[str, dict[str, Shape]] = field(default_factory=dict)
     kinds: dict[str, dict[str, str]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    inner: dict[str, Report] = field(default_factory=dict)  # per Group node: its inside
 
 
 @dataclass
@@ -58,6 +61,19 @@ class Report:
 
     def problems_of(self, node_id: str) -> list[Problem]:
         return [p for p in self.problems if p.node == node_id]
+
+    @property
+    def inner(self) -> dict[str, Report]:
+        """The reports of its Groups' insides, by Group node id."""
+        return self.shapes.inner
+
+    def all_problems(self) -> list[Problem]:
+        """Its own problems, then those inside its groups (at any depth), each naming the
+        network it is in by path."""
+        found = list(self.problems)
+        for report in self.shapes.inner.values():
+            found += report.all_problems()
+        return found
 
 
 def subnet_of(node: Node, params: dict, in_shapes: list[Shape | None]) -> Network | None:
@@ -93,9 +109,7 @@ def meta_shapes(spec: BlockSpec, params: dict, in_shapes: list[Shape | None],
 
 
 def _block_outputs(node: Node, params: dict, in_shapes: list[Shape | None]) -> list[Shape]:
-    """Output shapes of one node, or ShapeError.  Memoised for plain and composite blocks."""
-    if node.block == GROUP:
-        return _subnet_outputs(node, node.subnet, in_shapes)
+    """Output shapes of one plain or composite block, or ShapeError (memoised)."""
     key = (node.block, freeze(params), tuple(in_shapes))
     hit = _MEMO.get(key)
     if hit is None:
@@ -127,9 +141,9 @@ def _block_outputs(node: Node, params: dict, in_shapes: list[Shape | None]) -> l
     return value
 
 
-def _subnet_outputs(node: Node, sub: Network | None, in_shapes) -> list[Shape]:
-    if sub is None:
-        raise ShapeError("this group holds no sub-network")
+def _subnet_outputs(node: Node, sub: Network, in_shapes) -> list[Shape]:
+    """A composite block's outputs; a problem inside is one problem on the block (the user
+    cannot open its inside without turning it into a group)."""
     inputs = [n.id for n in sub.nodes.values() if n.block == "Input"]
     outputs = [n.id for n in sub.nodes.values() if n.block == "Output"]
     report = check(sub, dict(zip(inputs, in_shapes)))
@@ -138,6 +152,29 @@ def _subnet_outputs(node: Node, sub: Network | None, in_shapes) -> list[Shape]:
         first = errors[0]
         raise ShapeError(f"inside {node.id}: {first.node or first.network}: {first.message}")
     return [report.shapes.inputs[o]["x"] for o in outputs]
+
+
+def _holds_net(node: Node) -> bool:
+    return node.block == GROUP and node.subnet is not None and bool(node.subnet.nodes)
+
+
+def _inside(G: Graph, out: Shapes, node_id: str, in_ports, in_shapes) -> Report:
+    """Check a Group's inside with the shapes that reach it (its Inputs' own where none do
+    yet, as its tab shows them) and summarise its problems on the Group node."""
+    given = {p.name: s for p, s in zip(in_ports, in_shapes) if s is not None}
+    path = f"{G.path}/{node_id}"
+    inner = out.inner[node_id] = check(G.net.nodes[node_id].subnet, given or None, path)
+    found = [p for p in inner.all_problems() if p.code != Code.IN_GROUP]
+    if found:
+        first = next((p for p in found if p.severity == ERROR), found[0])
+        steps = [*first.network[len(path) + 1:].split("/"), first.node or ""]
+        where = " ▸ ".join(w for w in steps if w)  # from the group in: "pair ▸ conv2"
+        n = len(found)
+        out.problems.append(Problem(
+            Code.IN_GROUP, f"{n} problem{'s' * (n != 1)} inside {node_id}: "
+            + (f"{where}: " if where else "") + first.message, G.path, node_id,
+            severity=first.severity))
+    return inner
 
 
 def _kind_problem(G: Graph, node_id: str, port, got: str, src: str) -> Problem | None:
@@ -151,7 +188,7 @@ def _kind_problem(G: Graph, node_id: str, port, got: str, src: str) -> Problem |
     else:
         message = f"{block} expects integer ids but {src} sends real values"
         fix = None
-    return Problem(Code.PORT_KIND, message, G.net.name, node_id, port.name, fix=fix)
+    return Problem(Code.PORT_KIND, message, G.path, node_id, port.name, fix=fix)
 
 
 _SAME_PADDING = {"Conv2d", "SeparableConv2d", "SpatialSeparableConv2d", "Conv1d"}
@@ -193,7 +230,7 @@ def _lint(G: Graph, out: Shapes) -> list[Problem]:
         if shape is not None and len(shape) == 3:
             found.append(Problem(
                 Code.SHAPE, f"{node.block} acts on the last axis only of {fmt_shape(shape)}; "
-                "to connect every value, flatten the image first", G.net.name, node_id,
+                "to connect every value, flatten the image first", G.path, node_id,
                 severity=WARNING, fix={"insert": "Flatten", "before": node_id, "port": "x"}))
     return found
 
@@ -235,15 +272,23 @@ def propagate(G: Graph, input_shapes: dict[str, Shape | None] | None = None) -> 
                     out.problems.append(problem)
                     ready = False
         out.inputs[node_id] = dict(zip((p.name for p in in_ports), in_shapes))
-        if not ready:
+        if node.block == GROUP:
+            # the inside is checked even when the outside is not ready, so that its own
+            # problems are listed; its outputs are known only when all is well inside
+            inner = _inside(G, out, node_id, in_ports, in_shapes) if _holds_net(node) else None
+            if not ready or inner is None or not inner.ok:
+                continue  # EMPTY_GROUP or the summary says why
+            outputs = [n for n in node.subnet.nodes.values() if n.block == "Output"]
+            shapes = [inner.shapes.inputs.get(n.id, {}).get("x") for n in outputs]
+        elif not ready:
             continue
-        if node.block in SOURCES and node_id in overrides:
+        elif node.block in SOURCES and node_id in overrides:
             shapes = [overrides[node_id]]
         else:
             try:
                 shapes = _block_outputs(node, params, in_shapes)
             except ShapeError as e:
-                out.problems.append(Problem(Code.SHAPE, str(e), net.name, node_id,
+                out.problems.append(Problem(Code.SHAPE, str(e), G.path, node_id,
                                             fix=_shape_fix(G, out, node_id, in_shapes)))
                 continue
         first_kind = next((k for k in in_kinds if k != ANY), TENSOR)
@@ -255,12 +300,19 @@ def propagate(G: Graph, input_shapes: dict[str, Shape | None] | None = None) -> 
                 kinds[port.name] = first_kind if port.kind == ANY else port.kind
         out.outputs[node_id] = dict(zip((p.name for p in out_ports), shapes))
         out.kinds[node_id] = kinds
+    for node_id, node in net.nodes.items():  # groups on or after a cycle: their insides too
+        if _holds_net(node) and node_id not in out.inner:
+            _inside(G, out, node_id, (), ())
     return out
 
 
-def check(net: Network, input_shapes: dict[str, Shape | None] | None = None) -> Report:
-    """Validate and propagate shapes: the one call the editor and CLI make after an edit."""
-    G = Graph(net)
+def check(net: Network, input_shapes: dict[str, Shape | None] | None = None,
+          path: str | None = None) -> Report:
+    """Validate and propagate shapes: the one call the editor and CLI make after an edit.
+
+    ``path`` names a group's inside in its problems ("main/block1"; default: ``net.name``).
+    """
+    G = Graph(net, path or "")
     problems = validate(G)
     shapes = propagate(G, input_shapes)
     return Report(G, shapes, problems + shapes.problems + _lint(G, shapes))

@@ -25,12 +25,18 @@ SINKS = frozenset({"Output"})
 
 @dataclass
 class Graph:
-    """A network with its ports resolved and a networkx DiGraph of its wiring."""
+    """A network with its ports resolved and a networkx DiGraph of its wiring.
+
+    ``path`` is what its problems name as their network: its name, or inside a group the
+    path a command edits it by ("main/block1").
+    """
 
     net: Network
+    path: str = ""
     ports: dict[str, tuple[tuple[Port, ...], tuple[Port, ...]]] = field(init=False)
 
     def __post_init__(self):
+        self.path = self.path or self.net.name
         self.ports = {i: node_ports(n) for i, n in self.net.nodes.items()}
 
     @cached_property
@@ -71,17 +77,17 @@ def unknown_blocks(G: Graph):
     for node in G.net.nodes.values():
         if node.block == GROUP:
             if node.subnet is None or not node.subnet.nodes:
-                yield Problem(Code.EMPTY_GROUP, "this group holds no sub-network", G.net.name,
+                yield Problem(Code.EMPTY_GROUP, "this group holds no sub-network", G.path,
                               node.id)
         elif spec_of(node) is None:
-            yield Problem(Code.UNKNOWN_BLOCK, f"unknown block type {node.block!r}", G.net.name,
+            yield Problem(Code.UNKNOWN_BLOCK, f"unknown block type {node.block!r}", G.path,
                           node.id)
 
 
 def params_in_range(G: Graph):
     for node in G.net.nodes.values():
         for name, message in params_of(node)[1]:
-            yield Problem(Code.PARAM, message, G.net.name, node.id, name)
+            yield Problem(Code.PARAM, message, G.path, node.id, name)
 
 
 def cycles(G: Graph):
@@ -93,7 +99,7 @@ def cycles(G: Graph):
         for node_id in sorted(comp):
             yield Problem(Code.CYCLE, f"this node is on a cycle ({names}); a feed-forward "
                           "network must not loop back — use a recurrent block for recurrence",
-                          G.net.name, node_id)
+                          G.path, node_id)
 
 
 def ports_wired(G: Graph):
@@ -103,38 +109,38 @@ def ports_wired(G: Graph):
         if e.src not in G.net.nodes or e.dst not in G.net.nodes:
             missing = e.src if e.src not in G.net.nodes else e.dst
             yield Problem(Code.UNKNOWN_PORT, f"a wire refers to a missing node {missing!r}",
-                          G.net.name, e.dst if e.dst in G.net.nodes else None)
+                          G.path, e.dst if e.dst in G.net.nodes else None)
             continue
         outs = {p.name for p in G.ports[e.src][1]}
         ins = {p.name for p in G.ports[e.dst][0]}
         if e.src_port not in outs:
-            yield Problem(Code.UNKNOWN_PORT, f"{e.src} has no output {e.src_port!r}", G.net.name,
+            yield Problem(Code.UNKNOWN_PORT, f"{e.src} has no output {e.src_port!r}", G.path,
                           e.src, e.src_port)
         if e.dst_port not in ins:
             yield Problem(Code.UNKNOWN_PORT, f"no input port {e.dst_port!r} (it has "
-                          f"{', '.join(sorted(ins)) or 'none'})", G.net.name, e.dst, e.dst_port)
+                          f"{', '.join(sorted(ins)) or 'none'})", G.path, e.dst, e.dst_port)
         key = (e.dst, e.dst_port)
         if key in seen:
             yield Problem(Code.DUPLICATE_INPUT, f"input {e.dst_port!r} receives two wires "
                           f"(from {seen[key]} and {e.src}); an input takes one — add or "
-                          "concatenate them first", G.net.name, e.dst, e.dst_port)
+                          "concatenate them first", G.path, e.dst, e.dst_port)
         seen[key] = e.src
     for node_id, (ins, _) in G.ports.items():
         for p in ins:
             if not p.optional and (node_id, p.name) not in seen:
                 label = G.net.nodes[node_id].block
                 yield Problem(Code.MISSING_INPUT, f"{label} input {p.name!r} is not connected",
-                              G.net.name, node_id, p.name)
+                              G.path, node_id, p.name)
 
 
 def has_inputs_and_outputs(G: Graph):
     blocks_used = {n.block for n in G.net.nodes.values()}
     if not blocks_used & SOURCES:
         yield Problem(Code.NO_INPUT, f"network {G.net.name!r} has no Input block",
-                      G.net.name)
+                      G.path)
     if not blocks_used & SINKS:
         yield Problem(Code.NO_OUTPUT, f"network {G.net.name!r} has no Output block",
-                      G.net.name)
+                      G.path)
 
 
 def reachability(G: Graph):
@@ -146,11 +152,11 @@ def reachability(G: Graph):
     used = set(sinks).union(*(nx.ancestors(G.g, s) for s in sinks))
     for node_id, node in G.net.nodes.items():
         if node_id not in fed:
-            yield Problem(Code.UNREACHABLE, "no input reaches this block", G.net.name, node_id,
+            yield Problem(Code.UNREACHABLE, "no input reaches this block", G.path, node_id,
                           severity=WARNING)
         elif node_id not in used and node.block not in SOURCES:
             yield Problem(Code.UNUSED, "this block's result never reaches an Output",
-                          G.net.name, node_id, severity=WARNING)
+                          G.path, node_id, severity=WARNING)
 
 
 RULES: tuple[Rule, ...] = (

@@ -18,6 +18,7 @@ from builder.codegen import generate
 from builder.compiler import CompileError
 from builder.document import Project
 from builder.gallery import copy_template, templates
+from builder.problems import Code
 from builder.serialize import LoomError, load
 from builder.shapes import fmt_shape
 
@@ -71,7 +72,8 @@ def inspect_project(project: Project) -> dict:
                 "activation_bytes": s.activation_bytes if s else None,
                 "receptive_field": s.receptive_field if s else None,
             })
-        problems = [p.to_dict() for p in report.problems]
+        # inside groups: each problem where it is ("main/block1"), not the group's summary
+        problems = [p.to_dict() for p in report.all_problems() if p.code != Code.IN_GROUP]
         out["networks"].append({
             "name": net.name,
             "nodes": nodes,
@@ -112,7 +114,9 @@ def _print_inspection(info: dict) -> None:
         print(f"  total: {t['params']:,} params ({t['trainable_params']:,} trainable, "
               f"{t['frozen_params']:,} frozen), {_num(t['flops'])} FLOPs per sample")
         for p in net["problems"]:
-            where = p["node"] or net["name"]
+            inside = p["network"] != net["name"]
+            where = "/".join(filter(None, (p["network"] if inside else "", p["node"]))) \
+                or net["name"]
             print(f"  {p['severity']}: {where}: {p['message']}")
         print()
     print("valid" if info["valid"] else f"{len(info['problems'])} problem(s)")

@@ -20,6 +20,26 @@ def test_inspect_json_alexnet(capsys):
     assert net["totals"]["params"] == 62_378_344 and info["valid"]
 
 
+def test_inspect_names_problems_inside_groups_where_they_are(tmp_path, capsys):
+    from builder.document import Network, Node, Project
+
+    inner = mlp_network("block")
+    inner.nodes["hidden"].params["units"] = 0
+    outer = Network("main")
+    outer.add("Input", id="x", shape=[2])
+    outer.nodes["block"] = Node("block", "Group", subnet=inner)
+    outer.add("Output", id="y")
+    outer.connect("x", "block", "y", "x")
+    outer.connect("block", "y", "y", "x")
+    path = tmp_path / "grouped.loom"
+    save(Project(networks={"main": outer}), path)
+    assert main(["inspect", str(path)]) == 1
+    assert "error: main/block/hidden: units must be between 1 and" in capsys.readouterr().out
+    assert main(["inspect", str(path), "--json"]) == 1
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert [(p["network"], p["node"]) for p in problems] == [("main/block", "hidden")]
+
+
 def test_inspect_exit_codes(tmp_path, capsys):
     from builder.document import Project
 

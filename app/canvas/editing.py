@@ -3,10 +3,12 @@ delete, select all, copy, cut, paste, duplicate, auto-layout.  Each is one comma
 
 from __future__ import annotations
 
-from PySide6.QtGui import QCursor
+from PySide6.QtGui import QAction, QCursor, QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from app.canvas import clipboard, edits
+from app.canvas.node_item import NodeItem
+from builder.ports import spec_of
 
 __all__ = ["CanvasEditing"]
 
@@ -74,10 +76,22 @@ class CanvasEditing:
         if command is not None and scene.model.do(command):
             self.fit()
 
-    def contextMenuEvent(self, event):
+    def node_at(self, view_pos) -> NodeItem | None:
+        """The node under a viewport point (its badge counts as the node)."""
+        return next((i for i in self.items(view_pos) if isinstance(i, NodeItem)), None)
+
+    def canvas_menu(self, view_pos) -> QMenu:
+        """The right-click menu at a viewport point.  A node under it is selected first (unless
+        it already is, with others), as in any editor, so the entries act on what was clicked;
+        a group's or composite block's own entries lead."""
+        scene = self.scene()
+        item = self.node_at(view_pos)
+        if item is not None and not item.isSelected():
+            scene.select_nodes([item.node_id])
         menu = QMenu(self)
-        pos = event.pos()
-        menu.addAction("Add block…", lambda: self.open_quick_add(pos))
+        if item is not None and self._add_group_entries(menu, item):
+            menu.addSeparator()
+        menu.addAction("Add block…", lambda: self.open_quick_add(view_pos))
         has_sel = bool(self.scene().selectedItems())
         for text, fn, enabled in (("Cut", self.cut, has_sel), ("Copy", self.copy, has_sel),
                                   ("Paste", self.paste, True),
@@ -92,4 +106,43 @@ class CanvasEditing:
         menu.addSeparator()
         menu.addAction("Auto-layout", self.auto_layout)
         menu.addAction("Fit view", self.fit)
+        return menu
+
+    def contextMenuEvent(self, event):
+        menu = self.canvas_menu(event.pos())
         menu.exec(event.globalPos())
+        menu.deleteLater()
+
+    def _add_group_entries(self, menu: QMenu, item: NodeItem) -> bool:
+        """Open inside / Ungroup / Save to library… on a group (Open as editable group on a
+        composite block): the window's own actions, which follow the selection just made."""
+        scene = self.scene()
+        node = scene.net.nodes.get(item.node_id) if scene.net is not None else None
+        acts = getattr(self.window(), "acts", {})  # the main window's, when in one
+        if node is not None and item.look.group:
+            path = f"{scene.net_name}/{node.id}"  # as a double-click opens it
+            _entry(menu, "Open inside", acts.get("edit_group"),
+                   lambda: self.open_group_requested.emit(path)).setEnabled(True)
+            _entry(menu, "Ungroup", acts.get("ungroup"))
+            _entry(menu, "Save to library…", acts.get("save_to_library"))
+            return True
+        spec = spec_of(node) if node is not None else None
+        if spec is not None and spec.expand is not None and "open_composite" in acts:
+            _entry(menu, "Open as editable group", acts["open_composite"])
+            return True
+        return False
+
+
+def _entry(menu: QMenu, text: str, act: QAction | None, slot=None) -> QAction:
+    """A menu entry for a window action: worded for this menu, with the action's shortcut
+    shown, its enabled state and its slot (or ``slot``)."""
+    keys = act.shortcut().toString(QKeySequence.NativeText) if act is not None else ""
+    entry = menu.addAction(f"{text}\t{keys}" if keys else text)
+    if slot is not None:
+        entry.triggered.connect(slot)
+    elif act is not None:
+        entry.triggered.connect(act.trigger)
+    entry.setEnabled(act is not None and act.isEnabled())
+    if act is not None:
+        entry.setStatusTip(act.statusTip())
+    return entry

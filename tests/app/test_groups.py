@@ -1,14 +1,16 @@
 """Sub-networks driven as a user does: group, edit inside, ungroup, composite blocks, library."""
 
 from gui_helpers import node_view_pos, send_mouse
-from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
+from PySide6.QtGui import QContextMenuEvent, QDragEnterEvent, QDropEvent, QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from test_canvas import drop_from_palette
 
-from builder.commands import AddNetwork, Connect
+from builder.commands import AddNetwork, Connect, Disconnect, SetParams
 from builder.document import Edge, Network
+from builder.grouping import group_nodes
+from builder.problems import Code
 
 TRIO = ("hidden1", "relu1", "hidden2")
 
@@ -179,3 +181,202 @@ def test_save_a_group_to_the_library_and_use_it_elsewhere(window, tmp_path, monk
     port = next(n for n in group.subnet.nodes.values() if n.block == "Input").id
     assert window.model.do(Connect("other", Edge("x", "y", gid2, port)))
     assert list(window.model.report("other").shapes.outputs[gid2].values()) == [(32,)]
+
+
+# --- problems inside groups ------------------------------------------------------------------
+
+
+def panel_row(window, network, node, text=""):
+    """The problems list's row for a problem, as the user reads it."""
+    tree = window.problems.tree
+    for i in range(tree.topLevelItemCount()):
+        item = tree.topLevelItem(i)
+        p = item.data(0, Qt.UserRole)
+        if (p.network, p.node) == (network, node) and text in p.message:
+            return item
+    raise AssertionError(f"no row for {network} {node} in {window.problems.problems}")
+
+
+def double_click_row(window, item):
+    window.docks[2].raise_()  # the Problems dock shares the bottom with Training
+    tree = window.problems.tree
+    tree.scrollToItem(item)
+    at = tree.visualItemRect(item).center()
+    # what a real double-click delivers (QTest.mouseDClick sends no first click)
+    for kind in (QMouseEvent.Type.MouseButtonPress, QMouseEvent.Type.MouseButtonRelease,
+                 QMouseEvent.Type.MouseButtonDblClick, QMouseEvent.Type.MouseButtonRelease):
+        send_mouse(tree, kind, at)
+
+
+def centred_on(view, node_id):
+    centre = view.mapToScene(view.viewport().rect().center())
+    return view.scene().nodes[node_id].sceneBoundingRect().adjusted(-5, -5, 5, 5).contains(
+        centre)
+
+
+def test_a_problem_inside_a_group_is_badged_and_listed_where_it_is(window):
+    gid = group_trio(window)
+    path = f"main/{gid}"
+    assert window.model.do(Disconnect(path, Edge("relu1", "y", "hidden2", "x")))
+    # outside: the group's badge sums up what is wrong inside
+    outer = window.views["main"].scene().nodes[gid]
+    assert outer.error and outer._badge is not None
+    assert outer.problems == (f"5 problems inside {gid}: hidden2: Linear input 'x' is not "
+                              "connected",)
+    assert outer._badge.toolTip() == outer.problems[0]
+    # the list: each problem inside, where it is; not the summary a second time
+    panel = window.problems
+    assert not any(p.code == Code.IN_GROUP for p in panel.problems)
+    assert panel.summary.text() == "1 error, 4 warnings"
+    item = panel_row(window, path, "hidden2", "not connected")
+    assert (item.text(1), item.text(2)) == (f"main ▸ {gid}", "hidden2")
+    assert item.toolTip(1) == f"main ▸ {gid} ▸ hidden2"
+    # a double-click on it opens the group's tab and selects and centres the node
+    assert path not in window.views
+    double_click_row(window, item)
+    view = window.current_view()
+    assert view is window.views[path] and window.stack.currentWidget() is window.tabs
+    assert view.scene().selected_node_ids() == ["hidden2"] and centred_on(view, "hidden2")
+    inner = view.scene().nodes["hidden2"]
+    assert inner.error and inner._badge is not None and inner._badge.isVisible()
+    assert "Linear input 'x' is not connected" in inner._badge.toolTip()
+    assert not view.scene().nodes["relu1"].error  # a consequence only: a warning
+    window.model.undo()  # wired again: every badge and row goes
+    assert not inner.problems and not outer.problems and panel.problems == []
+
+
+def test_a_problem_in_a_group_inside_a_group_takes_you_to_the_innermost_tab(window):
+    gid = group_trio(window)
+    assert window.model.do(group_nodes(window.model.network(f"main/{gid}"),
+                                       ["relu1", "hidden2"], "pair", path=f"main/{gid}"))
+    assert window.model.report("main").ok
+    deep = f"main/{gid}/pair"
+    assert window.model.do(SetParams(deep, "hidden2", {"units": 0}))
+    outer = window.views["main"].scene().nodes[gid]
+    assert outer.error and f"inside {gid}: pair ▸ hidden2: " in outer.problems[0]
+    item = panel_row(window, deep, "hidden2")
+    assert item.text(1) == f"main ▸ {gid} ▸ pair"
+    double_click_row(window, item)
+    view = window.current_view()
+    assert view is window.views[deep] and view.scene().selected_node_ids() == ["hidden2"]
+    assert view.scene().nodes["hidden2"].error
+    assert window.tabs.tabText(window.tabs.currentIndex()) == f"main ▸ {gid} ▸ pair"
+
+
+def _group_with_a_padding_problem(window) -> tuple[str, str]:
+    """A group (conv → add, with a skip) whose conv shrinks the image: (group id, path)."""
+    net = Network("vision")
+    net.add("Input", "img", (0, 0), shape=[4, 8, 8], kind="image")
+    net.add("Conv2d", "conv", (220, 0), filters=4, kernel=3, padding=1)
+    net.add("Add", "add", (440, 0))
+    net.add("Output", "out", (660, 0))
+    net.chain("img", "conv", "add", "out")
+    net.connect("img", "add")
+    assert window.model.do(AddNetwork(net))
+    view = window.views["vision"]
+    view.scene().select_nodes(["conv", "add"])
+    window.acts["group"].trigger()
+    gid = view.scene().selected_node_ids()[0]
+    path = f"vision/{gid}"
+    assert window.model.do(SetParams(path, "conv", {"padding": 0}))  # 6×6 + 8×8 cannot add
+    return gid, path
+
+
+def test_a_fix_inside_a_group_applied_from_the_list_edits_the_inside(window):
+    gid, path = _group_with_a_padding_problem(window)
+    panel = window.problems
+    item = panel_row(window, path, "add")
+    assert item.text(3).endswith("[fix: Set padding = same]")
+    panel.tree.setCurrentItem(item)
+    assert panel.fix_button.isEnabled() and panel.fix_button.text() == "Fix: Set padding = same"
+    panel.fix_button.click()
+    inside = window.model.network(path)
+    assert inside.nodes["conv"].params["padding"] == "same"
+    assert "padding" not in window.model.network("vision").nodes[gid].params
+    assert window.model.report("vision").ok and panel.problems == []
+    assert window.model.report("vision").shapes.outputs[gid] == {"add_out": (4, 8, 8)}
+    window.model.undo()  # one step
+    assert window.model.network(path).nodes["conv"].params["padding"] == 0
+
+
+def test_the_inspector_fixes_an_inner_node_in_the_group_tab(window):
+    from PySide6.QtWidgets import QPushButton
+
+    gid, path = _group_with_a_padding_problem(window)
+    window.go_to(path, "add")  # opens the group's tab and selects the node
+    assert window.current_view() is window.views[path]
+    inspector = window.inspector
+    buttons = [inspector.problems_box.itemAt(i).widget()
+               for i in range(inspector.problems_box.count())]
+    fix = next(b for b in buttons if isinstance(b, QPushButton))
+    assert fix.text() == "Fix: Set padding = same"
+    fix.click()
+    assert window.model.network(path).nodes["conv"].params["padding"] == "same"
+    assert window.model.report(path).problems == [] and window.model.report("vision").ok
+
+
+# --- the canvas menu of a group ---------------------------------------------------------------
+
+
+def entries(menu):
+    return {a.text().split("\t")[0]: a for a in menu.actions() if not a.isSeparator()}
+
+
+GROUP_ENTRIES = ["Open inside", "Ungroup", "Save to library…"]
+
+
+def test_the_menu_of_a_group_opens_ungroups_and_saves_it(window, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAYERLOOM_LIBRARY", str(tmp_path / "lib"))
+    gid = group_trio(window)
+    view = window.views["main"]
+    view.scene().select_nodes(["relu2"])
+    at = node_view_pos(view, gid)
+    menu = view.canvas_menu(at)
+    assert view.scene().selected_node_ids() == [gid]  # what was right-clicked is what it acts on
+    found = entries(menu)
+    assert [a.text().split("\t")[0] for a in menu.actions()][:3] == GROUP_ENTRIES
+    assert all(found[t].isEnabled() for t in GROUP_ENTRIES)
+    assert found["Ungroup"].text() == "Ungroup\tCtrl+Shift+G"  # the window's action's keys
+    assert not set(GROUP_ENTRIES) & set(entries(view.canvas_menu(node_view_pos(view, "relu2"))))
+    found["Open inside"].trigger()  # as a double-click
+    assert window.current_view() is window.views[f"main/{gid}"]
+    window.tabs.setCurrentWidget(view)
+    window.ask_library_name = lambda default: "trunk"
+    entries(view.canvas_menu(at))["Save to library…"].trigger()
+    assert (tmp_path / "lib" / "trunk.loom").exists() and "trunk" in window.palette.library_items
+    # a real right-click, then Ungroup picked with the keyboard
+    picked = []
+
+    def pick():
+        popup = QApplication.activePopupWidget()
+        picked.append([a.text().split("\t")[0] for a in popup.actions()] if popup else None)
+        if popup:
+            popup.setActiveAction(entries(popup)["Ungroup"])
+            QTest.keyClick(popup, Qt.Key_Return)
+
+    QTimer.singleShot(50, pick)
+    event = QContextMenuEvent(QContextMenuEvent.Mouse, at, view.viewport().mapToGlobal(at))
+    QApplication.sendEvent(view.viewport(), event)
+    assert picked and picked[0][:3] == GROUP_ENTRIES
+    net = main(window)
+    assert gid not in net.nodes and set(TRIO) <= set(net.nodes)
+    assert not any(n.block == "Group" for n in net.nodes.values())
+    assert f"main/{gid}" not in window.views  # its tab closed with it
+    window.model.undo()
+    assert main(window).nodes[gid].block == "Group"
+
+
+def test_the_menu_follows_what_the_window_allows(window):
+    gid = group_trio(window)
+    view = window.views["main"]
+    window.model.set_locked("Training uses this graph")
+    found = entries(view.canvas_menu(node_view_pos(view, gid)))
+    assert found["Open inside"].isEnabled() and found["Save to library…"].isEnabled()
+    assert not found["Ungroup"].isEnabled()
+    window.model.set_locked("")
+    image_network(window)
+    vision = window.views["vision"]
+    found = entries(vision.canvas_menu(node_view_pos(vision, "res")))
+    assert "Open inside" not in found and found["Open as editable group"].isEnabled()
+    found["Open as editable group"].trigger()
+    assert window.model.project.networks["vision"].nodes["res"].block == "Group"

@@ -100,3 +100,85 @@ def test_commands_edit_inside_a_group_by_path():
     doc.undo()
     doc.undo()
     assert doc.project.networks["main"].nodes["block"].subnet.nodes["b"].params == {"units": 8}
+
+
+def _grouped() -> Document:
+    doc = Document(Project(networks={"main": _branchy()}))
+    doc.do(group_nodes(doc.project.networks["main"], ["a", "r", "b", "skip"], "block"))
+    return doc
+
+
+def test_a_problem_inside_a_group_names_the_inner_node_by_path():
+    from builder.commands import Disconnect
+    from builder.document import Edge
+    from builder.problems import ERROR, Code
+
+    doc = _grouped()
+    doc.do(Disconnect("main/block", Edge("r", "y", "b", "x")))
+    report = check(doc.project.networks["main"])
+    inner = report.inner["block"]
+    missing = next(p for p in inner.problems if p.code == Code.MISSING_INPUT)
+    assert (missing.network, missing.node, missing.port) == ("main/block", "b", "x")
+    assert missing in report.all_problems()
+    assert not report.problems_of("b")  # the outer network has no node b
+    # outside: one summary on the group node, an error, so the network does not compile
+    summary = report.problems_of("block")
+    assert [(p.code, p.network, p.severity) for p in summary] == [(Code.IN_GROUP, "main", ERROR)]
+    # counted with the warning it causes; the first error is quoted with where it is
+    assert summary[0].message == "2 problems inside block: b: Linear input 'x' is not connected"
+    assert not report.ok and "block" not in report.shapes.outputs
+    # the inside is still checked while the group's own input is unwired
+    net = doc.project.networks["main"]
+    doc.do(Disconnect("main", next(e for e in net.edges if e.dst == "block")))
+    report = check(doc.project.networks["main"])
+    assert {(p.code, p.node) for p in report.problems_of("block")} >= {
+        (Code.MISSING_INPUT, "block"), (Code.IN_GROUP, "block")}
+    assert any(p.network == "main/block" and p.node == "b" for p in report.all_problems())
+
+
+def test_a_group_inside_a_group_names_the_innermost_node():
+    from builder.commands import Disconnect
+    from builder.document import Edge
+    from builder.problems import Code
+
+    doc = _grouped()
+    inner = doc.project.networks["main"].nodes["block"].subnet
+    doc.do(group_nodes(inner, ["a", "r"], "pair", path="main/block"))
+    assert check(doc.project.networks["main"]).ok  # grouping twice keeps it valid
+    doc.do(Disconnect("main/block/pair", Edge("a", "y", "r", "x")))
+    report = check(doc.project.networks["main"])
+    deep = [p for p in report.all_problems() if p.code == Code.MISSING_INPUT]
+    assert [(p.network, p.node) for p in deep] == [("main/block/pair", "r")]
+    outer = report.problems_of("block")[0]
+    assert outer.code == Code.IN_GROUP and "inside block: pair ▸ r: ReLU input" in outer.message
+    middle = report.inner["block"].problems_of("pair")[0]
+    assert (middle.code, middle.network) == (Code.IN_GROUP, "main/block")
+    assert "inside pair: r: ReLU input" in middle.message
+    # only the leaves are counted, not the summaries on the way
+    assert outer.message.split()[0] == middle.message.split()[0]
+
+
+def test_a_fix_inside_a_group_repairs_the_inner_network_through_a_command():
+    from builder.commands import SetParams
+    from builder.problems import Code
+
+    net = Network("main")
+    net.add("Input", id="img", shape=[4, 8, 8], kind="image")
+    net.add("Conv2d", id="conv", filters=4, kernel=3, padding=1)
+    net.add("Add", id="add")
+    net.add("Output", id="y")
+    net.chain("img", "conv", "add", "y")
+    net.connect("img", "add")
+    doc = Document(Project(networks={"main": net}))
+    doc.do(group_nodes(net, ["conv", "add"], "block"))
+    doc.do(SetParams("main/block", "conv", {"padding": 0}))  # 8×8 → 6×6: the add breaks
+    report = check(doc.project.networks["main"])
+    problem = next(p for p in report.all_problems() if p.code == Code.SHAPE)
+    assert (problem.network, problem.node) == ("main/block", "add")
+    assert problem.fix == {"set": {"padding": "same"}, "node": "conv"}
+    doc.do(SetParams(problem.network, problem.fix["node"], problem.fix["set"]))
+    inside = doc.project.networks["main"].nodes["block"].subnet
+    assert inside.nodes["conv"].params["padding"] == "same"
+    report = check(doc.project.networks["main"])
+    assert report.ok and report.all_problems() == []
+    assert report.shapes.outputs["block"] == {"add_out": (4, 8, 8)}

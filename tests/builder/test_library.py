@@ -147,3 +147,15 @@ def test_free_name_keeps_case_and_ignores_it_for_clashes(lib):
     save("Trunk1")
     assert library.free_name("TRUNK") == "TRUNK2"
     assert library.free_name("fresh") == "fresh"
+
+
+def test_saving_over_an_entry_ignores_case_and_keeps_the_old_one_in_the_trash(lib):
+    save("trunk", features=2)
+    with pytest.raises(FileExistsError, match="'trunk'"):
+        save("Trunk", features=5)  # the same entry on a case-blind disk
+    library.save_entry(mlp_network("whatever", features=5), "Trunk", overwrite=True)
+    assert list(library.entries()) == ["Trunk"]
+    assert library.load_entry(library.entry_path("Trunk")).nodes["x"].params["shape"] == [5]
+    gone = library.trashed()
+    assert [t.name for t in gone] == ["trunk"]
+    assert library.restore_entry(gone[0]) == "trunk1"  # back beside it, nothing overwritten

@@ -115,6 +115,7 @@ def _long_chain(n: int) -> Network:
 def test_propagation_is_incremental():
     from builder import propagate
 
+    propagate.clear_memo()  # other tests in this process may have met these shapes already
     net = _long_chain(400)
     check(net)
     before = len(propagate._MEMO)
@@ -160,3 +161,13 @@ def test_fixes_for_obvious_repairs():
     assert report.ok and report.shapes.outputs["cat"]["y"] == (8, 8, 8)
     lint = [p for p in report.problems if p.node == "fc"]
     assert lint and lint[0].severity == "warning" and lint[0].fix["insert"] == "Flatten"
+
+
+def test_problems_name_the_network_by_the_path_they_are_checked_under():
+    net = mlp_network("block1")
+    net.edges = [e for e in net.edges if e.dst != "relu"]
+    net.nodes["hidden"].params["units"] = 0  # a param problem too
+    for path, want in ((None, "block1"), ("main/block1", "main/block1")):
+        problems = check(net, path=path).problems
+        assert {p.code for p in problems} >= {Code.MISSING_INPUT, Code.PARAM}
+        assert {p.network for p in problems} == {want}
