@@ -6,7 +6,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
-from builder.document import Network, Project  # noqa: E402
+from builder.document import Network, Node, Project  # noqa: E402
 
 
 def mlp_network(name: str = "main", features: int = 2, classes: int = 3) -> Network:
@@ -18,6 +18,17 @@ def mlp_network(name: str = "main", features: int = 2, classes: int = 3) -> Netw
     net.add("Output", id="y")
     net.chain("x", "hidden", "relu", "logits", "y")
     return net
+
+
+def grouped(inner: Network) -> Network:
+    """``main``: Input x [2] → Group "block" holding ``inner`` → Output y."""
+    outer = Network("main")
+    outer.add("Input", id="x", shape=[2])
+    outer.nodes["block"] = Node("block", "Group", subnet=inner)
+    outer.add("Output", id="y")
+    outer.connect("x", "block", "y", "x")
+    outer.connect("block", "y", "y", "x")
+    return outer
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import sys
 from builder.serialize import save
 from resources import TEMPLATES
 from runtime.cli import main
-from tests.conftest import mlp_network
+from tests.conftest import grouped, mlp_network
 
 
 def test_inspect_json_alexnet(capsys):
@@ -21,18 +21,12 @@ def test_inspect_json_alexnet(capsys):
 
 
 def test_inspect_names_problems_inside_groups_where_they_are(tmp_path, capsys):
-    from builder.document import Network, Node, Project
+    from builder.document import Project
 
     inner = mlp_network("block")
     inner.nodes["hidden"].params["units"] = 0
-    outer = Network("main")
-    outer.add("Input", id="x", shape=[2])
-    outer.nodes["block"] = Node("block", "Group", subnet=inner)
-    outer.add("Output", id="y")
-    outer.connect("x", "block", "y", "x")
-    outer.connect("block", "y", "y", "x")
     path = tmp_path / "grouped.loom"
-    save(Project(networks={"main": outer}), path)
+    save(Project(networks={"main": grouped(inner)}), path)
     assert main(["inspect", str(path)]) == 1
     assert "error: main/block/hidden: units must be between 1 and" in capsys.readouterr().out
     assert main(["inspect", str(path), "--json"]) == 1

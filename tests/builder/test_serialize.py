@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from builder.document import Network, Node, Project, TrainingSettings, valid_name
 from builder.serialize import LoomError, dumps, load, loads, save, to_dict
-from tests.conftest import mlp_network
+from tests.conftest import grouped, mlp_network
 
 
 def test_round_trip_equals(mlp_project):
@@ -20,14 +20,7 @@ def test_round_trip_equals(mlp_project):
 
 
 def test_group_round_trip():
-    inner = mlp_network("inner")
-    outer = Network("main")
-    outer.add("Input", id="x", shape=[2])
-    outer.nodes["block"] = Node("block", "Group", subnet=inner)
-    outer.add("Output", id="y")
-    outer.connect("x", "block", "y", "x")
-    outer.connect("block", "y", "y", "x")
-    project = Project(networks={"main": outer})
+    project = Project(networks={"main": grouped(mlp_network("inner"))})
     assert loads(dumps(project)) == project
 
 
