@@ -7,7 +7,7 @@ it exactly in ``revert``; each reports what it touched as a ``Change``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -498,7 +498,3 @@ class Document:
         self._redo.clear()
         self._clean_index = 0
         self._emit(Change(None, structure=True, project=True))
-
-
-def macro(text: str, commands: Iterable[Command]) -> Macro:
-    return Macro(text, list(commands))

@@ -86,10 +86,6 @@ class Network:
     def inputs_of(self, node_id: str) -> dict[str, Edge]:
         return {e.dst_port: e for e in self.edges if e.dst == node_id}
 
-    def edges_touching(self, node_ids) -> list[Edge]:
-        ids = set(node_ids)
-        return [e for e in self.edges if e.src in ids or e.dst in ids]
-
     def add(self, block: str, id: str | None = None, pos=(0.0, 0.0), **params) -> str:
         """Convenience for scripts and tests building a network in code (not undoable)."""
         node_id = id or unique_name(block, self.nodes)

@@ -30,10 +30,6 @@ class Control:
     def state(self) -> str:
         return self._state
 
-    @property
-    def stop_requested(self) -> bool:
-        return self._state == STOPPING
-
     def pause(self) -> None:
         self._set(PAUSED, only_from=RUNNING)
 

@@ -47,14 +47,6 @@ class NodeLook:
                 return (0.0 if is_input else self.width, self.port_top + i * PORT_GAP)
         return None
 
-    @property
-    def labelled_inputs(self) -> bool:
-        return len(self.inputs) > 1 or self.group
-
-    @property
-    def labelled_outputs(self) -> bool:
-        return len(self.outputs) > 1 or self.group
-
 
 def format_value(value) -> str:
     if isinstance(value, bool):

@@ -115,10 +115,6 @@ class TrainingController(QObject):
         self.menu = menu
 
     # --- actions ---------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self.bridge.active
-
     def train(self, max_steps: int | None = None, epochs: int | None = None) -> bool:
         if self.bridge.active:
             return False

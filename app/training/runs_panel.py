@@ -84,7 +84,6 @@ class RunsPanel(QWidget):
         self._seen = None
         self._stale = True
         self.records: list[RunRecord] = []
-        self.last_diff: ProjectDiff | None = None
 
         self.tree = QTreeWidget()
         self.tree.setColumnCount(len(COLUMNS))
@@ -301,7 +300,6 @@ class RunsPanel(QWidget):
         diff = diff_projects(pa, pb)
         ta, tb = a.label.split(" ")[0], b.label.split(" ")[0]
         self.diff_text.setPlainText(f"From {a.label} to {b.label}:\n" + diff.text(ta, tb))
-        self.last_diff = diff
         self.diff_requested.emit(diff, f"Changed from run {ta} to {tb}")
         return diff
 
