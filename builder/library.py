@@ -20,6 +20,7 @@ Every refusal is a ``LibraryError`` whose message names the entry and says why.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import tempfile
@@ -123,7 +124,17 @@ def rename_problem(old: str, new: str) -> str | None:
 
 
 def entry_problem(path: str | os.PathLike) -> str | None:
-    """Why the entry file at ``path`` cannot be used (unreadable, corrupt…); None when fine."""
+    """Why the entry file at ``path`` cannot be used (unreadable, corrupt…); None when fine.
+    Remembered per file version, so the palette's every refresh reads only what changed."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return e.strerror or str(e)
+    return _problem_of(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _problem_of(path: str, _mtime_ns: int, _size: int) -> str | None:
     try:
         load_entry(path)
     except serialize.LoomError as e:
