@@ -15,8 +15,9 @@ from builder.document import OptimizerConfig, TrainingSettings
 
 __all__ = ["TRAINING_PARAMS", "BATCH_MODES", "OPTIMIZERS", "OPTIMIZER_LABELS", "ACCEPTED",
            "OPTIMIZER_FIELDS", "HYPER", "SCHEDULES", "SCHEDULE_LABELS", "SCHEDULE_PARAMS",
-           "SCHEDULE_FIELDS", "DEVICES", "canonical_optimizer", "optimizer_values",
-           "with_values", "batch_mode", "check_training"]
+           "SCHEDULE_FIELDS", "DEVICES", "canonical_optimizer", "canonical_schedule",
+           "optimizer_values", "with_values", "batch_mode", "check_training", "check_optimizer",
+           "check_schedule"]
 
 TRAINING_PARAMS = {
     "epochs": Param("epochs", "int", 10, min=1, max=1_000_000,
