@@ -53,9 +53,6 @@ def _heading(text: str) -> QLabel:
     return label
 
 
-
-
-
 class TrainingSettingsPanel(QScrollArea):
     def __init__(self, model: DocumentModel, parent=None):
         super().__init__(parent)
