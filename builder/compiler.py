@@ -53,6 +53,12 @@ class InputSpec:
     field: str | None  # data field for Input / LabelInput; None for Noise
     params: dict
 
+    @property
+    def from_recipe(self) -> bool:
+        """Filled by the recipe (noise, or an Input whose source is ``recipe``), not by a
+        data field."""
+        return self.block == "Noise" or self.params.get("source", "data") == "recipe"
+
 
 @dataclass
 class Compiled:

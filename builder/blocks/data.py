@@ -9,12 +9,18 @@ from torch import nn
 
 from builder.blocks.spec import ANY, INDEX, TENSOR, BlockSpec, Param, Port, make, register
 
-__all__ = ["INPUT_KINDS", "SOURCE_TYPES"]
+__all__ = ["INPUT_KINDS", "INPUT_SOURCES", "SOURCE_TYPES"]
 
 INPUT_KINDS = ("vector", "image", "sequence", "tokens")
 SOURCE_TYPES = ("Input", "Noise", "LabelInput")
 
-_FIELD = Param("field", "str", "x", help="Which field of each data sample feeds this input.")
+_FIELD = Param("field", "str", "x", help="Which field of each data sample feeds this input "
+               "(a second dataset's field as stream.field, e.g. target.x).")
+INPUT_SOURCES = ("data", "recipe")
+_SOURCE = Param("source", "choice", "data", choices=INPUT_SOURCES,
+                help="data: read the field from each batch. recipe: the training recipe fills "
+                "it (a diffusion model's noisy image and timestep, a decoder's shifted "
+                "targets); the field then names what the recipe provides.")
 
 
 def _input_ports(p):
@@ -37,6 +43,7 @@ register(
             Param("kind", "choice", "vector", choices=INPUT_KINDS,
                   help="What a sample is: tokens are integer ids (for an Embedding)."),
             _FIELD,
+            _SOURCE,
         ),
         inputs=(),
         example_inputs=(),

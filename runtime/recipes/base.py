@@ -29,7 +29,8 @@ from builder.blocks.spec import Param, coerce_params
 from builder.compiler import Compiled, InputSpec
 from runtime.data.core import DataInfo
 
-__all__ = ["Role", "RecipeError", "Recipe", "Stage", "StepContext", "noise_like"]
+__all__ = ["Role", "Feed", "Stream", "RecipeError", "Recipe", "Stage", "StepContext",
+           "noise_like"]
 
 
 class RecipeError(ValueError):
@@ -38,6 +39,29 @@ class RecipeError(ValueError):
 
 @dataclass(frozen=True)
 class Role:
+    name: str
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A value the recipe fills into an Input of ``role`` whose source is ``recipe`` and whose
+    field is ``field`` (a diffusion model's noisy image, a decoder's shifted targets).  A
+    ``required`` feed must have such an Input; an optional one is filled when present."""
+
+    role: str
+    field: str
+    help: str = ""
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A named dataset the recipe reads (source and target, domain A and B).  A recipe's
+    first stream is its primary one: it is the project's ``dataset`` and defines an epoch;
+    each other stream is bound in the project's ``streams`` and its fields reach the batch
+    as ``<stream>.<field>``."""
+
     name: str
     help: str = ""
 
@@ -101,14 +125,27 @@ class Stage:
 
 
 class StepContext(Protocol):
-    """What the trainer lends a recipe during ``step``."""
+    """What the trainer lends a recipe during ``step``.
+
+    ``step`` counts finished steps of the run, ``epoch`` the current epoch (from 0);
+    ``total_steps`` is the run's planned length and ``progress`` = step / total_steps in
+    [0, 1], for schedules (DANN's λ, KL annealing, a β warm-up)."""
 
     step: int
+    epoch: int
+    total_steps: int
+    progress: float
     device: torch.device
 
     def optimize(self, loss: Tensor, *roles: str) -> None:
         """Add the roles' auxiliary losses and penalties, back-propagate, clip and step the
         roles' optimizers (with loss scaling under mixed precision)."""
+
+    def gradients(self, outputs: Tensor, inputs: Tensor | Sequence[Tensor]
+                  ) -> tuple[Tensor, ...]:
+        """d(sum of outputs)/d(inputs) with ``create_graph``, for penalties that are
+        themselves differentiated (WGAN-GP, R1, contractive AE); correct under mixed
+        precision.  Raises RecipeError where it cannot be right (under DDP)."""
 
 
 def noise_like(spec: InputSpec, n: int, device: torch.device,
@@ -138,11 +175,14 @@ class Recipe:
     roles: ClassVar[tuple[Role, ...]] = ()
     params: ClassVar[tuple[Param, ...]] = ()
     tasks: ClassVar[tuple[str, ...]] = ()  # dataset tasks it accepts; empty: any
+    feeds: ClassVar[tuple[Feed, ...]] = ()  # Inputs the recipe fills itself
+    streams: ClassVar[tuple[Stream, ...]] = ()  # empty: one dataset, the project's
     # The validation metric that decides "best" and early stopping; None: no such metric.
     monitor: ClassVar[tuple[str, str] | None] = ("loss", "min")
 
     def __init__(self, networks: dict[str, Compiled], info: DataInfo,
-                 params: dict[str, Any] | None = None, names: dict[str, str] | None = None):
+                 params: dict[str, Any] | None = None, names: dict[str, str] | None = None,
+                 others: Mapping[str, DataInfo] | None = None):
         missing = [r.name for r in self.roles if r.name not in networks]
         if missing:
             raise RecipeError(f"recipe {self.name!r} needs a network for role(s) "
@@ -151,7 +191,12 @@ class Recipe:
         self.names = {r: (names or {}).get(r, c.network) for r, c in self.compiled.items()}
         self.nets: dict[str, nn.Module] = {r: c.module for r, c in self.compiled.items()}
         self.calls: dict[str, nn.Module] = dict(self.nets)  # DDP/compiled wrappers go here
-        self.info = info
+        self.info = info  # the primary stream's data
+        self.others = dict(others or {})  # the other streams' data, by stream name
+        missing = [s.name for s in self.streams[1:] if s.name not in self.others]
+        if missing:
+            raise RecipeError(f"recipe {self.name!r} reads a second dataset as stream(s) "
+                              f"{', '.join(missing)}; choose one in the recipe settings")
         self.options = self.coerce(params)
         self.generator: torch.Generator | None = None  # the trainer's, for noise
         self.device = torch.device("cpu")  # set by the trainer when it moves the networks
@@ -170,39 +215,81 @@ class Recipe:
     # --- binding data to inputs ----------------------------------------------------------
 
     def fed_inputs(self, role: str) -> list[InputSpec]:
-        """The role's inputs read from the data (Noise inputs are filled by the recipe)."""
-        return [s for s in self.compiled[role].inputs if s.block != "Noise"]
+        """The role's inputs read from the data (Noise inputs and Inputs whose source is
+        ``recipe`` are filled by the recipe)."""
+        return [s for s in self.compiled[role].inputs if not s.from_recipe]
+
+    def recipe_inputs(self, role: str) -> list[InputSpec]:
+        """The role's Inputs (not Noise) that the recipe fills."""
+        return [s for s in self.compiled[role].inputs if s.from_recipe and s.block != "Noise"]
+
+    def data_field(self, name: str) -> tuple[DataInfo, str]:
+        """(the stream's data, the field) for a field name: ``x`` in the primary stream,
+        ``target.x`` in stream ``target``."""
+        stream, dot, rest = name.partition(".")
+        if dot and stream in self.others:
+            return self.others[stream], rest
+        return self.info, name
 
     def check_inputs(self) -> None:
-        """Every data-fed input names a field the dataset has, with the same shape."""
-        fields = self.info.fields
+        """Every data-fed input names a field its dataset has, with the same shape; every
+        recipe-filled input is one this recipe fills, and every feed it needs has its
+        Input."""
         for role in self.compiled:
             for spec in self.fed_inputs(role):
                 where = f"network {self.names[role]!r}, input {spec.name!r}"
-                if spec.field not in fields:
+                info, key = self.data_field(spec.field)
+                fields = info.fields
+                if any(f.role == role and f.field == spec.field for f in self.feeds):
+                    raise RecipeError(f"{where} reads field {spec.field!r} from the data, "
+                                      f"but recipe {self.name!r} fills it: set the input's "
+                                      "source to 'recipe'")
+                if key not in fields:
                     raise RecipeError(f"{where} reads field {spec.field!r}, but dataset "
-                                      f"{self.info.name!r} has {', '.join(sorted(fields))}")
-                f = fields[spec.field]
+                                      f"{info.name!r} has {', '.join(sorted(fields))}")
+                f = fields[key]
                 if not _fits(tuple(spec.shape), tuple(f.shape)):
                     raise RecipeError(
                         f"{where} expects samples of shape {list(spec.shape)}, but field "
-                        f"{spec.field!r} of {self.info.name!r} is {list(f.shape)}")
+                        f"{key!r} of {info.name!r} is {list(f.shape)}")
                 if spec.kind == "index" and not f.dtype.startswith(("int", "uint")):
-                    raise RecipeError(f"{where} takes integer ids, but field {spec.field!r} "
+                    raise RecipeError(f"{where} takes integer ids, but field {key!r} "
                                       f"holds {f.dtype}")
+            filled = {f.field for f in self.feeds if f.role == role}
+            for spec in self.recipe_inputs(role):
+                if spec.field not in filled:
+                    offer = (f"it fills {', '.join(sorted(filled))}" if filled
+                             else "it fills no input of this network")
+                    raise RecipeError(
+                        f"network {self.names[role]!r}, input {spec.name!r} is to be filled "
+                        f"by the recipe as {spec.field!r}, but recipe {self.name!r} does not "
+                        f"provide that; {offer}")
+        for feed in self.feeds:
+            if feed.required and feed.role in self.compiled and not any(
+                    s.field == feed.field for s in self.recipe_inputs(feed.role)):
+                raise RecipeError(
+                    f"recipe {self.name!r} fills {feed.field!r} of network "
+                    f"{self.names[feed.role]!r} ({feed.help or feed.role}): add an Input with "
+                    f"source 'recipe' and field {feed.field!r}")
 
     def inputs(self, role: str, batch: dict[str, Tensor],
                replace: dict[str, Tensor] | None = None) -> list[Tensor]:
         """The role network's arguments: data fields by InputSpec.field, noise drawn fresh,
-        and any input whose *field* appears in ``replace`` taken from there instead."""
+        and any input whose *field* appears in ``replace`` taken from there instead (which
+        is where the recipe passes what it fills)."""
         source = {**batch, **replace} if replace else batch
         args = []
         for spec in self.compiled[role].inputs:
-            if spec.block == "Noise":
+            if spec.block == "Noise" and spec.name not in source:
                 n = next(iter(source.values())).shape[0]
                 args.append(noise_like(spec, n, self.device, self.generator))
-            else:
+            elif spec.block == "Noise":
+                args.append(source[spec.name])
+            elif spec.field in source:
                 args.append(source[spec.field])
+            else:
+                raise RecipeError(f"network {self.names[role]!r}, input {spec.name!r}: the "
+                                  f"recipe was given no {spec.field!r} for it")
         return args
 
     def forward(self, role: str, batch: dict[str, Tensor], train: bool = True,
@@ -251,3 +338,24 @@ class Recipe:
     def stages(self) -> Sequence[Stage]:
         """The run's stages, in order; none (the default): the whole run is one stage."""
         return ()
+
+    # --- state and sampling --------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the recipe keeps across steps besides the networks (EMA weights, an image
+        pool, a running schedule): tensors, numbers, strings, lists and dicts of them,
+        saved in every checkpoint and restored exactly by ``load_state_dict`` on resume."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state:
+            raise RecipeError(f"recipe {self.name!r} keeps no state, but the checkpoint holds "
+                              f"{', '.join(sorted(state))}")
+
+    def sample(self, n: int, generator: torch.Generator, prompt: str | None = None,
+               temperature: float = 1.0):
+        """``n`` samples from the trained networks as one ``events.Samples`` (kind images,
+        text or points), for ``layerloom sample``; ``prompt`` conditions a conditional
+        model.  Raise RecipeError with a one-line reason when this recipe cannot sample or
+        the prompt does not apply."""
+        raise RecipeError(f"recipe {self.name!r} does not generate samples")
