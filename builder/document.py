@@ -141,6 +141,9 @@ class TrainingSettings:
     amp: bool = False
     validation_split: float = 0.2
     early_stopping: int = 0  # epochs without improvement; 0 = off
+    samples_every: int = 1  # how often the recipe draws its pictures, in samples_unit
+    samples_unit: str = "epochs"  # epochs, steps, or end (once, when the run ends)
+    init: dict[str, str] = field(default_factory=dict)  # network → weights to start from
 
     def optimizer_for(self, network: str) -> OptimizerConfig:
         return self.optimizers.get(network) or self.optimizers.get("*") or OptimizerConfig()
@@ -153,6 +156,9 @@ class Project:
     recipe: RecipeConfig = field(default_factory=RecipeConfig)
     training: TrainingSettings = field(default_factory=TrainingSettings)
     description: str = ""
+    # Datasets bound to a recipe's further data streams (target, domain B…), by stream name;
+    # ``dataset`` feeds the recipe's primary stream.
+    streams: dict[str, DatasetConfig] = field(default_factory=dict)
 
 
 def resolve_network(project: Project, path: str) -> Network:

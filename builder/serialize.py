@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 FORMAT = "layerloom"
-VERSION = 1
+VERSION = 2
 MAX_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 16  # groups inside groups
 
@@ -87,6 +87,7 @@ def to_dict(project: Project) -> dict:
         "dataset": asdict(project.dataset),
         "recipe": asdict(project.recipe),
         "training": training,
+        "streams": {name: asdict(cfg) for name, cfg in project.streams.items()},
     }
 
 
@@ -146,8 +147,15 @@ def _migrate_0_to_1(doc: dict) -> dict:
     return doc
 
 
+def _migrate_1_to_2(doc: dict) -> dict:
+    """Version 2 added data streams, start-from weights and the sampling cadence; every one
+    defaults to what version 1 did (one dataset, fresh weights, samples every epoch)."""
+    doc["version"] = 2
+    return doc
+
+
 # version → function turning a document of that version into the next version's
-MIGRATIONS = {0: _migrate_0_to_1}
+MIGRATIONS = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
 
 
 class _Reader:
@@ -324,6 +332,11 @@ def from_dict(doc: Any) -> Project:
             raise r.fail(f"role {role!r} is bound to {target!r}, which is not a network of "
                          "this project", "recipe.roles")
     project.recipe = recipe
+    streams = r.get(doc, "streams", dict, {})
+    for name, sd in streams.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise r.fail(f"a stream name must be a plain word; received {name!r}", "streams")
+        project.streams[name] = _read_config(DatasetConfig, sd, r.at(f"streams.{name}"))
     training = dict(doc.get("training", {})) if isinstance(doc.get("training", {}), dict) else \
         doc.get("training")
     tr = r.at("training")
@@ -333,6 +346,10 @@ def from_dict(doc: Any) -> Project:
             optimizers[name] = _read_config(OptimizerConfig, od, tr.at(f"optimizers.{name}"))
     settings = _read_config(TrainingSettings, training, tr)
     settings.optimizers = optimizers
+    for network in settings.init:
+        if network not in project.networks:
+            raise tr.fail(f"init names network {network!r}, which this project does not have",
+                          "init")
     problems = check_training(settings)
     if problems:  # the first is enough to act on; the editor's form shows every range
         where, message = problems[0]

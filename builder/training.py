@@ -39,6 +39,13 @@ TRAINING_PARAMS = {
                             "(0: no clipping). Tames exploding gradients."),
     "seed": Param("seed", "int", 0, min=0, max=2**31 - 1,
                   help="The same seed gives the same initial weights and batch order."),
+    "samples_every": Param("samples_every", "int", 1, min=1, max=1_000_000,
+                           help="How often the recipe draws its pictures (samples, "
+                                "reconstructions, boundaries), in the unit below. Raise it "
+                                "when sampling is slow (diffusion, decoding)."),
+    "samples_unit": Param("samples_unit", "choice", "epochs", choices=("epochs", "steps", "end"),
+                          help="epochs or steps: every N of them; end: once, when the run "
+                               "ends."),
     "amp": Param("amp", "bool", False,
                  help="Mixed precision: float16 maths with loss scaling (CUDA only; faster on "
                       "recent GPUs)."),
@@ -197,6 +204,10 @@ def check_training(s: TrainingSettings) -> list[tuple[str, str]]:
     if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
         problems.append(("device", f"device must be one of {', '.join(DEVICES)}; received "
                                    f"{s.device!r}"))
+    for network, path in s.init.items():
+        if not isinstance(path, str) or not path.strip():
+            problems.append((f"init.{network}", "init must name a run folder or a weights "
+                                                f"file; received {path!r}"))
     for network, config in s.optimizers.items():
         problems += [(f"optimizers.{network}.{where}", e)
                      for where, e in check_optimizer(config)]

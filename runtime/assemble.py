@@ -12,15 +12,15 @@ from collections.abc import Callable
 import torch
 
 from builder.compiler import Compiled, CompileError, compile_network
-from builder.document import Project, TrainingSettings
+from builder.document import DatasetConfig, Project, TrainingSettings
 from runtime import distributed, recipes
 from runtime.data import DATASETS, Splits, load
 from runtime.evaluate import eval_mode
 from runtime.optim import OptimError, make_optimizer, make_schedule
 from runtime.recipes.base import Recipe, RecipeError
 
-__all__ = ["SetupError", "load_data", "compile_roles", "make_recipe", "dry_run",
-           "make_optimizers", "training_calls"]
+__all__ = ["SetupError", "recipe_class", "stream_configs", "load_data", "compile_roles",
+           "make_recipe", "dry_run", "make_optimizers", "training_calls"]
 
 
 class SetupError(RuntimeError):
@@ -29,14 +29,37 @@ class SetupError(RuntimeError):
         self.kind = kind
 
 
-def load_data(project: Project, progress: Callable[[int, int | None], None] | None = None
-              ) -> Splits:
-    """The project's dataset.  The training settings' validation share applies unless the
-    dataset params set their own ``val_fraction``."""
-    cfg = project.dataset
+def recipe_class(project: Project) -> type[Recipe]:
+    try:
+        return recipes.get(project.recipe.name)
+    except RecipeError as e:
+        raise SetupError("recipe", str(e)) from e
+
+
+def stream_configs(project: Project) -> dict[str, DatasetConfig]:
+    """The dataset of each data stream the project's recipe reads, primary first."""
+    declared = [s.name for s in recipe_class(project).streams]
+    out = {declared[0] if declared else "data": project.dataset}
+    for name in declared[1:]:
+        if name not in project.streams:
+            raise SetupError("dataset", f"recipe {project.recipe.name!r} reads a second "
+                                        f"dataset as stream {name!r}; choose one for it")
+        out[name] = project.streams[name]
+    unknown = sorted(set(project.streams) - set(declared[1:]))
+    if unknown:
+        raise SetupError("dataset", f"the project binds stream(s) {', '.join(unknown)}, which "
+                                    f"recipe {project.recipe.name!r} does not read"
+                                    + (f"; it reads {', '.join(declared[1:])}"
+                                       if declared[1:] else ""))
+    return out
+
+
+def _load_one(cfg: DatasetConfig, project: Project, stream: str,
+              progress: Callable[[int, int | None], None] | None) -> Splits:
     spec = DATASETS.get(cfg.name)
+    where = f"stream {stream!r}: " if project.streams else ""
     if spec is None:
-        raise SetupError("dataset", f"unknown dataset {cfg.name!r}; known: "
+        raise SetupError("dataset", f"{where}unknown dataset {cfg.name!r}; known: "
                                     f"{', '.join(sorted(DATASETS))}")
     params = dict(cfg.params)
     if "val_fraction" not in params and any(p.name == "val_fraction" for p in spec.params):
@@ -44,7 +67,21 @@ def load_data(project: Project, progress: Callable[[int, int | None], None] | No
     try:
         return load(cfg.name, params, progress=progress)
     except Exception as e:  # a dataset's own error already says what is wrong
-        raise SetupError("dataset", f"dataset {cfg.name!r} could not be loaded: {e}") from e
+        raise SetupError("dataset", f"{where}dataset {cfg.name!r} could not be loaded: "
+                                    f"{e}") from e
+
+
+def load_data(project: Project, progress: Callable[[int, int | None], None] | None = None
+              ) -> Splits:
+    """The project's dataset, with the recipe's other streams in ``others``.  The training
+    settings' validation share applies unless a dataset's params set their own
+    ``val_fraction``; each stream is normalised with its own statistics."""
+    configs = stream_configs(project)
+    (primary, cfg), *rest = configs.items()
+    splits = _load_one(cfg, project, primary, progress)
+    if rest:
+        splits.others = {name: _load_one(c, project, name, progress) for name, c in rest}
+    return splits
 
 
 def compile_roles(project: Project, roles: list[str]) -> dict[str, Compiled]:
@@ -73,13 +110,11 @@ def compile_roles(project: Project, roles: list[str]) -> dict[str, Compiled]:
 
 def make_recipe(project: Project, splits: Splits) -> Recipe:
     """The project's recipe over its compiled networks and the loaded data's description."""
-    try:
-        cls = recipes.get(project.recipe.name)
-    except RecipeError as e:
-        raise SetupError("recipe", str(e)) from e
+    cls = recipe_class(project)
     networks = compile_roles(project, [r.name for r in cls.roles])
     try:
-        return cls(networks, splits.info, project.recipe.params)
+        return cls(networks, splits.info, project.recipe.params,
+                   others={name: s.info for name, s in splits.others.items()})
     except RecipeError as e:
         raise SetupError("recipe", str(e)) from e
 

@@ -76,7 +76,7 @@ def shard(splits: Splits, info: Dist) -> Splits:
     index = torch.arange(info.rank, n, info.world)
     train = splits.train
     train = train.subset(index) if isinstance(train, TensorData) else Subset(train, index.tolist())
-    return Splits(train, splits.val, splits.info, splits.augment, splits.num_workers)
+    return splits.with_parts(train)
 
 
 def wrap(module: nn.Module, device: torch.device, outputs: int) -> nn.Module:

@@ -30,6 +30,8 @@ __all__ = [
     "CheckpointSaved",
     "Warning",
     "SettingsChanged",
+    "WeightsLoaded",
+    "summarise_keys",
     "Failure",
     "Finished",
     "FINISH_REASONS",
@@ -172,6 +174,39 @@ class SettingsChanged:
 
 
 @dataclass(frozen=True)
+class WeightsLoaded:
+    """A network started from saved weights (an event; the CLI prints ``message``)."""
+
+    network: str
+    source: str
+    matched: list[str]
+    skipped: dict[str, str]  # key → why (shape mismatch)
+    new: list[str]  # keys of the network the file does not have
+    unused: list[str]  # keys of the file the network does not have
+
+    @property
+    def message(self) -> str:
+        parts = [f"network {self.network!r} starts from {self.source}: "
+                 f"{len(self.matched)} of {len(self.matched) + len(self.skipped) + len(self.new)}"
+                 f" tensors loaded ({summarise_keys(self.matched)})"]
+        if self.skipped:
+            parts.append("skipped: " + "; ".join(f"{k} ({why})" for k, why in
+                                                 self.skipped.items()))
+        if self.new:
+            parts.append(f"new, freshly initialised: {summarise_keys(self.new)}")
+        if self.unused:
+            parts.append(f"unused in the file: {summarise_keys(self.unused)}")
+        return "; ".join(parts)
+
+
+def summarise_keys(keys: list[str]) -> str:
+    """State-dict keys summarised by node: ``conv1, fc1`` for conv1.weight, conv1.bias,
+    fc1.weight."""
+    seen = dict.fromkeys(k.split(".", 1)[0] for k in keys)
+    return ", ".join(seen) if seen else "none"
+
+
+@dataclass(frozen=True)
 class Failure:
     """The run cannot go on.  ``kind``: dataset, recipe, setup, oom, nonfinite, error."""
 
@@ -196,7 +231,7 @@ class Finished:
 
 Event = (Started | StageStarted | StepMetrics | EpochSummary | LearningRate | GradientStats
          | ActivationStats | Samples | Status | CheckpointSaved | Warning | SettingsChanged
-         | Failure | Finished)
+         | WeightsLoaded | Failure | Finished)
 Callback = Callable[[Any], None]
 
 

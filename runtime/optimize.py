@@ -5,13 +5,19 @@ auxiliary losses that blocks left on the roles' modules (sparsity, KL of Reparam
 activity L1) and the L1/L2 weight penalties, back-propagates (scaled under mixed
 precision), measures gradient statistics on sampled steps, clips, and steps the roles'
 optimizers.  Each extra term is reported on its own (``aux/<node>``, ``l1``, ``l2``).
+
+The context also tells the recipe where the run is (``epoch``, ``step``, ``total_steps``,
+``progress``) and computes input gradients for penalties (``gradients``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
+from runtime.recipes.base import RecipeError
 from runtime.stats import LayerStats
 
 __all__ = ["Optimization"]
@@ -31,9 +37,13 @@ class Optimization:
                  optimizers: dict[str, torch.optim.Optimizer | None], device: torch.device,
                  *, l1: float = 0.0, l2: float = 0.0, grad_clip: float = 0.0,
                  scaler: torch.amp.GradScaler | None = None,
-                 stats: dict[str, LayerStats] | None = None):
+                 stats: dict[str, LayerStats] | None = None, total_steps: int = 0,
+                 distributed: bool = False):
         self.device = device
         self.step = 0
+        self.epoch = 0
+        self.total_steps = total_steps  # the run's planned length, for schedules
+        self.distributed = distributed
         self.measuring = False  # set by the trainer on the steps that gather statistics
         self.extra: dict[str, Tensor] = {}  # aux losses and penalties of the current step
         self.optimizers = optimizers
@@ -49,9 +59,39 @@ class Optimization:
         self._weights = {r: [p for p in ps if p.dim() >= 2] for r, ps in self._trainable.items()}
         self._tag = {r: (f"/{names[r]}" if many else "") for r in nets}
 
-    def begin(self, step: int, measuring: bool) -> None:
-        self.step, self.measuring = step, measuring
+    @property
+    def progress(self) -> float:
+        """How far the run is, in [0, 1]."""
+        return min(1.0, self.step / self.total_steps) if self.total_steps > 0 else 0.0
+
+    def begin(self, step: int, measuring: bool, epoch: int = 0) -> None:
+        self.step, self.measuring, self.epoch = step, measuring, epoch
         self.extra = {}
+
+    def gradients(self, outputs: Tensor, inputs: Tensor | Sequence[Tensor]
+                  ) -> tuple[Tensor, ...]:
+        """d(outputs.sum())/d(inputs), differentiable (``create_graph``), for penalties such
+        as WGAN-GP's ‖∇D(x̂)‖, R1 or a contractive autoencoder's ‖∂h/∂x‖.
+
+        Under mixed precision the outputs are scaled before differentiating (so float16
+        gradients do not underflow) and the gradients unscaled before use, as torch.amp
+        prescribes.  Under DDP double backward is unsupported upstream, so this refuses
+        rather than return a silently wrong gradient."""
+        if self.distributed:
+            raise RecipeError("gradient penalties need a second backward pass, which "
+                              "DistributedDataParallel does not support; train this recipe "
+                              "on one device")
+        inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+        for i, x in enumerate(inputs):
+            if not x.requires_grad:
+                raise RecipeError(f"gradients: input {i} does not require grad; call "
+                                  "requires_grad_() on it before the forward pass")
+        total = outputs.float().sum()
+        scale = self.scaler.get_scale() if self.scaler is not None \
+            and self.scaler.is_enabled() else 1.0
+        grads = torch.autograd.grad(total * scale if scale != 1.0 else total, inputs,
+                                    create_graph=True)
+        return tuple(g / scale for g in grads) if scale != 1.0 else grads
 
     def optimize(self, loss: Tensor, *roles: str) -> None:
         roles = roles or tuple(self.optimizers)

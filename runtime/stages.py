@@ -64,7 +64,7 @@ def step_recipe(stage: Stage, main: Recipe, info: DataInfo) -> Recipe:
                               "it with Stage(roles=...)")
         mapping[role.name] = target
     return cls({r: main.compiled[t] for r, t in mapping.items()}, info, stage.params,
-               {r: main.names[t] for r, t in mapping.items()})
+               {r: main.names[t] for r, t in mapping.items()}, others=main.others)
 
 
 def shared_roles(active: Recipe, main: Recipe) -> dict[str, str]:

@@ -65,11 +65,14 @@ from runtime.events import (
     Status,
     Warning,
 )
+from runtime.init_weights import InitError, load_init
 from runtime.optimize import Optimization
-from runtime.recipes.base import Recipe, RecipeError
+from runtime.plan import Plan, PlanError, make_plan
+from runtime.recipes.base import Recipe, RecipeError, Stage
 from runtime.report import Reporter, Watch
+from runtime.runstate import Parts, Position, collect, restore
 from runtime.snapshots import Snapshots
-from runtime.stages import Freezer, declared, shared_roles, stage_epochs, step_recipe
+from runtime.stages import Freezer, declared, shared_roles, step_recipe
 from runtime.stats import LayerStats
 from runtime.steplog import NonFinite
 
@@ -114,14 +117,32 @@ class Trainer:
         self.on_nonfinite = on_nonfinite
         self.dist = dist
         self.data = data
-        self.recipe = None  # the project's recipe, which declares the stages
-        self.active = None  # the recipe doing the step in the current stage
-        self.step_recipes: list[Recipe] = []  # per stage
-        self.stage = 0
         self.failure: Failure | None = None
-        self.step = 0
-        self.epoch = 0
         self.history: list[EpochSummary] = []
+        self.pos = Position()
+        self.t0 = 0.0
+        self.last_progress = 0.0  # when a download's progress was last reported
+        self.sampled_at = -1  # the step of the last samples
+        # Set up by ``fit`` (``_setup``); None or empty until then.
+        self.device: torch.device | None = None
+        self.recipe: Recipe | None = None  # the project's recipe, which declares the stages
+        self.stages: list[Stage] = []
+        self.announce = False  # the recipe declared its stages: tell the user about each
+        self.freezer: Freezer | None = None
+        self.step_recipes: list[Recipe] = []  # per stage
+        self.data_gen = torch.Generator()
+        self.plan: Plan | None = None
+        self.amp = False
+        self.scaler: torch.amp.GradScaler | None = None
+        self.stats: dict[str, LayerStats] = {}  # filled per stage; the reporter shares it
+        self.reporter: Reporter | None = None
+        self.snapshots: Snapshots | None = None
+        # The current stage's recipe, optimizers, schedules, step context, early stopping.
+        self.active: Recipe | None = None
+        self.optimizers: dict[str, torch.optim.Optimizer | None] = {}
+        self.schedules: dict[str, Any] = {}
+        self.ctx: Optimization | None = None
+        self.early: EarlyStopping | None = None
 
     # --- public ----------------------------------------------------------------------------
 
@@ -135,6 +156,18 @@ class Trainer:
     def main(self) -> bool:
         return self.dist is None or self.dist.main
 
+    @property
+    def step(self) -> int:
+        return self.pos.step
+
+    @property
+    def epoch(self) -> int:
+        return self.pos.epoch
+
+    @property
+    def stage(self) -> int:
+        return self.pos.stage
+
     def release(self) -> None:
         """Drop the training wrappers (DDP, torch.compile) around the networks; call before
         leaving the process group.  The trained networks themselves stay."""
@@ -142,7 +175,7 @@ class Trainer:
             recipe.calls = dict(recipe.nets)
 
     def fit(self, epochs: int | None = None, max_steps: int | None = None) -> Finished:
-        self._t0 = time.perf_counter()
+        self.t0 = time.perf_counter()
         try:
             self._setup(epochs, max_steps)
             return self._finish(self._run())
@@ -171,7 +204,7 @@ class Trainer:
         self.data = data = data.to(self.device)
         self.recipe = recipe = make_recipe(self.project, data)
         try:
-            self.stages, self._announce = declared(recipe)
+            self.stages, self.announce = declared(recipe)
             self.freezer = Freezer(recipe)  # before anything changes requires_grad
             for stage in self.stages:
                 self.freezer.check(stage)
@@ -184,24 +217,13 @@ class Trainer:
             for module in r.nets.values():
                 module.to(self.device).train()
             r.device, r.generator = self.device, noise
-        self._data_gen = torch.Generator().manual_seed(s.seed)
-        n = len(data.train)
-        if n == 0:
-            raise SetupError("dataset", "the training part of the dataset is empty")
-        self.batch_size = s.batch_size if 0 < s.batch_size < n else n
-        # A last batch of one sample breaks BatchNorm ("more than 1 value per channel").
-        self._drop_last = n > self.batch_size and n % self.batch_size == 1
-        self.steps_per_epoch = n // self.batch_size if self._drop_last \
-            else math.ceil(n / self.batch_size)
+        self.data_gen.manual_seed(s.seed)
         try:
-            self.stage_epochs = stage_epochs(self.stages, epochs if epochs is not None
-                                             else s.epochs)
-        except RecipeError as e:
-            raise SetupError("recipe", str(e)) from e
-        self.epochs = sum(self.stage_epochs)
-        self.max_steps = max_steps or 0
-        total = self.epochs * self.steps_per_epoch
-        self.total_steps = min(total, self.max_steps) if self.max_steps else total
+            self.plan = make_plan(len(data.train), s, self.stages, epochs, max_steps)
+        except PlanError as e:
+            raise SetupError("dataset" if not len(data.train) else "recipe", str(e)) from e
+        if self.resume_from is None:
+            self._start_from_weights()
         for r in self._recipes():
             dry_run(r, data, self.device)
         self.amp = bool(s.amp) and amp_supported(self.device)
@@ -209,25 +231,38 @@ class Trainer:
             self._emit(Warning(0, "amp_unavailable", f"mixed precision is used on CUDA only; "
                                                      f"training in float32 on {self.device}"))
         self.scaler = make_scaler(self.device, self.amp)
-        self.stats: dict[str, LayerStats] = {}  # filled per stage; the reporter shares it
         meta = self._resume_meta(self.resume_from) if self.resume_from is not None else {}
         stage = self._begin_stage(int(meta.get("stage", 0)), int(meta.get("stage_epoch", 0)),
                                   int(meta.get("stage_step", 0)))
         self.reporter = Reporter(self.watch, self.stats, self._emit,
                                  self.watch.every_steps or (20 if self.dist else 0), self.step)
         self.snapshots = Snapshots(self.run_dir, self.main)
-        self._skip = 0
         if self.resume_from is not None:
             self._resume(self.resume_from)
         else:
             self._checkpoint("start")
-        self._emit(Started(str(self.device), dict(recipe.names), self.epochs,
-                           self.steps_per_epoch, self.total_steps, self.batch_size, n,
-                           len(data.val), self.dist.world if self.dist else 1, self.step,
-                           self.amp))
-        if self._announce:
+        p = self.plan
+        self._emit(Started(str(self.device), dict(recipe.names), p.epochs, p.steps_per_epoch,
+                           p.total_steps, p.batch_size, len(data.train), len(data.val),
+                           self.dist.world if self.dist else 1, self.step, self.amp))
+        if self.announce:
             self._emit(stage)
-        self._emit(Status(self.step, RUNNING, batch_mode(self.batch_size, n) + " gradient descent"))
+        self._emit(Status(self.step, RUNNING,
+                          batch_mode(p.batch_size, len(data.train)) + " gradient descent"))
+
+    def _start_from_weights(self) -> None:
+        """Networks named in ``settings.init`` start from saved weights, with a report."""
+        modules = self.networks
+        for network, path in self.settings.init.items():
+            if network not in modules:
+                raise SetupError("setup", f"init names network {network!r}, which recipe "
+                                          f"{self.recipe.name!r} does not train here; it "
+                                          f"trains {', '.join(modules)}")
+            try:
+                self._emit(load_init(modules[network], path, network))
+            except InitError as e:
+                raise SetupError("setup", f"cannot start network {network!r} from {path}: "
+                                          f"{e}") from e
 
     def _recipes(self) -> list[Recipe]:
         """The project's recipe and every other recipe a stage steps with."""
@@ -243,7 +278,7 @@ class Trainer:
         trains (a frozen parameter must not be decayed or carry stale momentum), and its own
         early stopping (each stage's recipe monitors its own metric)."""
         s, w, stage = self.settings, self.watch, self.stages[index]
-        self.stage, self._stage_epoch, self._stage_step = index, epoch, step
+        self.pos.stage, self.pos.stage_epoch, self.pos.stage_step = index, epoch, step
         self.active = active = self.step_recipes[index]
         trainable = self.freezer.apply(stage)
         # Gradient statistics follow the trainable parameters, so they are rebuilt too.
@@ -255,17 +290,16 @@ class Trainer:
                                               self.device, w.gradients, acts)
         # DDP registers only the parameters that require grad when it wraps: wrap afresh.
         training_calls(active, self.device, self.dist is not None, self.compile)
-        planned = self.stage_epochs[index] * self.steps_per_epoch
-        if self.max_steps:
-            planned = min(planned, self.max_steps - step)
+        p = self.plan
         self.optimizers, self.schedules = make_optimizers(
-            active, s, self.device, self.steps_per_epoch, planned)
+            active, s, self.device, p.steps_per_epoch, p.stage_steps(index, step))
         self.ctx = Optimization(active.nets, active.names, self.optimizers, self.device,
                                 l1=s.l1, l2=s.l2, grad_clip=s.grad_clip, scaler=self.scaler,
-                                stats=self.stats)
+                                stats=self.stats, total_steps=p.total_steps,
+                                distributed=self.dist is not None)
         self.early = EarlyStopping(active.monitor, s.early_stopping)
         return StageStarted(step, epoch, index, stage.name, trainable,
-                            self.stage_epochs[index], len(self.stages), active.name)
+                            p.stage_epochs[index], len(self.stages), active.name)
 
     def _run(self) -> str:
         """The stages in order; a stage ends when its epochs are done or early stopping
@@ -276,7 +310,7 @@ class Trainer:
                     or self.stage + 1 >= len(self.stages):
                 return reason
             event = self._begin_stage(self.stage + 1, self.epoch, self.step)
-            if self._announce:
+            if self.announce:
                 self._emit(event)
             # The new optimizers differ from the last snapshot's: a NaN must roll back to
             # a state of this stage.
@@ -284,25 +318,26 @@ class Trainer:
 
     def _progress(self, done: int, total: int | None) -> None:
         now = time.perf_counter()
-        if now - getattr(self, "_last_progress", 0.0) < 0.5 and done != total:
+        if now - self.last_progress < 0.5 and done != total:
             return
-        self._last_progress = now
+        self.last_progress = now
         what = f"{done / 1e6:.1f} MB" + (f" of {total / 1e6:.1f} MB" if total else "")
         self._emit(Status(0, "loading", f"downloading {self.project.dataset.name}: {what}"))
 
     # --- the loop --------------------------------------------------------------------------
 
     def _loop(self) -> str:
-        recipe, ctx, report, control = self.active, self.ctx, self.reporter, self.control
+        recipe, ctx, report, control, pos, plan = (self.active, self.ctx, self.reporter,
+                                                   self.control, self.pos, self.plan)
         amp = autocast(self.device, self.amp)
-        while self.epoch < self._stage_epoch + self.stage_epochs[self.stage]:
+        while pos.epoch < pos.stage_epoch + plan.stage_epochs[pos.stage]:
             t_epoch = time.perf_counter()
-            self._epoch_rng = self._data_gen.get_state()
+            pos.epoch_rng = self.data_gen.get_state()
             report.start_epoch()
-            self.batch = 0
-            batches = self.data.batches("train", self.batch_size, generator=self._data_gen,
+            pos.batch = 0
+            batches = self.data.batches("train", plan.batch_size, generator=self.data_gen,
                                         device=self._batch_device("train"),
-                                        drop_last=self._drop_last)
+                                        drop_last=plan.drop_last)
             while True:
                 try:
                     batch = next(batches)
@@ -311,12 +346,12 @@ class Trainer:
                 except Exception as e:
                     raise _Stop("dataset", f"reading a training batch failed: {e}",
                                 traceback.format_exc()) from e
-                if self._skip:  # resuming mid-epoch: the same order, minus what was done
-                    self._skip -= 1
-                    self.batch += 1
+                if pos.skip:  # resuming mid-epoch: the same order, minus what was done
+                    pos.skip -= 1
+                    pos.batch += 1
                     continue
-                measuring = report.measuring(self.step)
-                ctx.begin(self.step, measuring)
+                measuring = report.measuring(pos.step)
+                ctx.begin(pos.step, measuring, pos.epoch)
                 t_step = time.perf_counter()
                 try:
                     with amp, report.watching(measuring):
@@ -324,20 +359,22 @@ class Trainer:
                 except Exception as e:
                     raise self._step_error(e) from e
                 report.timed(measuring, time.perf_counter() - t_step)
-                self.step += 1
-                self.batch += 1
+                pos.step += 1
+                pos.batch += 1
                 for sched in self.schedules.values():
                     sched.step()
-                report.log.add(self.step, self.epoch,
+                report.log.add(pos.step, pos.epoch,
                                {**metrics, **ctx.extra} if ctx.extra else metrics)
-                flushed = report.due(self.step)
+                flushed = report.due(pos.step)
                 if flushed:
                     self._flush()
+                if plan.samples_after_step(pos.step):
+                    self._samples()
                 # Under DDP a stop is acted on only where the ranks just agreed on it.
                 if control.pending and (flushed or not self.dist) and self._poll():
                     return "stopped"
-                if self.max_steps and self.step >= self.max_steps:
-                    self._end_epoch(t_epoch, complete=self.batch >= self.steps_per_epoch)
+                if plan.max_steps and pos.step >= plan.max_steps:
+                    self._end_epoch(t_epoch, complete=pos.batch >= plan.steps_per_epoch)
                     return "max_steps"
             if self._end_epoch(t_epoch):
                 return "early_stopping"
@@ -355,10 +392,13 @@ class Trainer:
         if _oom(e):
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
-            smaller = max(1, self.batch_size // 2)
+            size = self.plan.batch_size
             return _Stop("oom", f"out of memory on {self.device} at step {self.step + 1} with "
-                                f"batch size {self.batch_size}; try a smaller batch (e.g. "
-                                f"{smaller}) or a smaller network", detail)
+                                f"batch size {size}; try a smaller batch (e.g. "
+                                f"{max(1, size // 2)}) or a smaller network", detail)
+        if isinstance(e, RecipeError):  # the recipe's own words: the user can act on them
+            return _Stop("recipe", f"{where or f'the {self.active.name} step'} at step "
+                                   f"{self.step + 1}: {e}", detail)
         what = where or f"the {self.active.name} step"
         return _Stop("recipe", f"{what} failed at step {self.step + 1}: "
                                f"{type(e).__name__}: {e}", detail)
@@ -383,14 +423,13 @@ class Trainer:
         rates = {r: base_rate(o, self.schedules.get(r))
                  for r, o in self.optimizers.items() if o is not None}
         state, meta = self.snapshots.restore(self._by_name())
-        self._load_state(state, everything=False)
+        restore(self._parts(), state, everything=False)
         for role, rate in rates.items():  # a rate the user lowered since stays lowered
             set_rate(self.optimizers[role], self.schedules.get(role), rate)
-        restored = meta["step"]
         self._emit(Warning(self.step, "nonfinite", f"{bad.message()} The weights were set back "
-                           f"to the last good checkpoint (step {restored}) and training is "
-                           "paused: a new learning rate or gradient clipping applies to this "
-                           "run at once, so change one and resume, or stop."))
+                           f"to the last good checkpoint (step {meta['step']}) and training "
+                           "is paused: a new learning rate or gradient clipping applies to "
+                           "this run at once, so change one and resume, or stop."))
         self.control.pause()
 
     def _poll(self) -> bool:
@@ -441,7 +480,7 @@ class Trainer:
         self._flush()
         train = self.reporter.epoch_means()
         try:
-            val, extras = validate(self.active, self.data, max(self.batch_size, 512),
+            val, extras = validate(self.active, self.data, max(self.plan.batch_size, 512),
                                    self._batch_device("val"), (self.device, self.amp))
         except Exception as e:
             raise self._step_error(e, "validation") from e
@@ -452,18 +491,25 @@ class Trainer:
                                time.perf_counter() - t_epoch, extras, best)
         self.history.append(summary)
         self._emit(summary)
-        if self.watch.samples:
-            for event in take_samples(self.active, self.data, self.step, self.epoch):
-                self._emit(event)
+        if complete and self.plan.samples_after_epoch(self.epoch):
+            self._samples()
         if complete:
-            self.epoch += 1
-            self.batch = 0
+            self.pos.epoch += 1
+            self.pos.batch = 0
         if stop and self.early.restore_best(self.active.nets):
             self._emit(Warning(self.step, "early_stopping",
                                f"validation {self.early.monitor[0]} has not improved for "
                                f"{self.early.since} epochs; the best weights were restored"))
         self._checkpoint("epoch")
         return stop
+
+    def _samples(self) -> None:
+        """The recipe's pictures now (once per step at most), if anyone is watching."""
+        if not self.watch.samples or self.sampled_at == self.step:
+            return
+        self.sampled_at = self.step
+        for event in take_samples(self.active, self.data, self.step, self.epoch):
+            self._emit(event)
 
     # --- checkpoints -----------------------------------------------------------------------
 
@@ -472,45 +518,24 @@ class Trainer:
         modules) by name."""
         return {self.active.names[r]: m for r, m in self.active.nets.items()}
 
-    def _state(self) -> dict[str, Any]:
-        # Mid-epoch, the data order is replayed from the epoch's first random state.
-        rng = self._epoch_rng if getattr(self, "batch", 0) else self._data_gen.get_state()
-        return {
-            "optimizers": {r: o.state_dict() for r, o in self.optimizers.items() if o},
-            "schedules": {r: s.state_dict() for r, s in self.schedules.items()},
-            "scaler": self.scaler.state_dict() if self.scaler else {},
-            "data_rng": rng,
-            "noise_rng": self.recipe.generator.get_state(),
-        }
+    def _parts(self) -> Parts:
+        return Parts(self.optimizers, self.schedules, self.scaler, self.data_gen,
+                     self.recipe.generator, self._recipes())
 
     def _meta(self, reason: str) -> dict[str, Any]:
-        return {"step": self.step, "epoch": self.epoch, "batch": getattr(self, "batch", 0),
-                "reason": reason, "networks": dict(self.recipe.names),
-                "recipe": self.recipe.name, "stage": self.stage,
-                "stage_name": self.stages[self.stage].name, "stage_epoch": self._stage_epoch,
-                "stage_step": self._stage_step, **self.early.state()}
+        return {**self.pos.meta(), "reason": reason, "networks": dict(self.recipe.names),
+                "recipe": self.recipe.name, "stage_name": self.stages[self.stage].name,
+                **self.early.state()}
 
     def _checkpoint(self, reason: str, again: bool = True) -> None:
         """Snapshot the run as its last good state (with ``again`` false: unless one was
         just taken at this very step)."""
         if not again and self.snapshots.step == self.step:
             return
-        folder = self.snapshots.take(self._by_name(), self._state(), self._meta(reason))
+        folder = self.snapshots.take(self._by_name(), collect(self._parts(), self.pos),
+                                     self._meta(reason))
         if folder is not None:
             self._emit(CheckpointSaved(self.step, self.epoch, str(folder)))
-
-    def _load_state(self, state: dict[str, Any], everything: bool) -> None:
-        for role, opt in self.optimizers.items():
-            if opt is not None and role in state["optimizers"]:
-                opt.load_state_dict(state["optimizers"][role])
-        if everything:
-            for role, sched in self.schedules.items():
-                if role in state["schedules"]:
-                    sched.load_state_dict(state["schedules"][role])
-            if self.scaler and state["scaler"]:
-                self.scaler.load_state_dict(state["scaler"])
-            self._data_gen.set_state(state["data_rng"])
-            self.recipe.generator.set_state(state["noise_rng"])
 
     def _resume_meta(self, folder: Path) -> dict[str, Any]:
         """The checkpoint's meta, checked against this run's stages (it says which stage to
@@ -531,11 +556,11 @@ class Trainer:
     def _resume(self, folder: Path) -> None:
         try:
             state, meta = load_checkpoint(folder, self._by_name())
-            self._load_state(state, everything=True)
-        except (CheckpointError, KeyError, ValueError, RuntimeError) as e:
+            restore(self._parts(), state, everything=True)
+        except (CheckpointError, RecipeError, KeyError, ValueError, RuntimeError) as e:
             raise SetupError("setup", f"cannot resume from {folder}: {e}") from e
-        self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
-        self._skip = int(meta.get("batch", 0))
+        self.pos.step, self.pos.epoch = int(meta["step"]), int(meta["epoch"])
+        self.pos.skip = int(meta.get("batch", 0))
         self.early.load(meta)
 
     # --- the end ---------------------------------------------------------------------------
@@ -549,11 +574,13 @@ class Trainer:
 
     def _finish(self, reason: str) -> Finished:
         self._flush()
+        if self.plan.samples_unit == "end" or self.sampled_at >= 0:
+            self._samples()  # the final picture, unless the cadence just drew it
         self._checkpoint(reason, again=False)
         self._save_final()
         final = self.history[-1].val if self.history else {}
         folder = str(self.run_dir / "checkpoint") if self.run_dir else ""
-        event = Finished(self.step, self.epoch, reason, time.perf_counter() - self._t0,
+        event = Finished(self.step, self.epoch, reason, time.perf_counter() - self.t0,
                          final, folder)
         self._emit(event)
         return event
@@ -561,7 +588,7 @@ class Trainer:
     def _fail(self, kind: str, message: str, detail: str = "") -> Finished:
         self.failure = Failure(self.step, kind, message, detail)
         folder = str(self.run_dir / "checkpoint") if self.run_dir else ""
-        event = Finished(self.step, self.epoch, "failed", time.perf_counter() - self._t0,
+        event = Finished(self.step, self.epoch, "failed", time.perf_counter() - self.t0,
                          {}, folder)
         # Nothing here may raise: a broken callback must not turn a failure into a crash.
         with contextlib.suppress(Exception):
@@ -574,4 +601,3 @@ class Trainer:
 
     def _emit(self, event) -> None:
         self.callback(event)
-

@@ -49,7 +49,8 @@ class DataInfo:
 
     ``mean``/``std`` are the per-channel (images) or per-feature (vectors, sequences)
     statistics of field ``x`` computed on the training split and already applied to both
-    splits; ``None`` when the data was left as generated.  ``vocab[i]`` is the text of token i.
+    splits; ``None`` when the data was left as generated.  ``stats`` holds them for every
+    standardised field (all float inputs, not only ``x``).  ``vocab[i]`` is the text of token i.
     ``extra`` holds dataset-specific facts documented by each dataset (special token ids, the
     tree encoding, feature names of a CSV...).
     """
@@ -64,6 +65,8 @@ class DataInfo:
     std: tuple[float, ...] | None = None
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # field → (mean, std) per channel/feature, for every field that was standardised
+    stats: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:

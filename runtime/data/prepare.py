@@ -12,7 +12,8 @@ from torch import Tensor
 
 from runtime.data.core import DataInfo, TensorData
 
-__all__ = ["split_indices", "split", "subset", "channel_stats", "normalise"]
+__all__ = ["NORMALISED_KINDS", "normalised_fields", "split_indices", "split", "subset",
+           "channel_stats", "normalise"]
 
 
 def split_indices(
@@ -85,19 +86,37 @@ def channel_stats(x: Tensor, kind: str) -> tuple[tuple[float, ...], tuple[float,
     return tuple(mean.flatten().tolist()), tuple(std.flatten().tolist())
 
 
+NORMALISED_KINDS = ("vector", "image", "sequence")
+
+
+def normalised_fields(info: DataInfo) -> list[str]:
+    """The fields ``normalise`` standardises: every float input field (vector, image or
+    sequence); labels, token ids and regression targets stay as they are."""
+    return [name for name, f in info.fields.items()
+            if f.kind in NORMALISED_KINDS and f.dtype.startswith(("float", "bfloat"))]
+
+
 def normalise(
-    train: TensorData, val: TensorData, info: DataInfo, field: str = "x"
+    train: TensorData, val: TensorData, info: DataInfo, fields: list[str] | None = None
 ) -> tuple[TensorData, TensorData, DataInfo]:
-    """Standardise ``field`` of both parts with statistics of the training part."""
-    kind = info.fields[field].kind
-    mean, std = channel_stats(train[field], kind)
-    shape = [1] * train[field].dim()
-    shape[1 if kind == "image" else -1] = -1
+    """Standardise each of ``fields`` (default: ``normalised_fields``) in both parts with
+    its own statistics of the training part; ``info.stats`` records them per field, and
+    ``info.mean``/``info.std`` those of ``x``."""
+    stats = dict(info.stats)
+    for name in normalised_fields(info) if fields is None else fields:
+        kind = info.fields[name].kind
+        mean, std = channel_stats(train[name], kind)
+        shape = [1] * train[name].dim()
+        shape[1 if kind == "image" else -1] = -1
 
-    def apply(data: TensorData) -> TensorData:
-        x = data[field]
-        m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(shape)
-        s = torch.tensor(std, dtype=x.dtype, device=x.device).view(shape)
-        return TensorData({**data.fields, field: x.sub(m).div_(s)})  # one new copy
+        def apply(data: TensorData, name=name, mean=mean, std=std, shape=shape) -> TensorData:
+            x = data[name]
+            m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(shape)
+            s = torch.tensor(std, dtype=x.dtype, device=x.device).view(shape)
+            return TensorData({**data.fields, name: x.sub(m).div_(s)})  # one new copy
 
-    return apply(train), apply(val), info.with_(mean=mean, std=std)
+        train, val = apply(train), apply(val)
+        stats[name] = (mean, std)
+    x = stats.get("x")
+    return train, val, info.with_(stats=stats, mean=x[0] if x else info.mean,
+                                  std=x[1] if x else info.std)

@@ -17,7 +17,7 @@ from typing import Any
 from builder.blocks.spec import Param, ParamError, coerce_params
 from runtime.data.augment import Augment
 from runtime.data.core import DataInfo, TensorData
-from runtime.data.prepare import normalise, split
+from runtime.data.prepare import normalise, normalised_fields, split
 from runtime.data.remote import Progress, data_root
 from runtime.data.splits import Splits
 
@@ -166,9 +166,9 @@ def load(
         splits = Splits(train, val, info)
     x_kind = splits.info.fields["x"].kind if "x" in splits.info.fields else None
     if p.get("normalize") and isinstance(splits.train, TensorData) \
-            and x_kind in ("vector", "image", "sequence"):
+            and normalised_fields(splits.info):
         train, val, info = normalise(splits.train, splits.val, splits.info)
-        splits = Splits(train, val, info, splits.augment, splits.num_workers)
+        splits = splits.with_parts(train, val, info)
     if p.get("augment") and x_kind == "image":
         splits.augment = Augment(p["crop_padding"], p["flip"], p["jitter"],
                                  splits.info.mean, splits.info.std)

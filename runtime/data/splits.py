@@ -4,6 +4,12 @@ In-memory parts (``TensorData``) are batched by indexing on the device.  File-ba
 (a torch ``Dataset`` of dicts, e.g. an image folder) go through a ``DataLoader`` with worker
 processes and pinned memory; their batches are then moved to the device.  Augmentation runs on
 the device after either, on training batches only.
+
+A recipe that reads several datasets (source and target, domain A and B) gets one ``Splits``
+whose ``others`` hold the further streams: each batch of the primary part comes with a batch
+of every other stream under ``<stream>.<field>``, drawn from an iterator of its own that
+cycles independently (a smaller stream simply starts over), so the primary stream alone
+defines an epoch.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -79,6 +85,7 @@ class Splits:
 
     ``augment`` (images only) is applied by ``batches`` to training batches.
     ``num_workers`` is used for file-backed parts (``None``: ``default_workers()``).
+    ``others``: the further data streams a recipe reads, by stream name.
     """
 
     train: TensorData | Dataset
@@ -86,6 +93,7 @@ class Splits:
     info: DataInfo
     augment: Augment | None = None
     num_workers: int | None = None
+    others: dict[str, Splits] = field(default_factory=dict)
     _loaders: dict = field(default_factory=dict, repr=False, compare=False)
 
     def part(self, name: str) -> TensorData | Dataset:
@@ -101,7 +109,14 @@ class Splits:
         def move(p):
             return p.to(device) if isinstance(p, TensorData) else p
 
-        return Splits(move(self.train), move(self.val), self.info, self.augment, self.num_workers)
+        return Splits(move(self.train), move(self.val), self.info, self.augment, self.num_workers,
+                      {name: s.to(device) for name, s in self.others.items()})
+
+    def with_parts(self, train: TensorData | Dataset, val: TensorData | Dataset | None = None,
+                   info: DataInfo | None = None) -> Splits:
+        """The same splits (augmentation, workers, other streams) over new parts."""
+        return replace(self, train=train, val=self.val if val is None else val,
+                       info=self.info if info is None else info, _loaders={})
 
     def batches(
         self,
@@ -117,8 +132,33 @@ class Splits:
         """One epoch of ``part`` as dicts of tensors on ``device``.
 
         Training batches are shuffled and augmented unless told otherwise; validation
-        batches come in order and are never augmented.
+        batches come in order and are never augmented.  With other streams, each batch
+        also holds one batch of each of them, keyed ``<stream>.<field>``.
         """
+        own = self._own_batches(part, batch_size, shuffle, generator, drop_last, device,
+                                augment)
+        if not self.others:
+            yield from own
+            return
+        streams = {name: s._cycle(part, batch_size, shuffle, generator, device, augment)
+                   for name, s in self.others.items()}
+        for batch in own:
+            merged = dict(batch)
+            for name, stream in streams.items():
+                merged.update({f"{name}.{k}": v for k, v in next(stream).items()})
+            yield merged
+
+    def _cycle(self, part, batch_size, shuffle, generator, device, augment):
+        """Batches of ``part`` forever, a new epoch (new order) each time round; full
+        batches where the part is big enough, so the streams' batches line up."""
+        n = len(self.part(part))
+        if n == 0:
+            raise ValueError(f"the {part} part of stream {self.info.name!r} is empty")
+        size = min(batch_size, n)
+        while True:
+            yield from self._own_batches(part, size, shuffle, generator, True, device, augment)
+
+    def _own_batches(self, part, batch_size, shuffle, generator, drop_last, device, augment):
         data = self.part(part)
         shuffle = part == "train" if shuffle is None else shuffle
         aug = self.augment if (augment and part == "train") else None
