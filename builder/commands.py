@@ -14,6 +14,8 @@ from typing import Any
 from builder.document import Edge, Network, Node, Project, resolve_network, valid_name
 
 __all__ = [
+    "PROJECT_FIELDS",
+    "SetFields",
     "Change",
     "Command",
     "AddNode",
@@ -354,16 +356,20 @@ class RenameNetwork(Command):
         for role, target in roles.items():
             if target == a:
                 roles[role] = b
-        if a in project.training.optimizers:
-            project.training.optimizers[b] = project.training.optimizers.pop(a)
+        for per_network in (project.training.optimizers, project.training.init):
+            if a in per_network:
+                per_network[b] = per_network.pop(a)
         return Change(b, structure=True, project=True)
+
+
+PROJECT_FIELDS = frozenset({"dataset", "streams", "recipe", "training", "description"})
 
 
 @dataclass
 class SetProjectField(Command):
     """Replace the dataset, recipe, training settings or description as one value."""
 
-    name: str  # "dataset" | "recipe" | "training" | "description"
+    name: str  # one of PROJECT_FIELDS
     value: Any
     _old: Any = field(default=None, repr=False)
 
@@ -372,7 +378,7 @@ class SetProjectField(Command):
         return f"Change {self.name}"
 
     def apply(self, project):
-        if self.name not in {"dataset", "recipe", "training", "description"}:
+        if self.name not in PROJECT_FIELDS:
             raise CommandError(f"the project has no field {self.name!r}")
         self._old = getattr(project, self.name)
         setattr(project, self.name, self.value)
@@ -380,6 +386,33 @@ class SetProjectField(Command):
 
     def revert(self, project):
         setattr(project, self.name, self._old)
+        return Change(None, project=True)
+
+
+@dataclass
+class SetFields(SetProjectField):
+    """Replace several project fields (``streams`` too) as one undo step.  A settings edit
+    like ``SetProjectField``, so it is allowed while a run trains."""
+
+    name: str = ""  # unused: the keys of ``value`` name the fields
+    value: dict = field(default_factory=dict)  # field → its new value
+
+    @property
+    def text(self) -> str:
+        return f"Change {' and '.join(self.value)}"
+
+    def apply(self, project):
+        unknown = sorted(set(self.value) - PROJECT_FIELDS)
+        if unknown:
+            raise CommandError(f"the project has no field(s) {', '.join(unknown)}")
+        self._old = {key: getattr(project, key) for key in self.value}
+        for key, value in self.value.items():
+            setattr(project, key, value)
+        return Change(None, project=True)
+
+    def revert(self, project):
+        for key, value in self._old.items():
+            setattr(project, key, value)
         return Change(None, project=True)
 
 

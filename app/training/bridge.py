@@ -25,14 +25,14 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, Qt, QTimer, Si
 
 from builder.document import Project
 from runtime.control import Control
-from runtime.events import Failure, Finished, Started, Status, Warning
+from runtime.events import Failure, Finished, Started, Status, Warning, WeightsLoaded
 from runtime.report import Watch
 
 __all__ = ["TrainingBridge", "GUI_WATCH", "IDLE", "LOADING", "RUNNING", "PAUSED", "STOPPING",
            "share_cores"]
 
 IDLE, LOADING, RUNNING, PAUSED, STOPPING = "idle", "loading", "running", "paused", "stopping"
-URGENT = (Started, Status, Warning, Failure, Finished)
+URGENT = (Started, Status, Warning, WeightsLoaded, Failure, Finished)
 
 # Metrics reach the screen ten times a second (the CLI's default is twice); layer statistics
 # keep the runtime's own budget of 1 % of the training time.
@@ -76,7 +76,7 @@ class TrainingBridge(QObject):
     events = Signal(list)  # every event since the last delivery, in order
     started = Signal(object)  # runtime.events.Started
     state_changed = Signal(str)  # IDLE, LOADING, RUNNING, PAUSED, STOPPING
-    warned = Signal(object)  # runtime.events.Warning
+    warned = Signal(object)  # runtime.events.Warning or WeightsLoaded: a line with .message
     failed = Signal(object)  # runtime.events.Failure
     finished = Signal(object)  # runtime.events.Finished (also after a failure)
 
@@ -229,7 +229,7 @@ class TrainingBridge(QObject):
             if event.state in (RUNNING, PAUSED, STOPPING):
                 if not (self.state == STOPPING and event.state != STOPPING):
                     self._set_state(event.state)
-        elif isinstance(event, Warning):
+        elif isinstance(event, (Warning, WeightsLoaded)):  # what to tell the user, as it is
             self.warned.emit(event)
         elif isinstance(event, Failure):
             self.last_failure = event

@@ -1,9 +1,12 @@
-"""Training settings: dataset, recipe and role bindings, epochs and batch (full-batch /
-mini-batch / stochastic by name), an optimizer per network with its hyperparameters, the
-learning-rate schedule, L1/L2, gradient clipping, device, seed and mixed precision.
+"""Training settings: dataset (and the datasets of a recipe's further streams), recipe and
+role bindings, epochs and batch (full-batch / mini-batch / stochastic by name), per network
+the weights it starts from and an optimizer with its hyperparameters, the learning-rate
+schedule, L1/L2, gradient clipping, how often pictures are drawn, device, seed and mixed
+precision.
 
-Every change is one undoable ``SetProjectField`` command on the document; the panel redraws
-from the document's change notifications and never holds settings of its own."""
+Every change is one undoable ``SetProjectField`` command on the document (``SetFields`` where
+the streams change too); the panel redraws from the document's change notifications and
+never holds settings of its own."""
 
 from __future__ import annotations
 
@@ -23,14 +26,16 @@ from PySide6.QtWidgets import (
 from app.document_model import DocumentModel
 from app.inspector.param_field import ParamField
 from app.training.dataset_form import DatasetForm
+from app.training.init_field import INIT_HELP, InitField
 from app.training.optimizer_editor import (
     OptimizerEditor,
     combo_of,
     select_key,
     show_value,
 )
-from builder.commands import SetProjectField
-from builder.document import RecipeConfig
+from app.training.recipe_form import RecipeForm
+from app.training.streams_form import StreamForms, stream_title
+from builder.commands import SetFields, SetProjectField
 from builder.training import (
     BATCH_MODES,
     SCHEDULE_FIELDS,
@@ -73,26 +78,22 @@ class TrainingSettingsPanel(QScrollArea):
         lay.addWidget(self.note)
 
         lay.addWidget(_heading("Data"))
+        self.primary_title = QLabel()  # the primary stream's name, when there are several
+        self.primary_title.setWordWrap(True)
+        self.primary_title.hide()
         self.dataset = DatasetForm()
         self.dataset.changed.connect(lambda cfg: self._do("dataset", cfg))
-        lay.addWidget(self.dataset)
+        self.streams = StreamForms()
+        self.streams.changed.connect(self._set_stream)
+        for w in (self.primary_title, self.dataset, self.streams):
+            lay.addWidget(w)
 
         lay.addWidget(_heading("Recipe"))
-        self.recipe = QComboBox()
-        for name, cls in recipes.RECIPES.items():
-            self.recipe.addItem(cls.title or name, name)
-        self.recipe.activated.connect(self._recipe_chosen)
-        self.recipe_about = QLabel()
-        self.recipe_about.setWordWrap(True)
-        self.recipe_about.setProperty("role", "dim")
-        self.roles_host = QWidget()
-        self.roles_form = QFormLayout(self.roles_host)
-        self.roles_form.setContentsMargins(0, 0, 0, 0)
-        self.role_combos: dict[str, QComboBox] = {}
-        self.recipe_fields: dict[str, ParamField] = {}
-        self._roles_key = None
-        for w in (self.recipe, self.recipe_about, self.roles_host):
-            lay.addWidget(w)
+        self.recipe_form = RecipeForm()
+        self.recipe_form.changed.connect(self._set_recipe)
+        self.recipe = self.recipe_form.combo
+        self.role_combos = self.recipe_form.role_combos
+        lay.addWidget(self.recipe_form)
 
         lay.addWidget(_heading("Length"))
         form = QFormLayout()
@@ -115,11 +116,12 @@ class TrainingSettingsPanel(QScrollArea):
         self.fields["early_stopping"] = self._field(form, "early_stopping", "early stopping")
         lay.addLayout(form)
 
-        lay.addWidget(_heading("Optimizer"))
+        lay.addWidget(_heading("Networks: weights and optimizer"))
         self.optimizers_host = QWidget()
         self.optimizers_lay = QVBoxLayout(self.optimizers_host)
         self.optimizers_lay.setContentsMargins(0, 0, 0, 0)
         self.optimizers: dict[str, OptimizerEditor] = {}
+        self.inits: dict[str, InitField] = {}
         lay.addWidget(self.optimizers_host)
 
         lay.addWidget(_heading("Learning-rate schedule"))
@@ -143,6 +145,12 @@ class TrainingSettingsPanel(QScrollArea):
         self.fields["l1"] = self._field(form, "l1", "L1")
         self.fields["l2"] = self._field(form, "l2", "L2")
         self.fields["grad_clip"] = self._field(form, "grad_clip", "gradient clipping")
+        lay.addLayout(form)
+
+        lay.addWidget(_heading("Pictures"))
+        form = QFormLayout()
+        self.fields["samples_every"] = self._field(form, "samples_every", "draw every")
+        self.fields["samples_unit"] = self._field(form, "samples_unit", "unit")
         lay.addLayout(form)
 
         lay.addWidget(_heading("Hardware"))
@@ -197,28 +205,25 @@ class TrainingSettingsPanel(QScrollArea):
         p = self.model.project
         s = p.training
         self.dataset.show_config(p.dataset)
-        self._show_recipe(p)
+        cls = self.recipe_form.show_config(p.recipe, list(p.networks))
+        streams = cls.streams if cls is not None else ()
+        self.streams.show_streams(streams, p.streams)
+        self.primary_title.setVisible(len(streams) > 1)
+        if len(streams) > 1:
+            self.primary_title.setText(stream_title(streams[0]))
         for key, field in self.fields.items():
             show_value(field, getattr(s, key))
+        self.fields["samples_every"].setEnabled(s.samples_unit != "end")
         samples = self._train_samples()
         mode = batch_mode(s.batch_size, samples)
         select_key(self.batch_mode, mode)
         self.fields["batch_size"].setEnabled(mode == "mini-batch")
         self.batch_text.setText(self._batch_sentence(s.batch_size, samples, mode))
-        names = list(p.networks)
-        if list(self.optimizers) != names:
-            for editor in self.optimizers.values():
-                editor.deleteLater()
-            self.optimizers.clear()
-            for name in names:
-                editor = OptimizerEditor(name)
-                editor.changed.connect(self._set_optimizer)
-                if len(names) > 1:
-                    self.optimizers_lay.addWidget(QLabel(f"network “{name}”"))
-                self.optimizers_lay.addWidget(editor)
-                self.optimizers[name] = editor
+        if list(self.optimizers) != list(p.networks):
+            self._build_networks(list(p.networks))
         for name, editor in self.optimizers.items():
             editor.show_config(s.optimizer_for(name))
+            self.inits[name].show_path(s.init.get(name, ""))
         sched = dict(s.schedule)
         name = str(sched.get("name", "constant"))
         select_key(self.schedule, name)
@@ -230,45 +235,30 @@ class TrainingSettingsPanel(QScrollArea):
         select_key(self.device, s.device)
         self._compact(self.widget())  # forms rebuilt for another dataset or recipe
 
-    def _show_recipe(self, p) -> None:
-        select_key(self.recipe, p.recipe.name)
-        try:
-            cls = recipes.get(p.recipe.name)
-        except recipes.RecipeError as e:
-            self.recipe_about.setText(str(e))
-            return
-        self.recipe_about.setText(cls.description)
-        key = (cls.name, tuple(p.networks))
-        if key != self._roles_key:
-            self._roles_key = key
-            while self.roles_form.rowCount():
-                self.roles_form.removeRow(0)
-            self.role_combos.clear()
-            self.recipe_fields.clear()
-            for role in cls.roles:
-                combo = QComboBox()
-                combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
-                combo.setMinimumContentsLength(12)
-                combo.addItems(list(p.networks))
-                combo.setToolTip(role.help)
-                combo.activated.connect(lambda _=0, r=role.name: self._bind(r))
-                self.roles_form.addRow(f"{role.name} network", combo)
-                self.role_combos[role.name] = combo
-            for param in cls.params:
-                field = ParamField(param)
-                field.committed.connect(self._set_recipe_param)
-                label = QLabel(param.name.replace("_", " "))
-                label.setToolTip(param.help)
-                self.roles_form.addRow(label, field)
-                self.recipe_fields[param.name] = field
-        for role, combo in self.role_combos.items():
-            bound = p.recipe.roles.get(role) or (next(iter(p.networks), "")
-                                                 if len(p.networks) == 1 else "")
-            combo.blockSignals(True)
-            combo.setCurrentIndex(max(0, combo.findText(bound)))
-            combo.blockSignals(False)
-        for name, field in self.recipe_fields.items():
-            show_value(field, p.recipe.params.get(name, field.param.default))
+    def _build_networks(self, names: list[str]) -> None:
+        """Per network: the weights it starts from, then its optimizer."""
+        while self.optimizers_lay.count():
+            widget = self.optimizers_lay.takeAt(0).widget()
+            if widget is not None:
+                widget.deleteLater()
+        self.optimizers.clear()
+        self.inits.clear()
+        for name in names:
+            if len(names) > 1:
+                self.optimizers_lay.addWidget(QLabel(f"<b>network “{name}”</b>"))
+            init = InitField(name)
+            init.committed.connect(self._set_init)
+            label = QLabel("start from")
+            label.setToolTip(INIT_HELP)
+            host = QWidget()
+            form = QFormLayout(host)
+            form.setContentsMargins(0, 0, 0, 0)
+            form.addRow(label, init)
+            editor = OptimizerEditor(name)
+            editor.changed.connect(self._set_optimizer)
+            self.optimizers_lay.addWidget(host)
+            self.optimizers_lay.addWidget(editor)
+            self.optimizers[name], self.inits[name] = editor, init
 
     def _train_samples(self) -> int | None:
         p = self.model.project
@@ -322,6 +312,13 @@ class TrainingSettingsPanel(QScrollArea):
         s.optimizers[network] = config
         self._do("training", s)
 
+    def _set_init(self, network: str, path: str) -> None:
+        s = self._training()  # a copy: the document's own dict is never changed in place
+        s.init = {k: v for k, v in s.init.items() if k != network}
+        if path:
+            s.init[network] = path
+        self._do("training", s)
+
     def _schedule_chosen(self, _index: int) -> None:
         s = self._training()
         name = self.schedule.currentData()
@@ -337,26 +334,23 @@ class TrainingSettingsPanel(QScrollArea):
     def _device_chosen(self, _index: int) -> None:
         self._set_training("device", self.device.currentData())
 
-    def _recipe_chosen(self, _index: int) -> None:
-        name = self.recipe.currentData()
+    def _set_recipe(self, config) -> None:
+        """A recipe change drops the stream bindings the new recipe does not read, in the
+        same undo step (the runtime refuses a binding to a stream nobody reads)."""
         p = self.model.project
-        if name == p.recipe.name:
-            return
-        cls = recipes.get(name)
-        nets = list(p.networks)
-        roles = {r.name: (r.name if r.name in p.networks else nets[min(i, len(nets) - 1)])
-                 for i, r in enumerate(cls.roles)} if nets else {}
-        self._do("recipe", RecipeConfig(name, roles, {}))
+        try:
+            read = {st.name for st in recipes.get(config.name).streams[1:]}
+        except recipes.RecipeError:
+            read = set(p.streams)
+        kept = {k: v for k, v in p.streams.items() if k in read}
+        if kept != p.streams:
+            self.model.do(SetFields(value={"recipe": config, "streams": kept}))
+        else:
+            self._do("recipe", config)
 
-    def _bind(self, role: str) -> None:
-        r = copy.deepcopy(self.model.project.recipe)
-        r.roles[role] = self.role_combos[role].currentText()
-        self._do("recipe", r)
-
-    def _set_recipe_param(self, key: str, value) -> None:
-        r = copy.deepcopy(self.model.project.recipe)
-        r.params[key] = value
-        self._do("recipe", r)
+    def _set_stream(self, name: str, config) -> None:
+        streams = {**self.model.project.streams, name: config}
+        self.model.do(SetFields(value={"streams": streams}))
 
 
 if __name__ == "__main__":

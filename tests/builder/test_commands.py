@@ -110,3 +110,26 @@ def test_rename_rewires_edges_and_roles(mlp_project):
     assert {e.src for e in net.edges} >= {"act"} and "relu" not in net.nodes
     doc.do(RenameNetwork("main", "classifier"))
     assert doc.project.recipe.roles == {"model": "classifier"}
+
+
+def test_renaming_a_network_carries_its_starting_weights(mlp_project):
+    mlp_project.training.init = {"main": "runs/first"}
+    doc = Document(mlp_project)
+    doc.do(RenameNetwork("main", "classifier"))
+    assert doc.project.training.init == {"classifier": "runs/first"}
+    doc.undo()
+    assert doc.project.training.init == {"main": "runs/first"}
+
+
+def test_set_fields_changes_recipe_and_streams_as_one_step(mlp_project):
+    from builder.commands import SetFields
+    from builder.document import DatasetConfig, RecipeConfig
+    doc = Document(mlp_project)
+    before = copy.deepcopy(doc.project)
+    doc.do(SetFields(value={"recipe": RecipeConfig("dann"),
+                            "streams": {"target": DatasetConfig("circles")}}))
+    assert doc.project.streams == {"target": DatasetConfig("circles")}
+    doc.undo()
+    assert doc.project == before
+    with pytest.raises(CommandError, match="no field"):
+        doc.do(SetFields(value={"networks": {}}))
