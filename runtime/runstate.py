@@ -8,14 +8,20 @@ back, so ``--resume`` continues exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from runtime.recipes.base import Recipe
+from runtime.checkpoint import CheckpointError, load_checkpoint, read_meta
+from runtime.events import CheckpointSaved
+from runtime.recipes.base import Recipe, RecipeError, Stage
+from runtime.snapshots import Snapshots
 
-__all__ = ["Position", "Parts", "collect", "restore"]
+__all__ = ["Position", "Parts", "collect", "restore", "Checkpoints", "resume_meta"]
 
 
 @dataclass
@@ -78,3 +84,53 @@ def restore(parts: Parts, state: dict[str, Any], everything: bool) -> None:
             parts.scaler.load_state_dict(state["scaler"])
         parts.data_gen.set_state(state["data_rng"])
         parts.noise_gen.set_state(state["noise_rng"])
+
+
+class Checkpoints:
+    """The run's last good state: taken at the start, each epoch and stage, on request and
+    at the end; rolled back to on a NaN; resumed from."""
+
+    def __init__(self, snapshots: Snapshots, emit: Callable):
+        self.snapshots = snapshots
+        self.emit = emit
+
+    def take(self, networks: dict[str, nn.Module], parts: Parts, pos: Position,
+             meta: dict[str, Any], again: bool = True) -> None:
+        """Snapshot (with ``again`` false: unless one was just taken at this very step)."""
+        if not again and self.snapshots.step == pos.step:
+            return
+        folder = self.snapshots.take(networks, collect(parts, pos), {**pos.meta(), **meta})
+        if folder is not None:
+            self.emit(CheckpointSaved(pos.step, pos.epoch, str(folder)))
+
+    def roll_back(self, networks: dict[str, nn.Module], parts: Parts) -> int:
+        """The weights, optimizer and recipe state of the last snapshot; its step."""
+        state, meta = self.snapshots.restore(networks)
+        restore(parts, state, everything=False)
+        return int(meta["step"])
+
+    @staticmethod
+    def resume(folder: Path, networks: dict[str, nn.Module], parts: Parts,
+               pos: Position) -> dict[str, Any]:
+        """Everything of the checkpoint in ``folder`` loaded; its meta (for early stopping).
+        Raises CheckpointError with the reason."""
+        try:
+            state, meta = load_checkpoint(folder, networks)
+            restore(parts, state, everything=True)
+        except (CheckpointError, RecipeError, KeyError, ValueError, RuntimeError) as e:
+            raise CheckpointError(str(e)) from e
+        pos.step, pos.epoch = int(meta["step"]), int(meta["epoch"])
+        pos.skip = int(meta.get("batch", 0))
+        return meta
+
+
+def resume_meta(folder: Path, stages: list[Stage], recipe: str) -> dict[str, Any]:
+    """The checkpoint's meta, checked against this run's stages (it says which stage to
+    continue in, so the right trainable set and optimizers exist before loading)."""
+    meta = read_meta(folder)
+    index = int(meta.get("stage", 0))
+    name = meta.get("stage_name", stages[0].name if index == 0 else None)
+    if not (0 <= index < len(stages) and stages[index].name == name):
+        raise CheckpointError(f"it was saved in stage {index + 1} ({name!r}), which recipe "
+                              f"{recipe!r} does not have with these settings")
+    return meta

@@ -2,7 +2,8 @@
 
 The trainer owns devices, data iteration, mixed precision, DDP wrapping, pause/stop,
 checkpoints, events, statistics and schedules; the recipe owns one step (DESIGN.md).  Nothing
-in this file knows what a classifier or a GAN is.
+in this file knows what a classifier or a GAN is.  Setup lives in ``runtime.setup``, the
+run's position and checkpoints in ``runtime.runstate``, its length in ``runtime.plan``.
 
 A step does no host synchronisation: metrics and statistics stay on the device until the
 reporting interval (``Watch``), when they are copied back in one go and checked for NaN.
@@ -28,66 +29,30 @@ from builder.document import Project
 from builder.training import batch_mode
 from runtime import distributed
 from runtime.adjust import apply_changes, base_rate, check_changes, set_rate
-from runtime.assemble import (
-    SetupError,
-    dry_run,
-    load_data,
-    make_optimizers,
-    make_recipe,
-    training_calls,
-)
-from runtime.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
-    read_meta,
-    save_weights,
-    weights_finite,
-)
+from runtime.assemble import SetupError
+from runtime.checkpoint import CheckpointError, save_weights, weights_finite
 from runtime.control import PAUSED, RUNNING, STOPPING, Control
 from runtime.data import Splits, TensorData
-from runtime.devices import (
-    DeviceError,
-    amp_supported,
-    autocast,
-    make_scaler,
-    seed_everything,
-    select_device,
-)
-from runtime.evaluate import EarlyStopping, take_samples, validate
+from runtime.devices import autocast
+from runtime.evaluate import take_samples, validate
 from runtime.events import (
-    CheckpointSaved,
     EpochSummary,
     Failure,
     Finished,
     SettingsChanged,
-    StageStarted,
     Started,
     Status,
     Warning,
 )
-from runtime.init_weights import InitError, load_init
-from runtime.optimize import Optimization
-from runtime.plan import Plan, PlanError, make_plan
-from runtime.recipes.base import Recipe, RecipeError, Stage
+from runtime.failures import Stop, step_error
 from runtime.report import Reporter, Watch
-from runtime.runstate import Parts, Position, collect, restore
+from runtime.runstate import Checkpoints, Parts, Position, resume_meta
+from runtime.setup import Current, Run, begin_stage, prepare
 from runtime.snapshots import Snapshots
-from runtime.stages import Freezer, declared, shared_roles, step_recipe
 from runtime.stats import LayerStats
 from runtime.steplog import NonFinite
 
 __all__ = ["Trainer", "Watch"]
-
-class _Stop(Exception):
-    """Ends the run with a Failure event of ``kind``."""
-
-    def __init__(self, kind: str, message: str, detail: str = ""):
-        super().__init__(message)
-        self.kind, self.detail = kind, detail
-
-
-def _oom(e: BaseException) -> bool:
-    return isinstance(e, torch.OutOfMemoryError) or "out of memory" in str(e).lower()
 
 
 class Trainer:
@@ -120,37 +85,42 @@ class Trainer:
         self.failure: Failure | None = None
         self.history: list[EpochSummary] = []
         self.pos = Position()
+        self.data_gen = torch.Generator()  # the order of the training batches
+        self.stats: dict[str, LayerStats] = {}  # per stage; the reporter shares it
+        self.run: Run | None = None  # set up by ``fit``
+        self.current: Current | None = None  # the stage being trained
+        self.reporter: Reporter | None = None
+        self.checkpoints: Checkpoints | None = None
         self.t0 = 0.0
         self.last_progress = 0.0  # when a download's progress was last reported
         self.sampled_at = -1  # the step of the last samples
-        # Set up by ``fit`` (``_setup``); None or empty until then.
-        self.device: torch.device | None = None
-        self.recipe: Recipe | None = None  # the project's recipe, which declares the stages
-        self.stages: list[Stage] = []
-        self.announce = False  # the recipe declared its stages: tell the user about each
-        self.freezer: Freezer | None = None
-        self.step_recipes: list[Recipe] = []  # per stage
-        self.data_gen = torch.Generator()
-        self.plan: Plan | None = None
-        self.amp = False
-        self.scaler: torch.amp.GradScaler | None = None
-        self.stats: dict[str, LayerStats] = {}  # filled per stage; the reporter shares it
-        self.reporter: Reporter | None = None
-        self.snapshots: Snapshots | None = None
-        # The current stage's recipe, optimizers, schedules, step context, early stopping.
-        self.active: Recipe | None = None
-        self.optimizers: dict[str, torch.optim.Optimizer | None] = {}
-        self.schedules: dict[str, Any] = {}
-        self.ctx: Optimization | None = None
-        self.early: EarlyStopping | None = None
 
     # --- public ----------------------------------------------------------------------------
 
     @property
+    def recipe(self):
+        return self.run.recipe if self.run else None
+
+    @property
     def networks(self) -> dict[str, torch.nn.Module]:
         """Network name → trained module (after ``fit`` has set up)."""
-        return {self.recipe.names[r]: m for r, m in self.recipe.nets.items()} \
-            if self.recipe else {}
+        return self.run.networks if self.run else {}
+
+    @property
+    def optimizers(self) -> dict:
+        return self.current.optimizers if self.current else {}
+
+    @property
+    def schedules(self) -> dict:
+        return self.current.schedules if self.current else {}
+
+    @property
+    def ctx(self):
+        return self.current.ctx if self.current else None
+
+    @property
+    def device(self) -> torch.device | None:
+        return self.run.device if self.run else None
 
     @property
     def main(self) -> bool:
@@ -171,7 +141,7 @@ class Trainer:
     def release(self) -> None:
         """Drop the training wrappers (DDP, torch.compile) around the networks; call before
         leaving the process group.  The trained networks themselves stay."""
-        for recipe in self._recipes():
+        for recipe in self.run.recipes() if self.run else ():
             recipe.calls = dict(recipe.nets)
 
     def fit(self, epochs: int | None = None, max_steps: int | None = None) -> Finished:
@@ -179,127 +149,58 @@ class Trainer:
         try:
             self._setup(epochs, max_steps)
             return self._finish(self._run())
-        except _Stop as e:
+        except Stop as e:
             return self._fail(e.kind, str(e), e.detail)
         except SetupError as e:
             return self._fail(e.kind, str(e), traceback.format_exc())
         except Exception as e:  # a bug somewhere: still a clean Failure, never a crash
             return self._fail("error", f"{type(e).__name__}: {e}", traceback.format_exc())
 
-    # --- setup -----------------------------------------------------------------------------
+    # --- setup and stages ------------------------------------------------------------------
 
     def _setup(self, epochs: int | None, max_steps: int | None) -> None:
-        s = self.settings
-        try:
-            self.device = select_device(self.device_choice,
-                                        self.dist.local_rank if self.dist else None)
-        except DeviceError as e:
-            raise SetupError("setup", str(e)) from None
-        if self.dist:
-            distributed.init(self.dist, self.device)
-        seed_everything(s.seed)
-        data = self.data if self.data is not None else load_data(self.project, self._progress)
-        if self.dist:
-            data = distributed.shard(data, self.dist)
-        self.data = data = data.to(self.device)
-        self.recipe = recipe = make_recipe(self.project, data)
-        try:
-            self.stages, self.announce = declared(recipe)
-            self.freezer = Freezer(recipe)  # before anything changes requires_grad
-            for stage in self.stages:
-                self.freezer.check(stage)
-            self.step_recipes = [step_recipe(stage, recipe, data.info) for stage in self.stages]
-        except RecipeError as e:
-            raise SetupError("recipe", str(e)) from e
-        rank = self.dist.rank if self.dist else 0
-        noise = torch.Generator(self.device).manual_seed(s.seed + 1 + rank)
-        for r in self._recipes():  # one noise stream for the run, whichever recipe steps
-            for module in r.nets.values():
-                module.to(self.device).train()
-            r.device, r.generator = self.device, noise
-        self.data_gen.manual_seed(s.seed)
-        try:
-            self.plan = make_plan(len(data.train), s, self.stages, epochs, max_steps)
-        except PlanError as e:
-            raise SetupError("dataset" if not len(data.train) else "recipe", str(e)) from e
-        if self.resume_from is None:
-            self._start_from_weights()
-        for r in self._recipes():
-            dry_run(r, data, self.device)
-        self.amp = bool(s.amp) and amp_supported(self.device)
-        if s.amp and not self.amp:
-            self._emit(Warning(0, "amp_unavailable", f"mixed precision is used on CUDA only; "
-                                                     f"training in float32 on {self.device}"))
-        self.scaler = make_scaler(self.device, self.amp)
-        meta = self._resume_meta(self.resume_from) if self.resume_from is not None else {}
-        stage = self._begin_stage(int(meta.get("stage", 0)), int(meta.get("stage_epoch", 0)),
-                                  int(meta.get("stage_step", 0)))
+        self.run = run = prepare(self.project, self.settings, data=self.data,
+                                 device=self.device_choice, dist=self.dist, epochs=epochs,
+                                 max_steps=max_steps, fresh=self.resume_from is None,
+                                 emit=self._emit, progress=self._progress)
+        self.data = run.data
+        self.data_gen.manual_seed(self.settings.seed)
+        meta = {}
+        if self.resume_from is not None:
+            try:
+                meta = resume_meta(self.resume_from, run.stages, run.recipe.name)
+            except CheckpointError as e:
+                raise SetupError("setup", f"cannot resume from {self.resume_from}: {e}") from e
+        started = self._begin_stage(int(meta.get("stage", 0)),
+                                    int(meta.get("stage_step", 0)),
+                                    int(meta.get("stage_epoch", 0)))
         self.reporter = Reporter(self.watch, self.stats, self._emit,
                                  self.watch.every_steps or (20 if self.dist else 0), self.step)
-        self.snapshots = Snapshots(self.run_dir, self.main)
+        self.checkpoints = Checkpoints(Snapshots(self.run_dir, self.main), self._emit)
         if self.resume_from is not None:
-            self._resume(self.resume_from)
+            try:
+                meta = self.checkpoints.resume(self.resume_from, self._by_name(),
+                                               self._parts(), self.pos)
+            except CheckpointError as e:
+                raise SetupError("setup", f"cannot resume from {self.resume_from}: {e}") from e
+            self.current.early.load(meta)
         else:
             self._checkpoint("start")
-        p = self.plan
-        self._emit(Started(str(self.device), dict(recipe.names), p.epochs, p.steps_per_epoch,
-                           p.total_steps, p.batch_size, len(data.train), len(data.val),
-                           self.dist.world if self.dist else 1, self.step, self.amp))
-        if self.announce:
-            self._emit(stage)
-        self._emit(Status(self.step, RUNNING,
-                          batch_mode(p.batch_size, len(data.train)) + " gradient descent"))
+        p, n = run.plan, len(run.data.train)
+        self._emit(Started(str(run.device), dict(run.recipe.names), p.epochs,
+                           p.steps_per_epoch, p.total_steps, p.batch_size, n,
+                           len(run.data.val), self.dist.world if self.dist else 1, self.step,
+                           run.amp))
+        if run.announce:
+            self._emit(started)
+        self._emit(Status(self.step, RUNNING, batch_mode(p.batch_size, n) + " gradient descent"))
 
-    def _start_from_weights(self) -> None:
-        """Networks named in ``settings.init`` start from saved weights, with a report."""
-        modules = self.networks
-        for network, path in self.settings.init.items():
-            if network not in modules:
-                raise SetupError("setup", f"init names network {network!r}, which recipe "
-                                          f"{self.recipe.name!r} does not train here; it "
-                                          f"trains {', '.join(modules)}")
-            try:
-                self._emit(load_init(modules[network], path, network))
-            except InitError as e:
-                raise SetupError("setup", f"cannot start network {network!r} from {path}: "
-                                          f"{e}") from e
-
-    def _recipes(self) -> list[Recipe]:
-        """The project's recipe and every other recipe a stage steps with."""
-        out = [self.recipe] if self.recipe is not None else []
-        for r in self.step_recipes:
-            if all(r is not o for o in out):
-                out.append(r)
-        return out
-
-    def _begin_stage(self, index: int, epoch: int, step: int) -> StageStarted:
-        """Make stage ``index`` (begun at ``epoch``/``step``) the current one: its trainable
-        set, its recipe wrapped for training, fresh optimizers and LR schedules over what
-        trains (a frozen parameter must not be decayed or carry stale momentum), and its own
-        early stopping (each stage's recipe monitors its own metric)."""
-        s, w, stage = self.settings, self.watch, self.stages[index]
+    def _begin_stage(self, index: int, step: int, epoch: int):
         self.pos.stage, self.pos.stage_epoch, self.pos.stage_step = index, epoch, step
-        self.active = active = self.step_recipes[index]
-        trainable = self.freezer.apply(stage)
-        # Gradient statistics follow the trainable parameters, so they are rebuilt too.
-        self.stats.clear()
-        if w.stride > 0 and (w.gradients or w.activations):
-            acts = w.activations and not self.compile  # hooks would force recompiles
-            for role, run_role in shared_roles(active, self.recipe).items():
-                self.stats[role] = LayerStats(self.recipe.names[run_role], active.nets[role],
-                                              self.device, w.gradients, acts)
-        # DDP registers only the parameters that require grad when it wraps: wrap afresh.
-        training_calls(active, self.device, self.dist is not None, self.compile)
-        p = self.plan
-        self.optimizers, self.schedules = make_optimizers(
-            active, s, self.device, p.steps_per_epoch, p.stage_steps(index, step))
-        self.ctx = Optimization(active.nets, active.names, self.optimizers, self.device,
-                                l1=s.l1, l2=s.l2, grad_clip=s.grad_clip, scaler=self.scaler,
-                                stats=self.stats, total_steps=p.total_steps,
-                                distributed=self.dist is not None)
-        self.early = EarlyStopping(active.monitor, s.early_stopping)
-        return StageStarted(step, epoch, index, stage.name, trainable,
-                            p.stage_epochs[index], len(self.stages), active.name)
+        self.current, started = begin_stage(self.run, index, step, epoch, self.settings,
+                                            self.watch, self.stats,
+                                            ddp=self.dist is not None, compile=self.compile)
+        return started
 
     def _run(self) -> str:
         """The stages in order; a stage ends when its epochs are done or early stopping
@@ -307,11 +208,11 @@ class Trainer:
         while True:
             reason = self._loop()
             if reason not in ("completed", "early_stopping") \
-                    or self.stage + 1 >= len(self.stages):
+                    or self.stage + 1 >= len(self.run.stages):
                 return reason
-            event = self._begin_stage(self.stage + 1, self.epoch, self.step)
-            if self.announce:
-                self._emit(event)
+            started = self._begin_stage(self.stage + 1, self.step, self.epoch)
+            if self.run.announce:
+                self._emit(started)
             # The new optimizers differ from the last snapshot's: a NaN must roll back to
             # a state of this stage.
             self._checkpoint("stage")
@@ -327,9 +228,10 @@ class Trainer:
     # --- the loop --------------------------------------------------------------------------
 
     def _loop(self) -> str:
-        recipe, ctx, report, control, pos, plan = (self.active, self.ctx, self.reporter,
-                                                   self.control, self.pos, self.plan)
-        amp = autocast(self.device, self.amp)
+        cur, report, control, pos, plan = (self.current, self.reporter, self.control,
+                                           self.pos, self.run.plan)
+        recipe, ctx = cur.active, cur.ctx
+        amp = autocast(self.run.device, self.run.amp)
         while pos.epoch < pos.stage_epoch + plan.stage_epochs[pos.stage]:
             t_epoch = time.perf_counter()
             pos.epoch_rng = self.data_gen.get_state()
@@ -344,8 +246,8 @@ class Trainer:
                 except StopIteration:
                     break
                 except Exception as e:
-                    raise _Stop("dataset", f"reading a training batch failed: {e}",
-                                traceback.format_exc()) from e
+                    raise Stop("dataset", f"reading a training batch failed: {e}",
+                               traceback.format_exc()) from e
                 if pos.skip:  # resuming mid-epoch: the same order, minus what was done
                     pos.skip -= 1
                     pos.batch += 1
@@ -361,7 +263,7 @@ class Trainer:
                 report.timed(measuring, time.perf_counter() - t_step)
                 pos.step += 1
                 pos.batch += 1
-                for sched in self.schedules.values():
+                for sched in cur.schedules.values():
                     sched.step()
                 report.log.add(pos.step, pos.epoch,
                                {**metrics, **ctx.extra} if ctx.extra else metrics)
@@ -385,31 +287,22 @@ class Trainer:
     def _batch_device(self, part: str) -> torch.device | None:
         """In-memory parts already live on the device (no per-batch copy call); file-backed
         parts are copied batch by batch."""
-        return None if isinstance(self.data.part(part), TensorData) else self.device
+        return None if isinstance(self.data.part(part), TensorData) else self.run.device
 
-    def _step_error(self, e: Exception, where: str = "") -> _Stop:
-        detail = traceback.format_exc()
-        if _oom(e):
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            size = self.plan.batch_size
-            return _Stop("oom", f"out of memory on {self.device} at step {self.step + 1} with "
-                                f"batch size {size}; try a smaller batch (e.g. "
-                                f"{max(1, size // 2)}) or a smaller network", detail)
-        if isinstance(e, RecipeError):  # the recipe's own words: the user can act on them
-            return _Stop("recipe", f"{where or f'the {self.active.name} step'} at step "
-                                   f"{self.step + 1}: {e}", detail)
-        what = where or f"the {self.active.name} step"
-        return _Stop("recipe", f"{what} failed at step {self.step + 1}: "
-                               f"{type(e).__name__}: {e}", detail)
+    def _step_error(self, e: Exception, what: str = "") -> Stop:
+        return step_error(e, what or f"the {self.current.active.name} step", self.step,
+                          self.run.device, self.run.plan.batch_size)
+
+    # --- watching and steering -------------------------------------------------------------
 
     def _flush(self) -> None:
-        rates = {self.active.names[r]: o.param_groups[0]["lr"]
-                 for r, o in self.optimizers.items() if o is not None}
+        cur = self.current
+        rates = {cur.active.names[r]: o.param_groups[0]["lr"]
+                 for r, o in cur.optimizers.items() if o is not None}
         bad = self.reporter.flush(self.step, rates)
         if self.dist:
             stop = self.control.state == STOPPING
-            nan, stop = distributed.any_rank([bad is not None, stop], self.device)
+            nan, stop = distributed.any_rank([bad is not None, stop], self.run.device)
             if nan and bad is None:
                 bad = NonFinite(self.step, self.epoch, "loss", math.nan, None, None)
             if stop:
@@ -419,17 +312,17 @@ class Trainer:
 
     def _nonfinite(self, bad: NonFinite) -> None:
         if self.on_nonfinite != "pause" or self.dist:
-            raise _Stop("nonfinite", bad.message())
-        rates = {r: base_rate(o, self.schedules.get(r))
-                 for r, o in self.optimizers.items() if o is not None}
-        state, meta = self.snapshots.restore(self._by_name())
-        restore(self._parts(), state, everything=False)
+            raise Stop("nonfinite", bad.message())
+        cur = self.current
+        rates = {r: base_rate(o, cur.schedules.get(r))
+                 for r, o in cur.optimizers.items() if o is not None}
+        restored = self.checkpoints.roll_back(self._by_name(), self._parts())
         for role, rate in rates.items():  # a rate the user lowered since stays lowered
-            set_rate(self.optimizers[role], self.schedules.get(role), rate)
+            set_rate(cur.optimizers[role], cur.schedules.get(role), rate)
         self._emit(Warning(self.step, "nonfinite", f"{bad.message()} The weights were set back "
-                           f"to the last good checkpoint (step {meta['step']}) and training "
-                           "is paused: a new learning rate or gradient clipping applies to "
-                           "this run at once, so change one and resume, or stop."))
+                           f"to the last good checkpoint (step {restored}) and training is "
+                           "paused: a new learning rate or gradient clipping applies to this "
+                           "run at once, so change one and resume, or stop."))
         self.control.pause()
 
     def _poll(self) -> bool:
@@ -466,8 +359,9 @@ class Trainer:
         if problems:
             self._emit(Warning(self.step, "settings", "; ".join(problems)))
             return
-        said = apply_changes(changes, self.settings, self.optimizers, self.schedules,
-                             self.active.names, self.ctx)
+        cur = self.current
+        said = apply_changes(changes, self.settings, cur.optimizers, cur.schedules,
+                             cur.active.names, cur.ctx)
         if said:
             self._emit(SettingsChanged(self.step, changes, "; ".join(said)))
 
@@ -477,29 +371,30 @@ class Trainer:
         """Validation, summary, samples, checkpoint; True when early stopping says stop.
         An incomplete epoch (max_steps) is summarised but stays the current epoch, so a
         resumed run finishes it."""
+        cur, run = self.current, self.run
         self._flush()
         train = self.reporter.epoch_means()
         try:
-            val, extras = validate(self.active, self.data, max(self.plan.batch_size, 512),
-                                   self._batch_device("val"), (self.device, self.amp))
+            val, extras = validate(cur.active, self.data, max(run.plan.batch_size, 512),
+                                   self._batch_device("val"), (run.device, run.amp))
         except Exception as e:
             raise self._step_error(e, "validation") from e
         best = stop = False
         if complete:
-            best, stop = self.early.update(val or train, self.active.nets)
+            best, stop = cur.early.update(val or train, cur.active.nets)
         summary = EpochSummary(self.epoch, self.step, train, val,
                                time.perf_counter() - t_epoch, extras, best)
         self.history.append(summary)
         self._emit(summary)
-        if complete and self.plan.samples_after_epoch(self.epoch):
+        if complete and run.plan.samples_after_epoch(self.epoch):
             self._samples()
         if complete:
             self.pos.epoch += 1
             self.pos.batch = 0
-        if stop and self.early.restore_best(self.active.nets):
+        if stop and cur.early.restore_best(cur.active.nets):
             self._emit(Warning(self.step, "early_stopping",
-                               f"validation {self.early.monitor[0]} has not improved for "
-                               f"{self.early.since} epochs; the best weights were restored"))
+                               f"validation {cur.early.monitor[0]} has not improved for "
+                               f"{cur.early.since} epochs; the best weights were restored"))
         self._checkpoint("epoch")
         return stop
 
@@ -508,7 +403,7 @@ class Trainer:
         if not self.watch.samples or self.sampled_at == self.step:
             return
         self.sampled_at = self.step
-        for event in take_samples(self.active, self.data, self.step, self.epoch):
+        for event in take_samples(self.current.active, self.data, self.step, self.epoch):
             self._emit(event)
 
     # --- checkpoints -----------------------------------------------------------------------
@@ -516,65 +411,33 @@ class Trainer:
     def _by_name(self) -> dict[str, torch.nn.Module]:
         """What a checkpoint holds: the current stage's networks (and a sub-recipe's own
         modules) by name."""
-        return {self.active.names[r]: m for r, m in self.active.nets.items()}
+        active = self.current.active
+        return {active.names[r]: m for r, m in active.nets.items()}
 
     def _parts(self) -> Parts:
-        return Parts(self.optimizers, self.schedules, self.scaler, self.data_gen,
-                     self.recipe.generator, self._recipes())
-
-    def _meta(self, reason: str) -> dict[str, Any]:
-        return {**self.pos.meta(), "reason": reason, "networks": dict(self.recipe.names),
-                "recipe": self.recipe.name, "stage_name": self.stages[self.stage].name,
-                **self.early.state()}
+        cur = self.current
+        return Parts(cur.optimizers, cur.schedules, self.run.scaler, self.data_gen,
+                     self.run.recipe.generator, self.run.recipes())
 
     def _checkpoint(self, reason: str, again: bool = True) -> None:
-        """Snapshot the run as its last good state (with ``again`` false: unless one was
-        just taken at this very step)."""
-        if not again and self.snapshots.step == self.step:
-            return
-        folder = self.snapshots.take(self._by_name(), collect(self._parts(), self.pos),
-                                     self._meta(reason))
-        if folder is not None:
-            self._emit(CheckpointSaved(self.step, self.epoch, str(folder)))
-
-    def _resume_meta(self, folder: Path) -> dict[str, Any]:
-        """The checkpoint's meta, checked against this run's stages (it says which stage to
-        continue in, so the right trainable set and optimizers exist before loading)."""
-        try:
-            meta = read_meta(folder)
-        except CheckpointError as e:
-            raise SetupError("setup", f"cannot resume from {folder}: {e}") from e
-        index = int(meta.get("stage", 0))
-        name = meta.get("stage_name", self.stages[0].name if index == 0 else None)
-        if not (0 <= index < len(self.stages) and self.stages[index].name == name):
-            raise SetupError("setup", f"cannot resume from {folder}: it was saved in stage "
-                                      f"{index + 1} ({name!r}), which recipe "
-                                      f"{self.recipe.name!r} does not have with these "
-                                      "settings")
-        return meta
-
-    def _resume(self, folder: Path) -> None:
-        try:
-            state, meta = load_checkpoint(folder, self._by_name())
-            restore(self._parts(), state, everything=True)
-        except (CheckpointError, RecipeError, KeyError, ValueError, RuntimeError) as e:
-            raise SetupError("setup", f"cannot resume from {folder}: {e}") from e
-        self.pos.step, self.pos.epoch = int(meta["step"]), int(meta["epoch"])
-        self.pos.skip = int(meta.get("batch", 0))
-        self.early.load(meta)
+        meta: dict[str, Any] = {"reason": reason, "networks": dict(self.run.recipe.names),
+                                "recipe": self.run.recipe.name,
+                                "stage_name": self.run.stages[self.stage].name,
+                                **self.current.early.state()}
+        self.checkpoints.take(self._by_name(), self._parts(), self.pos, meta, again)
 
     # --- the end ---------------------------------------------------------------------------
 
     def _save_final(self) -> None:
-        if self.recipe is None or self.run_dir is None or not self.main:
+        if self.run is None or self.run_dir is None or not self.main:
             return
-        if weights_finite(self.recipe.nets):
+        if weights_finite(self.run.recipe.nets):
             for name, module in self.networks.items():
                 save_weights(module, self.run_dir / f"{name}.safetensors")
 
     def _finish(self, reason: str) -> Finished:
         self._flush()
-        if self.plan.samples_unit == "end" or self.sampled_at >= 0:
+        if self.run.plan.samples_unit == "end" or self.sampled_at >= 0:
             self._samples()  # the final picture, unless the cadence just drew it
         self._checkpoint(reason, again=False)
         self._save_final()

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from rt_helpers import project
 
+from builder.document import DatasetConfig
 from builder.serialize import load, save
 from resources import TEMPLATES
 from runtime import export as export_mod
@@ -27,19 +28,16 @@ def moons_file(tmp_path) -> Path:
     return save(project(epochs=2), tmp_path / "moons.loom")
 
 
-def test_mlp_template_reaches_95_percent_on_spirals_within_a_minute(tmp_path):
-    import time
-
+def test_mlp_template_reaches_95_percent_on_spirals(tmp_path):
+    # Its speed is measured by tests/bench/bench_train.py: wall time on a shared CI machine
+    # says nothing about the code.
     run = tmp_path / "run"
-    start = time.perf_counter()
     assert main(["train", str(TEMPLATES / "mlp.loom"), "--out", str(run),
                  "--device", "cpu"]) == 0
-    seconds = time.perf_counter() - start
     rows = list(csv.DictReader(open(run / "metrics.csv", newline="")))
     accuracy = [float(r["value"]) for r in rows if r["split"] == "val" and r["name"] ==
                 "accuracy"]
     assert accuracy[-1] >= 0.95, accuracy
-    assert seconds < 60
 
 
 def test_train_writes_metrics_weights_and_the_project(moons_file, tmp_path, capsys):
@@ -137,7 +135,7 @@ def test_lenet_runs_end_to_end_on_a_generated_idx_file(tmp_path, monkeypatch, ca
     _idx_files(tmp_path / "data" / "mnist")
     monkeypatch.setenv("LAYERLOOM_DATA", str(tmp_path / "data"))
     p = load(TEMPLATES / "lenet.loom")
-    p.dataset.params = {"download": False}
+    p.dataset = DatasetConfig("mnist", {"download": False})  # the template's default is offline
     p.training.batch_size = 32
     file = save(p, tmp_path / "lenet.loom")
     run = tmp_path / "run"
@@ -156,10 +154,10 @@ def test_image_classification_shows_predicted_images(tmp_path, monkeypatch):
     from runtime.events import Samples
     from runtime.trainer import Trainer
 
-    _idx_files(tmp_path / "data" / "mnist", n_train=64, n_test=32)
     monkeypatch.setenv("LAYERLOOM_DATA", str(tmp_path / "data"))
     p = load(TEMPLATES / "lenet.loom")
-    p.dataset.params = {"download": False}
+    assert p.dataset.name == "glyph_digits"
+    p.dataset.params = {"n_samples": 96}
     events = Recorder()
     Trainer(p, callback=events, device="cpu").fit(epochs=1)
     images = [e for e in events.of(Samples) if e.kind == "images"][-1]

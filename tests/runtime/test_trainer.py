@@ -320,9 +320,9 @@ def test_every_optimizer_lowers_the_loss(name, events):
 
 def test_the_mixed_precision_path_runs_where_amp_is_allowed(monkeypatch, events):
     # CUDA is not on every test machine; CPU autocast + GradScaler walk the same code.
-    import runtime.trainer as trainer_mod
+    import runtime.setup as setup_mod
 
-    monkeypatch.setattr(trainer_mod, "amp_supported", lambda device: True)
+    monkeypatch.setattr(setup_mod, "amp_supported", lambda device: True)
     p = project(epochs=2, amp=True, grad_clip=1.0)
     trainer = Trainer(p, callback=events, device="cpu")
     assert trainer.fit().reason == "completed"
