@@ -232,6 +232,8 @@ class Trainer:
                                            self.pos, self.run.plan)
         recipe, ctx = cur.active, cur.ctx
         amp = autocast(self.run.device, self.run.amp)
+        if plan.max_steps and pos.step >= plan.max_steps:
+            return "max_steps"  # resumed at its cap: nothing left to do
         while pos.epoch < pos.stage_epoch + plan.stage_epochs[pos.stage]:
             t_epoch = time.perf_counter()
             pos.epoch_rng = self.data_gen.get_state()

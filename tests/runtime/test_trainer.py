@@ -343,3 +343,12 @@ def test_a_broken_callback_ends_the_run_cleanly():
     assert finished.reason == "failed"
     failure = next(e for e in calls if isinstance(e, Failure))
     assert failure.kind == "error" and "plot exploded" in failure.message
+
+
+def test_resuming_a_run_that_reached_max_steps_takes_no_extra_step(tmp_path, events):
+    # A finished --max-steps run, resumed with the same cap, has nothing left to do.
+    Trainer(project(epochs=50), run_dir=tmp_path).fit(max_steps=30)
+    finished = Trainer(project(epochs=50), run_dir=tmp_path, resume=tmp_path / "checkpoint",
+                       callback=events).fit(max_steps=30)
+    assert finished.step == 30 and finished.reason == "max_steps"
+    assert not events.of(StepMetrics)
