@@ -19,6 +19,7 @@ CATEGORIES = (
     "Normalization",
     "Regularization",
     "Recurrent",
+    "Attention",
     "Generative & special",
     "Composite",
 )

@@ -1,4 +1,5 @@
-"""Recurrent and attention blocks: shape rules against torch, FLOPs, errors, torch equivalence."""
+"""Recurrent blocks: shape rules against torch, FLOPs, errors, torch equivalence.
+(Attention blocks: test_attention.py.)"""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from builder import blocks
 from builder.shapes import ShapeError
 
-TYPES = ["RNN", "LSTM", "GRU", "RepeatVector", "TimeDistributedLinear", "Attention",
-         "MultiHeadAttention", "TransformerEncoderLayer"]
+TYPES = ["RNN", "LSTM", "GRU", "RepeatVector", "TimeDistributedLinear"]
 
 
 def _params(block, **over):
@@ -96,10 +96,6 @@ def test_symbolic_length_passes_through():
     assert spec.shape(p, [("T", 8), None, None]) == [("T", 32), (4, 16), (4, 16)]
     spec, p = _params("GRU", output="last", hidden=16)
     assert spec.shape(p, [("T", 8), None]) == [(16,), (1, 16)]
-    spec, p = _params("Attention")
-    assert spec.shape(p, [("T", 8), ("S", 8), None]) == [("T", 8), ("T", "S")]
-    spec, p = _params("MultiHeadAttention", heads=2)
-    assert spec.shape(p, [("T", 8), None, None]) == [("T", 8), ("T", "T")]
     spec, p = _params("TimeDistributedLinear", units=3)
     assert spec.shape(p, [("T", 8)]) == [("T", 3)]
 
@@ -167,74 +163,10 @@ def test_time_distributed_matches_per_step_linear():
     assert "params = 4·3 + 3 = 15" in spec.explain(p, [(6, 4)], [(6, 3)])
 
 
-@pytest.mark.parametrize("score", ["scaled_dot", "dot", "additive"])
-def test_attention_variants(score):
-    _check("Attention", [(6, 8), (9, 8), None], score=score, units=5)
-    _check("Attention", [(6, 8), (9, 8), (9, 3)], score=score, units=5)
-    if score == "additive":
-        _check("Attention", [(6, 8), (9, 4), (9, 3)], score=score, units=5)
-
-
-def test_attention_matches_sdpa_and_weights_sum_to_one():
-    spec, p = _params("Attention")
-    q, k, v = torch.randn(2, 6, 8), torch.randn(2, 9, 8), torch.randn(2, 9, 3)
-    m = spec.build(p, [(6, 8), (9, 8), (9, 3)])()
-    context, weights = m(q, k, v)
-    torch.testing.assert_close(context, F.scaled_dot_product_attention(q, k, v))
-    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 6))
-    spec, p = _params("Attention", score="dot")
-    context, _ = spec.build(p, [(6, 8), (9, 8), None])()(q, k, None)
-    torch.testing.assert_close(context, torch.softmax(q @ k.transpose(1, 2), -1) @ k)
-
-
-def test_additive_attention_formula():
-    spec, p = _params("Attention", score="additive", units=5)
-    m = spec.build(p, [(2, 4), (3, 6), None])()
-    q, k = torch.randn(1, 2, 4), torch.randn(1, 3, 6)
-    _, weights = m(q, k, None)
-    with torch.no_grad():
-        scores = torch.tensor([[[float(m.v(torch.tanh(m.w_query(q[0, i]) + m.w_keys(k[0, j]))))
-                                 for j in range(3)] for i in range(2)]])
-    torch.testing.assert_close(weights, torch.softmax(scores, -1))
-
-
-@pytest.mark.parametrize("ins", [[(10, 16), None, None], [(10, 16), (7, 16), None],
-                                 [(10, 16), (7, 12), None], [(10, 16), (7, 12), (7, 5)],
-                                 [(10, 16), None, (10, 3)]])
-def test_mha_variants(ins):
-    _check("MultiHeadAttention", ins, heads=4)
-
-
-def test_mha_matches_torch():
-    torch.manual_seed(0)
-    spec, p = _params("MultiHeadAttention", heads=4)
-    ours = spec.build(p, [(5, 16), (7, 16), None])()
-    ref = nn.MultiheadAttention(16, 4, batch_first=True)
-    ref.load_state_dict(ours.state_dict())
-    q, k = torch.randn(2, 5, 16), torch.randn(2, 7, 16)
-    for a, b in zip(ours(q, k, None), ref(q, k, k), strict=True):
-        torch.testing.assert_close(a, b)
-    # self-attention when key and value are unconnected
-    for a, b in zip(ours(q), ref(q, q, q), strict=True):
-        torch.testing.assert_close(a, b)
-
-
-@pytest.mark.parametrize("activation,norm_first", [("relu", False), ("gelu", True)])
-def test_transformer_encoder_layer(activation, norm_first):
-    _check("TransformerEncoderLayer", [(6, 12)], heads=3, feedforward=20,
-           activation=activation, norm_first=norm_first)
-    spec, p = _params("TransformerEncoderLayer", heads=3, feedforward=20)
-    m = spec.build(p, [(6, 12)])()
-    assert sum(t.numel() for t in m.parameters()) == int(
-        spec.explain(p, [(6, 12)], [(6, 12)]).rsplit("= ", 1)[1].replace(",", ""))
-
-
 def test_explain_param_counts_match_modules():
     cases = [("RNN", [(5, 3), None], dict(hidden=7, num_layers=2, bidirectional=True)),
              ("LSTM", [(5, 3), None, None], dict(hidden=7, num_layers=3)),
-             ("GRU", [(5, 3), None], dict(hidden=7, bias=False, bidirectional=True)),
-             ("MultiHeadAttention", [(5, 8), (4, 6), None], dict(heads=2)),
-             ("Attention", [(5, 8), (4, 6), None], dict(score="additive", units=3))]
+             ("GRU", [(5, 3), None], dict(hidden=7, bias=False, bidirectional=True))]
     for block, ins, over in cases:
         spec, p = _params(block, **over)
         m = spec.build(p, ins)()
@@ -250,13 +182,6 @@ def test_explain_param_counts_match_modules():
     ("LSTM", [(5, 3), (1, 64), (2, 64)], {}, "c0 must be [num_layers·directions, hidden]"),
     ("GRU", [(5, 3), (1, 64)], {"bidirectional": True}, "received [1, 64]"),
     ("TimeDistributedLinear", [(16,)], {}, "received [16]"),
-    ("Attention", [(5, 8), (6, 4), None], {}, "same size"),
-    ("Attention", [(5, 8), (6, 8), (7, 8)], {}, "one value per key"),
-    ("Attention", [(5,), (6, 8), None], {}, "query sequence"),
-    ("MultiHeadAttention", [(5, 30), None, None], {"heads": 4}, "4 heads must divide"),
-    ("MultiHeadAttention", [(5, 32), (6, 32), (7, 32)], {}, "one value per key"),
-    ("TransformerEncoderLayer", [(5, 30)], {"heads": 4}, "embedding size 30"),
-    ("TransformerEncoderLayer", [(30,)], {}, "sequence [T, embed]"),
     ("RepeatVector", [()], {}, "scalar"),
 ])
 def test_invalid_inputs_raise_clear_errors(block, ins, over, words):
@@ -276,25 +201,11 @@ def test_fused_rnn_flops_on_cpu():
         assert spec.flops(p, ins, spec.shape(p, ins)) == counter.get_total_flops()
 
 
-def test_mha_eval_fast_path_gives_the_same_numbers():
-    spec, p = _params("MultiHeadAttention", heads=4)
-    m = spec.build(p, [(10, 32), None, None])()
-    x = torch.randn(2, 10, 32)
-    train = m(x)
-    m.eval()
-    with torch.no_grad():
-        for a, b in zip(train, m(x), strict=True):
-            torch.testing.assert_close(a.detach(), b)
-
-
 @pytest.mark.parametrize("block,ins,over", [
     ("RNN", [(5, 3), (2, 4)], dict(hidden=4, num_layers=2, nonlinearity="relu")),
     ("LSTM", [(5, 3), (2, 4), (2, 4)], dict(hidden=4, bidirectional=True, output="last")),
     ("GRU", [(5, 3), None], dict(hidden=4, num_layers=2, bidirectional=True, output="last")),
     ("RepeatVector", [(6,)], {}),
-    ("Attention", [(5, 4), (6, 3), (6, 2)], dict(score="additive", units=3)),
-    ("Attention", [(5, 4), (6, 4), None], {}),
-    ("MultiHeadAttention", [(5, 4), (6, 3), None], dict(heads=2)),
 ])
 def test_modules_are_self_contained(block, ins, over):
     """Generated code copies a custom module's source with only torch, nn, F and math around."""
