@@ -2,7 +2,9 @@
 
 The network's output is one logit per class (no softmax block needed: cross-entropy applies
 log-softmax itself, which is numerically safer).  Outputs with extra axes, ``[B, T, C]`` with
-targets ``[B, T]``, are scored per position.
+targets ``[B, T]``, are scored per position: token data (sequence and language tasks) gets a
+class per time step, its padding counts in neither loss nor accuracy, ``accuracy`` is over
+real tokens and ``sequence_accuracy`` the share of sequences right at every real token.
 """
 
 from __future__ import annotations
@@ -14,19 +16,21 @@ from torch import Tensor
 
 from builder.blocks.spec import Param
 from runtime.data.core import TensorData
-from runtime.recipes.base import RecipeError
+from runtime.recipes import tokens
 from runtime.recipes.supervised import OUTPUT, TARGET, SupervisedRecipe
 
 __all__ = ["Classification"]
 
 MAX_CONFUSION = 100  # classes; a larger matrix is too big to look at or to send each epoch
+TEXTS = 8  # validation sequences shown as text samples
 
 
 class Classification(SupervisedRecipe):
     name = "classification"
     title = "Classification"
-    description = "Predict one class per sample; trained with cross-entropy."
-    tasks = ("classification",)
+    description = ("Predict one class per sample, or one symbol per time step of a token "
+                   "sequence; trained with cross-entropy.")
+    tasks = ("classification", "sequence", "language")
     params = (
         TARGET,
         OUTPUT,
@@ -38,11 +42,11 @@ class Classification(SupervisedRecipe):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.info.num_classes is None:
-            raise RecipeError(f"dataset {self.info.name!r} has no class count; choose the "
-                              "regression recipe or a labelled dataset")
-        self.classes = int(self.info.num_classes)
+        self.classes = tokens.vocab_size(self.info, self.name)
         self.k = self.options["top_k"] if self.classes > self.options["top_k"] else 0
+        # Per time step: padding is ignored and whole sequences are scored too.
+        self.per_step = tokens.is_tokens(self.info, self.target)
+        self.pad = tokens.pad_id(self.info) if self.per_step else tokens.IGNORE
 
     def _flat(self, logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         if logits.dim() > 2:  # [B, T, C] → [B·T, C]
@@ -50,34 +54,36 @@ class Classification(SupervisedRecipe):
         return logits, y
 
     def check_output(self, pred: Tensor, y: Tensor) -> None:
-        if pred.dim() < 2 or pred.shape[-1] != self.classes:
-            raise RecipeError(
-                f"the network's output has shape {list(pred.shape[1:])} per sample, but "
-                f"{self.info.name!r} has {self.classes} classes: the last layer needs "
-                f"{self.classes} units (one logit per class)")
-        if pred.shape[:-1] != y.shape:
-            raise RecipeError(f"the output {list(pred.shape)} does not line up with the "
-                              f"labels {list(y.shape)}")
+        tokens.check_logits(pred, y, self.classes, self.names["model"], self.info.name)
 
     def loss(self, pred, y):
+        smoothing = self.options["label_smoothing"]
+        if self.per_step:
+            loss = tokens.token_loss(pred, y, self.pad, smoothing)
+            counts = tokens.token_counts(pred.detach().argmax(-1), y, self.pad)
+            return loss, {"accuracy": counts["correct"] / counts["n"].clamp(min=1),
+                          "sequence_accuracy": counts["seq_correct"] / counts["seqs"]}
         logits, y = self._flat(pred, y)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=self.options["label_smoothing"])
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=smoothing)
         acc = (logits.detach().argmax(1) == y).float().mean()
         return loss, {"accuracy": acc}
 
     def eval_batch(self, batch):
-        logits, y = self._flat(self.prediction(batch, train=False), batch[self.target])
-        logits = logits.float()
+        pred_full = self.prediction(batch, train=False).float()
+        y_full = batch[self.target]
+        logits, y = self._flat(pred_full, y_full)
         pred = logits.argmax(1)
-        out = {
-            "loss": F.cross_entropy(logits, y, reduction="sum"),
-            "correct": (pred == y).sum(),
-            "n": torch.tensor(y.numel(), device=y.device),
-        }
+        real = y != self.pad
+        out = {"loss": F.cross_entropy(logits, y, ignore_index=self.pad, reduction="sum")}
+        if self.per_step:
+            out.update(tokens.token_counts(pred_full.argmax(-1), y_full, self.pad))
+        else:
+            out.update(correct=(pred == y).sum(), n=torch.tensor(y.numel(), device=y.device))
         if self.k:
             top = logits.topk(self.k, dim=1).indices
-            out["correct_top"] = (top == y[:, None]).any(1).sum()
-        if self.classes <= MAX_CONFUSION:
+            out["correct_top"] = ((top == y[:, None]).any(1) & real).sum()
+        # A matrix per symbol of a sequence task says little and grows with the vocabulary.
+        if not self.per_step and self.classes <= MAX_CONFUSION:
             c = self.classes
             out["confusion"] = torch.bincount(y * c + pred, minlength=c * c).reshape(c, c)
         return out
@@ -85,6 +91,9 @@ class Classification(SupervisedRecipe):
     def eval_summary(self, totals, count):
         n = max(1.0, float(totals["n"]))
         metrics = {"loss": float(totals["loss"]) / n, "accuracy": float(totals["correct"]) / n}
+        if "seq_correct" in totals:
+            metrics["sequence_accuracy"] = float(totals["seq_correct"]) / max(
+                1.0, float(totals["seqs"]))
         if "correct_top" in totals:
             metrics[f"top{self.k}_accuracy"] = float(totals["correct_top"]) / n
         extras = {}
@@ -94,10 +103,32 @@ class Classification(SupervisedRecipe):
 
     def samples(self, data, step, epoch):
         fed = self.fed_inputs("model")
+        if self.per_step:  # no plane or images for token ids; text where they have one
+            return self.text_samples(data, step, epoch) if self.info.vocab else []
         if len(fed) == 1 and len(fed[0].shape) == 3 and data.info.fields.get(
                 fed[0].field) is not None and data.info.fields[fed[0].field].kind == "image":
             return self.image_samples(data, fed[0].field, step, epoch)
         return super().samples(data, step, epoch)
+
+    def text_samples(self, data, step, epoch) -> list:
+        """The first validation sequences, decoded: input → prediction (target)."""
+        val = data.val
+        if not isinstance(val, TensorData) or len(val) == 0:
+            return []
+        batch = {k: v[:TEXTS] for k, v in val.items()}
+        with torch.no_grad():
+            pred = self.prediction(batch, train=False).argmax(-1)
+        fed = [s for s in self.fed_inputs("model") if s.kind == "index"]
+        vocab, lines, right = self.info.vocab, [], []
+        for i, y in enumerate(batch[self.target]):
+            keep = (y != self.pad).tolist()
+            x = batch[fed[0].field][i] if fed else y[:0]
+            src = tokens.decode(x, vocab, (x != self.pad).tolist())
+            guess, want = tokens.decode(pred[i], vocab, keep), tokens.decode(y, vocab, keep)
+            lines.append(tokens.text_line(src, guess, want))
+            right.append(guess == want)
+        return [self.event(step, epoch, "predictions", "text", lines, None,
+                           correct=np.array(right, dtype=bool))]
 
     def image_samples(self, data, field, step, epoch, count: int = 16) -> list:
         """The first validation images with their predicted and true classes."""
