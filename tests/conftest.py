@@ -9,6 +9,16 @@ import pytest  # noqa: E402
 from builder.document import Network, Node, Project  # noqa: E402
 
 
+def pytest_configure(config):
+    # Parallel workers share the cores: torch's own threads on top of them only spin against
+    # each other (a small recurrent step gets ten times slower), so each worker gets its share.
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(workers)))
+
+
 def mlp_network(name: str = "main", features: int = 2, classes: int = 3) -> Network:
     net = Network(name)
     net.add("Input", id="x", shape=[features])
