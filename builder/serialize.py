@@ -1,13 +1,13 @@
 """The ``.loom`` file: JSON with a version, strict reading, migrations, atomic saving.
 
-Reading never trusts the file: every field is type-checked and every error names where it is
-(``networks[0].nodes[3].params``).  Saving writes a temp file, fsyncs, keeps the previous file
+Reading never trusts the file (``builder/reader.py``): every field is type-checked, unknown and
+duplicate keys are refused, and every error names where it is (``networks[0].nodes[3]
+(conv1).params``).  Saving writes a temp file, fsyncs, keeps the previous file
 as ``NAME.loom.bak`` and renames into place, so a crash mid-save loses nothing.  No pickle.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -29,7 +29,9 @@ from builder.document import (
     TrainingSettings,
     valid_name,
 )
+from builder.jsontext import describe, nearest, show
 from builder.ports import GROUP, node_ports
+from builder.reader import LoomError, Reader, check_json_value, label, parse
 from builder.training import check_training
 
 __all__ = [
@@ -50,10 +52,6 @@ FORMAT = "layerloom"
 VERSION = 2
 MAX_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 16  # groups inside groups
-
-
-class LoomError(ValueError):
-    """A project file could not be read.  The message says what is wrong and where."""
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -136,11 +134,12 @@ def fsync_dir(folder: Path) -> None:
 
 def _migrate_0_to_1(doc: dict) -> dict:
     """Version 0 (early drafts) stored edges as [src, src_port, dst, dst_port] lists."""
-    for net in doc.get("networks", []):
+    for net in doc.get("networks") if isinstance(doc.get("networks"), list) else []:
         if isinstance(net, dict) and isinstance(net.get("edges"), list):
             net["edges"] = [
                 {"from": f"{e[0]}.{e[1]}", "to": f"{e[2]}.{e[3]}"}
-                if isinstance(e, list) and len(e) == 4 else e
+                if isinstance(e, list) and len(e) == 4 and all(isinstance(x, str) for x in e)
+                else e
                 for e in net["edges"]
             ]
     doc["version"] = 1
@@ -158,125 +157,46 @@ def _migrate_1_to_2(doc: dict) -> dict:
 MIGRATIONS = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
 
 
-class _Reader:
-    """Type-checked access to untrusted JSON with a breadcrumb for messages."""
-
-    def __init__(self, where: str = ""):
-        self.where = where
-
-    def fail(self, what: str, at: str = "") -> LoomError:
-        place = ".".join(p for p in (self.where, at) if p) or "the file"
-        return LoomError(f"{place}: {what}")
-
-    def get(self, d: dict, key: str, kind, default=...):
-        if key not in d:
-            if default is ...:
-                raise self.fail(f"missing required field {key!r}")
-            return default
-        value = d[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-            raise self.fail(f"expected {_json_type(names)}, found {_describe(value)}", key)
-        return value
-
-    def at(self, part: str) -> _Reader:
-        return _Reader(f"{self.where}.{part}" if self.where else part)
+_TOP_KEYS = ("format", "version", "description", "networks", "dataset", "recipe", "training",
+             "streams")
+_NETWORK_KEYS = ("name", "nodes", "edges")
+_NODE_KEYS = ("id", "block", "params", "pos", "trainable", "init", "subnet")
+_EDGE_KEYS = ("from", "to")
 
 
-def _json_type(python_names: str) -> str:
-    return (python_names.replace("dict", "an object").replace("list", "a list")
-            .replace("str", "a text").replace("float", "a number").replace("int", "a whole number")
-            .replace("bool", "true/false"))
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f"the text {value[:40]!r}"
-    return "a list" if isinstance(value, list) else "an object"
-
-
-def _check_json_value(value: Any, r: _Reader, depth: int = 0) -> Any:
-    """Params are free-form JSON: refuse non-finite numbers and absurd nesting."""
-    if depth > 8:
-        raise r.fail("values are nested too deeply")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise r.fail(f"{value} is not a finite number")
-    if isinstance(value, list):
-        if len(value) > 4096:
-            raise r.fail("a list with more than 4096 entries")
-        return [_check_json_value(v, r, depth + 1) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _check_json_value(v, r, depth + 1) for k, v in value.items()}
-    return value
-
-
-def _read_network(d: Any, r: _Reader, depth: int = 0) -> Network:
+def _read_network(d: Any, r: Reader, depth: int = 0) -> Network:
     if not isinstance(d, dict):
-        raise r.fail(f"expected a network object, found {_describe(d)}")
+        raise r.fail(f"expected a network object, found {describe(d)}")
     if depth > MAX_DEPTH:
         raise r.fail(f"groups are nested more than {MAX_DEPTH} levels deep")
+    r.keys(d, _NETWORK_KEYS)
     name = r.get(d, "name", str)
     if not valid_name(name):
-        raise r.fail(f"network name {name!r} must be letters, digits and _ (not starting with a "
-                     "digit)", "name")
+        raise r.fail(f"network name {show(name)} must be letters, digits and _ (not starting "
+                     "with a digit)", "name")
     net = Network(name)
     for i, nd in enumerate(r.get(d, "nodes", list)):
-        nr = r.at(f"nodes[{i}]")
-        if not isinstance(nd, dict):
-            raise nr.fail(f"expected a node object, found {_describe(nd)}")
-        node_id = nr.get(nd, "id", str)
-        nr = r.at(f"nodes[{i}] ({node_id})")
-        if not valid_name(node_id):
-            raise nr.fail(f"node id {node_id!r} must be letters, digits and _ (not starting with "
-                          "a digit)")
-        if node_id in net.nodes:
-            raise nr.fail(f"duplicate node id {node_id!r}")
-        block = nr.get(nd, "block", str)
-        if block != GROUP and block not in blocks.REGISTRY:
-            close = difflib.get_close_matches(block, list(blocks.REGISTRY), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise nr.fail(f"unknown block type {block!r}{hint}")
-        params = _check_json_value(nr.get(nd, "params", dict, {}), nr.at("params"))
-        pos = nr.get(nd, "pos", list, [0, 0])
-        if len(pos) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                    and math.isfinite(v) and abs(v) < 1e9 for v in pos):
-            raise nr.fail("pos must be two finite numbers [x, y]", "pos")
-        init = nr.get(nd, "init", str, "default")
-        if init not in INITS:
-            raise nr.fail(f"init must be one of {', '.join(INITS)}; found {init!r}", "init")
-        subnet = None
-        if "subnet" in nd or block == GROUP:
-            if block != GROUP:
-                raise nr.fail("only a Group node may hold a subnet")
-            subnet = _read_network(nr.get(nd, "subnet", dict), nr.at("subnet"), depth + 1)
-        net.nodes[node_id] = Node(node_id, block, params, (float(pos[0]), float(pos[1])),
-                                  nr.get(nd, "trainable", bool, True), init, subnet)
+        node = _read_node(nd, r, i, net, depth)
+        net.nodes[node.id] = node
     for i, ed in enumerate(r.get(d, "edges", list, [])):
         er = r.at(f"edges[{i}]")
         if not isinstance(ed, dict):
             raise er.fail(f"expected an edge object {{\"from\": ..., \"to\": ...}}, found "
-                          f"{_describe(ed)}")
+                          f"{describe(ed)}")
+        er.keys(ed, _EDGE_KEYS)
         ends = []
         for key in ("from", "to"):
             ref = er.get(ed, key, str)
             node_id, dot, port = ref.rpartition(".")
             if not dot or not node_id or not port:
-                raise er.fail(f"must look like 'node.port'; found {ref!r}", key)
+                raise er.fail(f"must look like 'node.port'; found {show(ref)}", key)
             if node_id not in net.nodes:
-                raise er.fail(f"refers to a node {node_id!r} that does not exist", key)
+                raise er.fail(f"refers to a node {show(node_id)} that does not exist", key)
             ports = node_ports(net.nodes[node_id])[1 if key == "from" else 0]
             if ports and port not in {p.name for p in ports}:
                 names = ", ".join(p.name for p in ports)
-                raise er.fail(f"{node_id!r} has no {'output' if key == 'from' else 'input'} port "
-                              f"{port!r} (it has: {names})", key)
+                raise er.fail(f"{show(node_id)} has no {'output' if key == 'from' else 'input'} "
+                              f"port {show(port)} (it has: {names})", key)
             ends += [node_id, port]
         edge = Edge(*ends)
         if edge in net.edges:
@@ -285,93 +205,117 @@ def _read_network(d: Any, r: _Reader, depth: int = 0) -> Network:
     return net
 
 
+def _read_node(nd: Any, r: Reader, i: int, net: Network, depth: int) -> Node:
+    nr = r.at(f"nodes[{i}]")
+    if not isinstance(nd, dict):
+        raise nr.fail(f"expected a node object, found {describe(nd)}")
+    if isinstance(nd.get("id"), str):  # the id names the node in every message about it
+        nr = r.at(f"nodes[{i}] ({label(nd['id'])})")
+    nr.keys(nd, _NODE_KEYS)
+    node_id = nr.get(nd, "id", str)
+    if not valid_name(node_id):
+        raise nr.fail(f"node id {show(node_id)} must be letters, digits and _ (not starting "
+                      "with a digit)")
+    if node_id in net.nodes:
+        raise nr.fail(f"duplicate node id {show(node_id)}")
+    block = nr.get(nd, "block", str)
+    if block != GROUP and block not in blocks.REGISTRY:
+        close = nearest(block, blocks.REGISTRY)
+        hint = f" (did you mean {close!r}?)" if close else ""
+        raise nr.fail(f"unknown block type {show(block)}{hint}")
+    params = check_json_value(nr.get(nd, "params", dict, {}), nr.at("params"))
+    pos = nr.get(nd, "pos", list, [0, 0])
+    if len(pos) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                and math.isfinite(v) and abs(v) < 1e9 for v in pos):
+        raise nr.fail("pos must be two finite numbers [x, y]", "pos")
+    init = nr.get(nd, "init", str, "default")
+    if init not in INITS:
+        raise nr.fail(f"init must be one of {', '.join(INITS)}; found {show(init)}", "init")
+    subnet = None
+    if "subnet" in nd or block == GROUP:
+        if block != GROUP:
+            raise nr.fail("only a Group node may hold a subnet")
+        subnet = _read_network(nr.get(nd, "subnet", dict), nr.at("subnet"), depth + 1)
+    return Node(node_id, block, params, (float(pos[0]), float(pos[1])),
+                nr.get(nd, "trainable", bool, True), init, subnet)
+
+
 _FIELD_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "dict[str, Any]": dict,
                 "dict[str, str]": dict}
 
 
-def _read_config(cls, d: Any, r: _Reader):
+def _read_config(cls, d: Any, r: Reader):
     if not isinstance(d, dict):
-        raise r.fail(f"expected an object, found {_describe(d)}")
+        raise r.fail(f"expected an object, found {describe(d)}")
     known = {f.name: f for f in fields(cls)}
-    unknown = set(d) - set(known)
-    if unknown:
-        raise r.fail(f"unknown field(s) {', '.join(sorted(unknown))}; known: "
-                     f"{', '.join(known)}")
+    r.keys(d, known)
     out = {}
     for name in d:
         kind = _FIELD_TYPES.get(str(known[name].type), object)
-        out[name] = _check_json_value(r.get(d, name, kind), r.at(name))
+        out[name] = check_json_value(r.get(d, name, kind), r.at(name))
     return cls(**out)
 
 
 def from_dict(doc: Any) -> Project:
-    r = _Reader()
+    r = Reader()
     if not isinstance(doc, dict):
-        raise r.fail(f"expected a Layerloom project object, found {_describe(doc)}")
+        raise r.fail(f"expected a Layerloom project object, found {describe(doc)}")
     if doc.get("format", FORMAT) != FORMAT:
-        raise r.fail(f"this is not a Layerloom project (format {doc.get('format')!r})")
+        raise r.fail(f"this is not a Layerloom project (format {show(doc.get('format'))})")
     version = r.get(doc, "version", int)
     if version > VERSION:
-        raise r.fail(f"the file is version {version}, newer than this Layerloom understands "
-                     f"({VERSION}); update Layerloom to open it")
-    while version < VERSION:
+        raise r.fail(f"the file is version {show(version)}, newer than this Layerloom "
+                     f"understands ({VERSION}); update Layerloom to open it")
+    while version < VERSION:  # before the keys are checked: a migration may rename some
         if version not in MIGRATIONS:
-            raise r.fail(f"no migration from version {version}")
+            raise r.fail(f"no migration from version {show(version)}")
         doc = MIGRATIONS[version](doc)
         version = doc["version"]
+    r.keys(doc, _TOP_KEYS)
     project = Project(description=r.get(doc, "description", str, ""))
     for i, nd in enumerate(r.get(doc, "networks", list)):
         net = _read_network(nd, r.at(f"networks[{i}]"))
         if net.name in project.networks:
-            raise r.fail(f"duplicate network name {net.name!r}", f"networks[{i}]")
+            raise r.fail(f"duplicate network name {show(net.name)}", f"networks[{i}]")
         project.networks[net.name] = net
     project.dataset = _read_config(DatasetConfig, doc.get("dataset", {}), r.at("dataset"))
     recipe = _read_config(RecipeConfig, doc.get("recipe", {}), r.at("recipe"))
     for role, target in recipe.roles.items():
         if not isinstance(target, str) or target not in project.networks:
-            raise r.fail(f"role {role!r} is bound to {target!r}, which is not a network of "
-                         "this project", "recipe.roles")
+            raise r.fail(f"role {show(role)} is bound to {show(target)}, which is not a network "
+                         "of this project", "recipe.roles")
     project.recipe = recipe
-    streams = r.get(doc, "streams", dict, {})
-    for name, sd in streams.items():
+    for name, sd in r.get(doc, "streams", dict, {}).items():
         if not isinstance(name, str) or not name.isidentifier():
-            raise r.fail(f"a stream name must be a plain word; received {name!r}", "streams")
-        project.streams[name] = _read_config(DatasetConfig, sd, r.at(f"streams.{name}"))
-    training = dict(doc.get("training", {})) if isinstance(doc.get("training", {}), dict) else \
-        doc.get("training")
-    tr = r.at("training")
-    optimizers = {}
-    if isinstance(training, dict):
-        for name, od in (training.pop("optimizers", None) or {}).items():
-            optimizers[name] = _read_config(OptimizerConfig, od, tr.at(f"optimizers.{name}"))
+            raise r.fail(f"a stream name must be a plain word; received {show(name)}", "streams")
+        project.streams[name] = _read_config(DatasetConfig, sd, r.at(f"streams.{label(name)}"))
+    project.training = _read_training(doc.get("training", {}), r.at("training"), project)
+    return project
+
+
+def _read_training(d: Any, tr: Reader, project: Project) -> TrainingSettings:
+    if not isinstance(d, dict):
+        raise tr.fail(f"expected an object, found {describe(d)}")
+    tr.keys(d, [f.name for f in fields(TrainingSettings)])
+    training = dict(d)
+    optimizers = {name: _read_config(OptimizerConfig, od, tr.at(f"optimizers.{label(name)}"))
+                  for name, od in tr.get(training, "optimizers", dict, {}).items()}
+    training.pop("optimizers", None)
     settings = _read_config(TrainingSettings, training, tr)
     settings.optimizers = optimizers
     for network in settings.init:
         if network not in project.networks:
-            raise tr.fail(f"init names network {network!r}, which this project does not have",
-                          "init")
+            raise tr.fail(f"init names network {show(network)}, which this project does not "
+                          "have", "init")
     problems = check_training(settings)
     if problems:  # the first is enough to act on; the editor's form shows every range
         where, message = problems[0]
         raise tr.fail(message, where)
-    project.training = settings
-    return project
+    return settings
 
 
 def loads(text: str) -> Project:
-    try:
-        doc = json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as e:
-        raise LoomError(f"not valid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    except RecursionError:
-        raise LoomError("the file is nested too deeply to be a Layerloom project") from None
-    except ValueError as e:
-        raise LoomError(str(e)) from None
-    return from_dict(doc)
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not allowed in a project file (numbers must be finite)")
+    return from_dict(parse(text))
 
 
 def load(path: str | os.PathLike) -> Project:

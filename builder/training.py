@@ -12,6 +12,7 @@ from typing import Any
 
 from builder.blocks.spec import Param, ParamError
 from builder.document import OptimizerConfig, TrainingSettings
+from builder.jsontext import nearest, show
 
 __all__ = ["TRAINING_PARAMS", "BATCH_MODES", "OPTIMIZERS", "OPTIMIZER_LABELS", "ACCEPTED",
            "OPTIMIZER_FIELDS", "HYPER", "SCHEDULES", "SCHEDULE_LABELS", "SCHEDULE_PARAMS",
@@ -203,11 +204,11 @@ def check_training(s: TrainingSettings) -> list[tuple[str, str]]:
     device = str(s.device).lower()
     if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
         problems.append(("device", f"device must be one of {', '.join(DEVICES)}; received "
-                                   f"{s.device!r}"))
+                                   f"{show(s.device)}"))
     for network, path in s.init.items():
         if not isinstance(path, str) or not path.strip():
             problems.append((f"init.{network}", "init must name a run folder or a weights "
-                                                f"file; received {path!r}"))
+                                                f"file; received {show(path)}"))
     for network, config in s.optimizers.items():
         problems += [(f"optimizers.{network}.{where}", e)
                      for where, e in check_optimizer(config)]
@@ -219,18 +220,18 @@ def check_training(s: TrainingSettings) -> list[tuple[str, str]]:
 def check_optimizer(config: OptimizerConfig) -> list[tuple[str, str]]:
     name = canonical_optimizer(config.name)
     if name is None:
-        return [("name", f"unknown optimizer {config.name!r}; choose one of "
+        return [("name", f"unknown optimizer {show(config.name)}; choose one of "
                          f"{', '.join(OPTIMIZERS)}")]
     values = dict(config.params)
     unknown = sorted(set(values) - ACCEPTED[name])
     if unknown:
-        return [("params", f"{name} has no setting {', '.join(map(repr, unknown))}; it "
+        return [("params", f"{name} has no setting {_unknown(unknown, ACCEPTED[name])}; it "
                            f"accepts {', '.join(sorted(ACCEPTED[name]))}")]
     if "betas" in values:
         betas = values.pop("betas")
         if not isinstance(betas, (list, tuple)) or len(betas) != 2:
             return [("params.betas", f"betas must be two numbers [β₁, β₂]; received "
-                                     f"{betas!r}")]
+                                     f"{show(betas)}")]
         values["beta1"], values["beta2"] = betas
     problems = [("lr", e) for _, e in _params(HYPER, {"lr": config.lr})]
     return problems + [(f"params.{k}", e) for k, e in _params(HYPER, values)]
@@ -239,14 +240,21 @@ def check_optimizer(config: OptimizerConfig) -> list[tuple[str, str]]:
 def check_schedule(schedule: dict[str, Any]) -> list[tuple[str, str]]:
     name = canonical_schedule(schedule.get("name", "constant"))
     if name not in SCHEDULES:
-        return [("name", f"unknown schedule {schedule.get('name')!r}; choose one of "
+        return [("name", f"unknown schedule {show(schedule.get('name'))}; choose one of "
                          f"{', '.join(SCHEDULES)}")]
     values = {k: v for k, v in schedule.items() if k != "name"}
     unknown = sorted(set(values) - _SCHEDULE_ACCEPTED[name])
     if unknown:
-        return [("", f"schedule {name!r} has no setting {', '.join(map(repr, unknown))}; it "
+        return [("", f"schedule {name!r} has no setting "
+                     f"{_unknown(unknown, _SCHEDULE_ACCEPTED[name])}; it "
                      f"accepts {', '.join(sorted(_SCHEDULE_ACCEPTED[name])) or 'none'}")]
     return _params(SCHEDULE_PARAMS, values)
+
+
+def _unknown(unknown: list[str], accepted) -> str:
+    """``'betas1' (did you mean 'betas'?)``: the unknown names, the first with its nearest."""
+    close = nearest(unknown[0], accepted)
+    return ", ".join(map(show, unknown)) + (f" (did you mean {close!r}?)" if close else "")
 
 
 def _params(declared: dict[str, Param], values: dict[str, Any]) -> list[tuple[str, str]]:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from builder.jsontext import nearest, show
 from builder.shapes import Shape, ShapeError
 
 __all__ = [
@@ -73,7 +74,8 @@ class Param:
         except ParamError:
             raise
         except (TypeError, ValueError, OverflowError):
-            raise ParamError(f"{self.name} must be {self.describe()}; received {value!r}") from None
+            raise ParamError(f"{self.name} must be {self.describe()}; received {show(value)}"
+                             ) from None
         return out
 
     def describe(self) -> str:
@@ -93,11 +95,11 @@ class Param:
 
     def _check_range(self, v: float) -> None:
         if isinstance(v, float) and not math.isfinite(v):
-            raise ParamError(f"{self.name} must be a finite number; received {v!r}")
+            raise ParamError(f"{self.name} must be a finite number; received {show(v)}")
         lo = self.min
         hi = self.max if self.max is not None else (_MAX_INT if self.kind != "float" else None)
         if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ParamError(f"{self.name} must be {_range_text(lo, hi)}; received {v!r}")
+            raise ParamError(f"{self.name} must be {_range_text(lo, hi)}; received {show(v)}")
 
 
 def _range_text(lo: float | None, hi: float | None) -> str:
@@ -304,7 +306,9 @@ def coerce_params(declared: Sequence[Param], params: Params | None,
     errors: list[tuple[str, str]] = []
     for name, value in (params or {}).items():
         if name not in known:
-            errors.append((name, f"{owner} has no param {name!r}"))
+            close = nearest(name, known)
+            hint = f"; did you mean {close!r}?" if close else ""
+            errors.append((name, f"{owner} has no param {show(name)}{hint}"))
             continue
         try:
             out[name] = known[name].coerce(value)

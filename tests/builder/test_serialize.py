@@ -73,7 +73,7 @@ def _doc(**changes):
     (_doc(**{"networks/0/edges/0/from": "x"}), "must look like 'node.port'"),
     (_doc(**{"networks/0/nodes/1/init": "magic"}), "init must be one of"),
     (_doc(**{"training/epochs": "ten"}), "training.epochs: expected a whole number"),
-    (_doc(**{"training/bogus": 1}), "training: unknown field(s) bogus"),
+    (_doc(**{"training/bogus": 1}), "training: unknown key 'bogus' (known: epochs, "),
     (_doc(**{"training/epochs": -5}),
      "training.epochs: epochs must be between 1 and 1,000,000; received -5"),
     (_doc(**{"training/l2": -0.1}), "training.l2: l2 must be between 0 and 10"),
