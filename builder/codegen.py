@@ -1,7 +1,9 @@
 """Standalone PyTorch code: a readable, ruff-clean ``.py`` with one ``nn.Module`` per network.
 
-The generated file needs only torch.  Its attribute names are the node names, so its
-``state_dict`` keys equal the compiled module's and the runtime's saved weights load into it.
+The generated file needs only torch.  Its attribute names are the compiler's
+(``builder.names.attr_names``: the node names, with ``_`` appended to names torch or Python
+reserve, such as ``code`` or ``class``), so its ``state_dict`` keys equal the compiled module's
+and the runtime's saved weights load into it.
 Custom block modules are copied in by source (block specs keep them self-contained).
 """
 
@@ -13,6 +15,7 @@ import textwrap
 from builder.blocks.spec import Make
 from builder.compiler import CompileError
 from builder.document import Network, Project
+from builder.names import attr_names, is_reserved
 from builder.ports import params_of, spec_of
 from builder.problems import ERROR
 from builder.propagate import check, subnet_of
@@ -67,11 +70,16 @@ def _wrap(prefix: str, call: str, width: int = 88) -> list[str]:
 
 
 def class_name(name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Net"
+    """The class of network ``name`` in generated code: ``main`` → ``Main``, ``conv_net`` →
+    ``ConvNet``; ``_`` appended to a name Python or the module already uses (``None``, ``F``).
+    Where two networks' names give one class name, ``generate`` appends ``_`` to the later."""
+    name = "".join(part[:1].upper() + part[1:] for part in name.split("_") if part) or "Net"
+    return name + "_" if is_reserved(name) else name
 
 
 class _Writer:
     def __init__(self):
+        self.taken: set[str] = set()  # class names in use
         self.classes: list[str] = []  # emitted network classes, dependencies first
         self.helpers: dict[type, str] = {}  # custom module class → its source
         self._emitted: dict[str, str] = {}  # class source body → class name (dedupe)
@@ -94,12 +102,24 @@ class _Writer:
                 self._helper(base)
         self.helpers[cls] = textwrap.dedent(inspect.getsource(cls))
 
-    def network(self, net: Network, name: str, input_shapes=None) -> str:
+    def claim(self, name: str) -> str:
+        """``name``, or ``name_``… where another class (or a name the module uses) has it."""
+        while name in self.taken or is_reserved(name):
+            name += "_"
+        self.taken.add(name)
+        return name
+
+    def network(self, net: Network, name: str, input_shapes=None, top: bool = False) -> str:
+        """Emit the class of ``net`` and return its name: ``name`` itself for a top-level
+        network (claimed beforehand), else a free name, or an identical class already
+        emitted."""
         report = check(net, input_shapes)
         errors = [p for p in report.problems if p.severity == ERROR]
         if errors:
             raise CompileError(net.name, errors)
         shapes = report.shapes
+        attrs = attr_names(net.nodes)  # as the compiler: the same state-dict keys
+        local = set(attrs.values())  # forward's local names; the attribute names come first
         init_lines: list[str] = []
         body: list[str] = []
         args: list[str] = []
@@ -107,11 +127,11 @@ class _Writer:
         incoming = {(e.dst, e.dst_port): (e.src, e.src_port) for e in net.edges}
         results: dict[str, str] = {}
         for node_id in report.graph.order:
-            node = net.nodes[node_id]
+            node, attr = net.nodes[node_id], attrs[node_id]
             in_ports, out_ports = report.graph.ports[node_id]
             if node.block in SOURCES:
-                args.append(node_id)
-                var[(node_id, out_ports[0].name)] = node_id
+                args.append(attr)
+                var[(node_id, out_ports[0].name)] = attr
                 continue
             inputs = [var[incoming[(node_id, p.name)]] if (node_id, p.name) in incoming
                       else "None" for p in in_ports]
@@ -127,21 +147,25 @@ class _Writer:
                                     dict(zip(sub_inputs, in_shapes))) + "()"
             else:
                 ctor = self.ctor(spec_of(node).build(params, in_shapes))
-            init_lines.extend(_wrap(f"self.{node_id} = ", ctor))
+            if attr != node_id:
+                init_lines.append(f"# node {node_id!r}")
+            init_lines.extend(_wrap(f"self.{attr} = ", ctor))
             if not node.trainable:
-                init_lines.append(f"self.{node_id}.requires_grad_(False)  # frozen in Layerloom")
-            call = f"self.{node_id}({', '.join(inputs)})"
+                init_lines.append(f"self.{attr}.requires_grad_(False)  # frozen in Layerloom")
+            call = f"self.{attr}({', '.join(inputs)})"
             if len(out_ports) == 1:
-                var[(node_id, out_ports[0].name)] = node_id
-                body.append(f"{node_id} = {call}")
+                var[(node_id, out_ports[0].name)] = attr
+                body.append(f"{attr} = {call}")
             else:
-                names = [f"{node_id}_{p.name}" for p in out_ports]
+                names = [_fresh(f"{attr}_{p.name}", local) for p in out_ports]
                 var.update({(node_id, p.name): v for p, v in zip(out_ports, names)})
                 body.append(f"{', '.join(names)} = {call}")
         sinks = [i for i, n in net.nodes.items() if n.block in SINKS]  # as the compiler
         outs = [results[i] for i in sinks]
         body.append(f"return {outs[0]}" if len(outs) == 1 else f"return {', '.join(outs)}")
-        doc = f'"""Network {net.name!r}: inputs {", ".join(args)}; returns ' + \
+        sources = [i for i in report.graph.order if net.nodes[i].block in SOURCES]
+        shown = [a if a == i else f"{a} (node {i!r})" for a, i in zip(args, sources)]
+        doc = f'"""Network {net.name!r}: inputs {", ".join(shown)}; returns ' + \
               ", ".join(sinks) + '."""'
         src = "\n".join([
             "class {name}(nn.Module):",
@@ -154,19 +178,37 @@ class _Writer:
             f"    def forward(self, {', '.join(args)}):",
             *(f"        {line}" for line in body),
         ])
-        if src in self._emitted:  # identical sub-networks share one class
+        if src in self._emitted and not top:  # identical sub-networks share one class
             return self._emitted[src]
-        self._emitted[src] = name
+        name = name if top else self.claim(name)
+        self._emitted.setdefault(src, name)
         self.classes.append(src.replace("{name}", name, 1))
         return name
 
 
-def generate(project: Project, networks: list[str] | None = None, title: str = "") -> str:
-    """Source code of a module defining one class per network (and per sub-network)."""
+def _fresh(name: str, taken: set[str]) -> str:
+    while name in taken or is_reserved(name):
+        name += "_"
+    taken.add(name)
+    return name
+
+
+def _write(project: Project, networks: list[str], helpers: set[str]) -> tuple[_Writer, list]:
     w = _Writer()
-    names = []
-    for net_name in networks or list(project.networks):
-        names.append(w.network(project.networks[net_name], class_name(net_name)))
+    w.taken = set(helpers)
+    tops = [w.claim(class_name(n)) for n in networks]  # top-level networks choose first
+    return w, [w.network(project.networks[n], c, top=True) for n, c in zip(networks, tops)]
+
+
+def generate(project: Project, networks: list[str] | None = None, title: str = "") -> str:
+    """Source code of a module defining one class per network (and per sub-network).  A
+    network's class is ``class_name(network)`` unless that name is taken (by another network's
+    class or a copied block module), then with ``_`` appended."""
+    networks = networks or list(project.networks)
+    w, names = _write(project, networks, set())
+    helpers = {cls.__name__ for cls in w.helpers}
+    if helpers & w.taken:  # a class name a copied block module needs: name the classes again
+        w, names = _write(project, networks, helpers)
     parts = [_HEADER.format(title=title or f"Networks: {', '.join(names)}.")]
     parts += [f"\n\n{src.rstrip()}\n" for src in w.helpers.values()]
     parts += [f"\n\n{src}\n" for src in w.classes]

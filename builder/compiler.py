@@ -1,9 +1,11 @@
 """Compile a network into a ``torch.fx.GraphModule``.
 
 One ``call_module`` per block, with the node's name as the attribute name (``self.conv1``),
-``placeholder``s for Input-like nodes and the graph output for Output nodes.  Each fx node
-keeps the originating canvas node id in ``meta["layerloom_node"]`` so a runtime error maps back
-to a badge on the canvas.  Groups and composite blocks become nested GraphModules.
+``placeholder``s for Input-like nodes and the graph output for Output nodes.  A node id that
+torch or Python already uses (``code``, ``forward``, ``class``…) gets the attribute name
+``builder.names.attr_names`` gives it (``code_``).  Each fx node keeps the originating canvas
+node id in ``meta["layerloom_node"]`` so a runtime error, a statistic or a frozen set maps back
+to the canvas.  Groups and composite blocks become nested GraphModules.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 from torch import fx, nn
 
 from builder.document import Network, Node, Project
+from builder.names import attr_names, is_reserved, user_path
 from builder.ports import GROUP, params_of, source_kind, spec_of
 from builder.problems import ERROR, Problem
 from builder.propagate import check, subnet_of
@@ -116,12 +119,13 @@ def compile_network(net: Network, input_shapes: dict[str, Shape | None] | None =
     incoming = {(e.dst, e.dst_port): (e.src, e.src_port) for e in net.edges}
     inputs: list[InputSpec] = []
     results: dict[str, fx.Node] = {}
+    attrs = attr_names(net.nodes)
     for node_id in report.graph.order:
         node = net.nodes[node_id]
         in_ports, out_ports = report.graph.ports[node_id]
         params, _ = params_of(node)
         if node.block in SOURCES:
-            ph = graph.placeholder(node_id)
+            ph = graph.placeholder(attrs[node_id])
             ph.meta["layerloom_node"] = node_id
             shape = shapes.outputs[node_id][out_ports[0].name]
             field_name = params.get("field") if node.block != "Noise" else None
@@ -144,8 +148,8 @@ def compile_network(net: Network, input_shapes: dict[str, Shape | None] | None =
         module = _build_module(node, params, in_shapes)
         if node.block == GROUP or spec_of(node).has_weights:
             apply_node_options(module, node)
-        root.add_module(node_id, module)
-        call = graph.call_module(node_id, args)
+        root.add_module(attrs[node_id], module)
+        call = graph.call_module(attrs[node_id], args)
         call.meta["layerloom_node"] = node_id
         if len(out_ports) == 1:
             values[(node_id, out_ports[0].name)] = call
@@ -163,7 +167,8 @@ def compile_network(net: Network, input_shapes: dict[str, Shape | None] | None =
 
 
 def _class_name(name: str) -> str:
-    return "".join(part.capitalize() or "_" for part in name.split("_")) or "Network"
+    name = "".join(part.capitalize() or "_" for part in name.split("_")) or "Network"
+    return name + "_" if is_reserved(name) else name
 
 
 def compile_project(project: Project) -> dict[str, Compiled]:
@@ -171,10 +176,11 @@ def compile_project(project: Project) -> dict[str, Compiled]:
 
 
 def aux_losses(module: nn.Module) -> dict[str, torch.Tensor]:
-    """Auxiliary losses (sparsity, KL, activity L1) left by the last forward, by module name."""
+    """Auxiliary losses (sparsity, KL, activity L1) left by the last forward, by node path
+    (the user's node ids, dotted inside groups)."""
     out = {}
     for name, m in module.named_modules():
         loss = getattr(m, "aux_loss", None)
         if isinstance(loss, torch.Tensor):
-            out[name] = loss
+            out[user_path(module, name)] = loss
     return out

@@ -6,7 +6,6 @@ every edit is undoable and observers (the GUI's scene, the shape cache) hear abo
 
 from __future__ import annotations
 
-import keyword
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,13 +26,16 @@ __all__ = [
 ]
 
 INITS = ("default", "xavier", "he", "orthogonal")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def valid_name(name: str) -> bool:
-    """Node and network names become Python attribute names in compiled and generated code."""
-    return bool(_NAME.match(name)) and not keyword.iskeyword(name) and name not in {
-        "self", "torch", "nn", "F", "forward", "training"}
+    """Whether ``name`` can name a node or a network: ASCII letters, digits and ``_``, not
+    starting with a digit, at most 64 characters.  Every such name works, Python keywords
+    (``class``) and names torch uses (``forward``, ``code``) included: the compiler and the
+    code generator mangle what would clash (``builder.names``), and the user's name stays
+    everywhere the user looks."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
 
 
 def unique_name(base: str, taken) -> str:

@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
+from builder.names import user_path
 from runtime.events import WeightsLoaded, summarise_keys
 
 __all__ = ["InitError", "read_weights", "load_init"]
@@ -92,6 +93,10 @@ def load_init(module: nn.Module, path: str | Path, network: str) -> WeightsLoade
     with torch.no_grad():
         for key in matched:
             own[key].copy_(state[key])
-    return WeightsLoaded(network, str(file), matched, skipped,
-                         [k for k in own if k not in state],
+    def shown(key: str) -> str:  # the user's node ids, not mangled attribute names
+        return user_path(module, key)
+
+    return WeightsLoaded(network, str(file), [shown(k) for k in matched],
+                         {shown(k): why for k, why in skipped.items()},
+                         [shown(k) for k in own if k not in state],
                          [k for k in state if k not in own])

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from builder.names import user_path
 from runtime.recipes.base import RecipeError
 from runtime.stats import LayerStats
 
@@ -26,7 +27,7 @@ __all__ = ["Optimization"]
 def _aux_modules(module: nn.Module) -> list[tuple[str, nn.Module]]:
     # Blocks with an auxiliary loss set ``aux_loss`` in __init__, so one scan finds them all
     # and the step does not walk the module tree.
-    return [(name, m) for name, m in module.named_modules()
+    return [(user_path(module, name), m) for name, m in module.named_modules()
             if isinstance(getattr(m, "aux_loss", None), Tensor)]
 
 

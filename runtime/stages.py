@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from torch import fx, nn
 
+from builder.names import attr_path, user_names
 from runtime import recipes
 from runtime.data.core import DataInfo
 from runtime.recipes.base import Recipe, RecipeError, Stage
@@ -75,10 +76,13 @@ def shared_roles(active: Recipe, main: Recipe) -> dict[str, str]:
 
 
 def _resolve(module: nn.Module, node: str, where: str) -> nn.Module | None:
-    """The module of canvas node ``node`` (dotted inside groups); None for a node that has
-    no module (an inline operation, an Input): it has no weights to freeze."""
+    """The module of canvas node ``node`` (dotted inside groups; the user's ids, which the
+    attribute names differ from where a name is reserved); None for a node that has no module
+    (an inline operation, an Input): it has no weights to freeze."""
     try:
-        return module.get_submodule(node)
+        found = module.get_submodule(attr_path(module, node))
+        if isinstance(found, nn.Module):
+            return found
     except AttributeError:
         pass
     graph = module.graph.nodes if isinstance(module, fx.GraphModule) else ()
@@ -124,7 +128,12 @@ class Freezer:
         for role, nodes in stage.freeze.items():
             for p in self._params(stage, role, nodes):
                 p.requires_grad_(False)
-        return {self.recipe.names[r]: [n for n, m in module.named_children()
-                                       if any(p.requires_grad for p in m.parameters())]
-                for r, module in self.recipe.nets.items()}
+        return {self.recipe.names[r]: _training(module) for r, module in self.recipe.nets.items()}
+
+
+def _training(module: nn.Module) -> list[str]:
+    """The canvas node ids of ``module``'s top-level layers that have a trainable weight."""
+    ids = user_names(module)
+    return [ids.get(n, n) for n, m in module.named_children()
+            if any(p.requires_grad for p in m.parameters())]
 

@@ -2,8 +2,9 @@
 
 Nothing here synchronises with the host during a step: each measurement adds into a small
 tensor that lives on the training device, and ``report`` copies the sums to the host once per
-reporting interval.  Layers are the network's top-level modules, whose names are the canvas
-node ids, so the GUI can put a number on every block.
+reporting interval.  Layers are the network's top-level modules, reported by their canvas
+node ids (not the attribute names, which differ where an id is reserved: ``code`` → ``code_``),
+so the GUI can put a number on every block.
 
 Measuring every step would cost a few kernel launches per layer, so the trainer measures one
 step in ``stride`` (the sampled steps are an unbiased picture of the interval) and attaches the
@@ -17,6 +18,8 @@ import contextlib
 import torch
 from torch import nn
 
+from builder.names import user_names
+
 __all__ = ["LayerStats", "RELU_LIKE"]
 
 # Layers whose "dead" fraction means something: units that output exactly 0 for a whole batch.
@@ -24,7 +27,9 @@ RELU_LIKE = (nn.ReLU, nn.ReLU6)
 
 
 def _layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(name, m) for name, m in module.named_children()
+    """(canvas node id, module) of every top-level layer."""
+    ids = user_names(module)
+    return [(ids.get(name, name), m) for name, m in module.named_children()
             if not isinstance(m, nn.Identity)]
 
 

@@ -22,6 +22,7 @@ from app.training.runs_panel import RunsPanel
 from app.training.series import RunSeries
 from app.training.settings_panel import TrainingSettingsPanel
 from app.training.toolbar import make_actions
+from builder.names import attr_names
 from builder.training import batch_mode
 from runtime.adjust import changes_between, live_values
 from runtime.events import (
@@ -233,7 +234,9 @@ class TrainingController(QObject):
                 self.dock.set_state(LOADING, event.message)
         if checkpoint is not None and self._filters:  # the latest epoch's weights only
             net, node = self._filters[0]
-            weight = read_filters(checkpoint.path, net, node)
+            network = self.model.project.networks.get(net)
+            attr = attr_names(network.nodes).get(node, node) if network else node
+            weight = read_filters(checkpoint.path, net, attr)
             if weight is not None:
                 self.dock.filters.show_weights(node, weight, checkpoint.epoch)
         self.dock.refresh()

@@ -99,7 +99,7 @@ def test_failed_command_changes_nothing(mlp_project):
         doc.do(SetParams("main", "ghost", {"units": 1}))
     with pytest.raises(CommandError):
         doc.do(Macro("two", [SetParams("main", "hidden", {"units": 3}),
-                             RenameNode("main", "relu", "class")]))  # keyword: invalid name
+                             RenameNode("main", "relu", "2nd")]))  # invalid name
     assert doc.project == before and not doc.can_undo
 
 
