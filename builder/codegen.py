@@ -146,7 +146,8 @@ class _Writer:
                 ctor = self.network(sub, class_name(f"{name}_{node_id}"),
                                     dict(zip(sub_inputs, in_shapes))) + "()"
             else:
-                ctor = self.ctor(spec_of(node).build(params, in_shapes))
+                read = {e.src_port for e in net.edges if e.src == node_id}
+                ctor = self.ctor(spec_of(node).make(params, in_shapes, read))
             if attr != node_id:
                 init_lines.append(f"# node {node_id!r}")
             init_lines.extend(_wrap(f"self.{attr} = ", ctor))

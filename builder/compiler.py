@@ -98,12 +98,13 @@ def apply_node_options(module: nn.Module, node: Node) -> None:
         module.requires_grad_(False)
 
 
-def _build_module(node: Node, params: dict, in_shapes: list[Shape | None]) -> nn.Module:
+def _build_module(node: Node, params: dict, in_shapes: list[Shape | None],
+                  read: set[str]) -> nn.Module:
     sub = subnet_of(node, params, in_shapes)
     if sub is not None:
         inputs = [n.id for n in sub.nodes.values() if n.block == "Input"]
         return compile_network(sub, dict(zip(inputs, in_shapes))).module
-    return spec_of(node).build(params, list(in_shapes))()
+    return spec_of(node).make(params, list(in_shapes), read)()
 
 
 def compile_network(net: Network, input_shapes: dict[str, Shape | None] | None = None) -> Compiled:
@@ -145,7 +146,8 @@ def compile_network(net: Network, input_shapes: dict[str, Shape | None] | None =
             call.meta["layerloom_node"] = node_id
             continue
         in_shapes = [shapes.inputs[node_id][p.name] for p in in_ports]
-        module = _build_module(node, params, in_shapes)
+        read = {e.src_port for e in net.edges if e.src == node_id}
+        module = _build_module(node, params, in_shapes, read)
         if node.block == GROUP or spec_of(node).has_weights:
             apply_node_options(module, node)
         root.add_module(attrs[node_id], module)

@@ -260,6 +260,7 @@ register(
             Port("y", help="One output per query step [Tq, embed]."),
             Port("weights", help="Attention map averaged over the heads [Tq, Tk]."),
         ),
+        skippable=(("weights", "need_weights"),),
         build=_mha_build,
         shape=_mha_shape,
         explain=_mha_explain,

@@ -270,10 +270,20 @@ class BlockSpec:
     keeps_space: bool = False  # element-wise: receptive field passes through unchanged
     example_inputs: tuple = ((8,),)
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # (output port, constructor flag): an output that costs something to compute, skipped by
+    # passing flag=False when nothing reads the port (attention weights: the fused kernel).
+    skippable: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:
         return self.title or self.type
+
+    def make(self, params: Params, in_shapes: list, read: set[str] | frozenset[str]) -> Make:
+        """``build`` with the flags of ``skippable`` outputs that nothing reads turned off;
+        ``read``: the names of the output ports that have a wire."""
+        made = self.build(params, in_shapes)
+        off = tuple((flag, False) for port, flag in self.skippable if port not in read)
+        return Make(made.cls, made.args, made.kwargs + off) if off else made
 
     def param(self, name: str) -> Param:
         for p in self.params:

@@ -242,3 +242,33 @@ def test_modules_are_self_contained(block, ins, over, need_weights):
             assert b is None
         else:
             torch.testing.assert_close(a, b)
+
+
+def _attention_net(draw_weights: bool):
+    from builder.document import Network
+    net = Network("main")
+    net.add("Input", id="x", shape=[6, 16], kind="sequence")
+    net.add("MultiHeadAttention", id="attn", heads=4)
+    net.add("Output", id="y")
+    net.connect("x", "attn", dst_port="query")
+    net.connect("attn", "y", src_port="y")
+    if draw_weights:
+        net.add("Output", id="map")
+        net.connect("attn", "map", src_port="weights")
+    return net
+
+
+@pytest.mark.parametrize("draw", [False, True])
+def test_attention_takes_the_fused_path_unless_its_weights_are_read(draw):
+    from builder.codegen import generate
+    from builder.compiler import compile_network
+    from builder.document import Project
+    net = _attention_net(draw)
+    module = compile_network(net).module
+    assert module.attn.need_weights is draw
+    code = generate(Project({"main": net}))
+    assert ("need_weights=False" in code) is not draw
+    x = torch.randn(3, 6, 16)
+    out = module(x)
+    y = out[0] if draw else out
+    assert y.shape == (3, 6, 16)
