@@ -1,4 +1,5 @@
-"""The ``layerloom`` command line, without any GUI: inspect, codegen, gallery, train, export.
+"""The ``layerloom`` command line, without any GUI: inspect, codegen, gallery, train, export,
+sample.
 
 Exit codes are a contract scripts rely on: 0 success, 1 the project has problems (or a run
 failed), 2 the input could not be read or the command was misused.  Errors are one clear
@@ -189,6 +190,13 @@ def cmd_export(args) -> int:
     return export(args)
 
 
+@command("sample")
+def cmd_sample(args) -> int:
+    from runtime.commands import sample
+
+    return sample(args)
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -234,6 +242,10 @@ def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = No
                         "(default: runs/NAME-DATE-TIME)")
     p.add_argument("--resume", action="store_true",
                    help="continue from RUNDIR/checkpoint")
+    p.add_argument("--init", action="append", default=[], metavar="NETWORK=PATH",
+                   help="start NETWORK from saved weights (a run folder or a .safetensors/.pt "
+                        "file; matched by node name, with a report); repeatable, overrides "
+                        "the project's init for that network")
 
     p = sub.add_parser("export", help="export every network to ONNX, checked against "
                                       "onnxruntime")
@@ -243,6 +255,24 @@ def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = No
     p.add_argument("--onnx", required=True, metavar="OUT.onnx")
     p.add_argument("--code", metavar="OUT.py",
                    help="also write standalone PyTorch code and its weights")
+
+    p = sub.add_parser("sample", help="samples of a trained generative model: a PNG grid, "
+                                      "a CSV of points or lines of text")
+    p.add_argument("file", help="a .loom project")
+    p.add_argument("--weights", required=True, metavar="RUNDIR",
+                   help="a run folder (<network>.safetensors) or one .safetensors file")
+    p.add_argument("--network", metavar="NAME",
+                   help="load only this network's weights (the one that samples, e.g. the "
+                        "generator); with --weights FILE, the network the file holds")
+    p.add_argument("-n", type=_positive, default=64, metavar="N", help="default 64")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="default 0")
+    p.add_argument("--prompt", metavar="TEXT",
+                   help="what a conditional model makes (a conditional GAN: a class)")
+    p.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                   help="below 1: more typical samples, above 1: more varied (default 1)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="OUT.png (images), OUT.csv (points) or OUT.txt (text)")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
 
     for register in _EXTRA_PARSERS:
         register(sub)

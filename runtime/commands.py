@@ -1,4 +1,4 @@
-"""The ``train`` and ``export`` sub-commands of the ``layerloom`` CLI.
+"""The ``train``, ``export`` and ``sample`` sub-commands of the ``layerloom`` CLI.
 
 ``train`` runs alone or as one process of ``torchrun --nproc_per_node=N``; in the latter case
 rank 0 is the only one that prints or writes.  Ctrl+C stops the run cleanly: the trainer
@@ -15,16 +15,20 @@ import time
 from pathlib import Path
 
 from builder.compiler import CompileError
+from builder.document import Project
 from builder.serialize import load, save
 from runtime import distributed
+from runtime.assemble import SetupError
 from runtime.checkpoint import CheckpointError
 from runtime.console import Console
 from runtime.control import Control
 from runtime.export import TOLERANCE, export_project
+from runtime.recipes.base import RecipeError
 from runtime.runlog import MetricsWriter
+from runtime.sampling import SampleError, sample_project, write_samples
 from runtime.trainer import Trainer
 
-__all__ = ["train", "export", "default_run_dir", "EXIT_INTERRUPTED"]
+__all__ = ["train", "export", "sample", "default_run_dir", "resolve_init", "EXIT_INTERRUPTED"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -36,6 +40,26 @@ def default_run_dir(file: str | Path) -> Path:
 def _fail(message: str, code: int) -> int:
     print(f"layerloom: {message}", file=sys.stderr)
     return code
+
+
+def resolve_init(project: Project, file: str | Path, given: list[str]) -> dict[str, str]:
+    """The networks' start-from weights for this run: the project's ``training.init``
+    (relative paths are relative to the project file's folder) overridden by each
+    ``NETWORK=PATH`` of ``--init`` (relative to the current folder).  ValueError names a
+    malformed value or an unknown network."""
+    base = Path(file).resolve().parent
+    out = {net: str((base / Path(path).expanduser()).resolve())
+           for net, path in project.training.init.items()}
+    for item in given:
+        network, eq, path = item.partition("=")
+        network, path = network.strip(), path.strip()
+        if not eq or not network or not path:
+            raise ValueError(f"--init expects NETWORK=PATH; received {item!r}")
+        if network not in project.networks:
+            raise ValueError(f"--init names network {network!r}, which the project does not "
+                             f"have; it has {', '.join(project.networks)}")
+        out[network] = str(Path(path).expanduser().resolve())
+    return out
 
 
 class _Events:
@@ -51,6 +75,10 @@ class _Events:
 
 def train(args) -> int:
     project = load(args.file)
+    try:
+        project.training.init = resolve_init(project, args.file, getattr(args, "init", []))
+    except ValueError as e:
+        return _fail(str(e), EXIT_INPUT)
     info = distributed.from_env()
     main = info is None or info.main
     if info and not args.out:
@@ -138,3 +166,21 @@ def export(args) -> int:
     if args.code:
         print(f"wrote {args.code} and its weights beside it")
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def sample(args) -> int:
+    out = Path(args.output)
+    if out.exists() and not args.force:  # before any work
+        return _fail(f"{out} already exists; pass --force to replace it", EXIT_INPUT)
+    project = load(args.file)
+    try:
+        samples = sample_project(project, args.weights, args.n, args.seed, args.prompt,
+                                 args.temperature, args.network)
+        said = write_samples(samples, out, args.force, project.recipe.name)
+    except SetupError as e:  # a project that does not compile or fit its recipe
+        code = EXIT_INPUT if e.kind == "dataset" else EXIT_FAILED
+        return _fail(str(e), code)
+    except (SampleError, RecipeError, CheckpointError) as e:
+        return _fail(str(e), EXIT_INPUT)
+    print(f"wrote {said}")
+    return EXIT_OK

@@ -21,6 +21,7 @@ from runtime.events import (
     Status,
     StepMetrics,
     Warning,
+    WeightsLoaded,
 )
 
 __all__ = ["Console", "fmt_metrics", "fmt_stage"]
@@ -83,6 +84,8 @@ class Console:
                        f"{fmt_metrics(event.train)}{val}  ({event.seconds:.1f}s)")
         elif isinstance(event, Warning):
             self._line(f"warning: {event.message}")
+        elif isinstance(event, WeightsLoaded):  # what matched, what was skipped and why
+            self._line(event.message)
         elif isinstance(event, Failure):
             self._line(f"failed ({event.kind}): {event.message}")
         elif isinstance(event, Status) and event.state == "loading":

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from builder.serialize import save
 from resources import TEMPLATES
 from runtime.cli import main
@@ -76,3 +78,25 @@ def test_installed_command_runs_as_a_process(tmp_path):
     result = subprocess.run([sys.executable, "-m", "app", "inspect", str(tmp_path)],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "is a folder" in result.stderr
+
+
+def test_sample_and_init_arguments_keep_their_contract():
+    from runtime.cli import build_parser
+
+    parse = build_parser().parse_args
+    args = parse(["sample", "p.loom", "--weights", "run", "-o", "out.csv"])
+    assert (args.file, args.weights, args.output, args.n, args.seed, args.prompt,
+            args.temperature, args.network, args.force) == (
+        "p.loom", "run", "out.csv", 64, 0, None, 1.0, None, False)
+    args = parse(["sample", "p.loom", "--weights", "run", "--network", "generator", "-n", "9",
+                  "--seed", "3", "--prompt", "cat", "--temperature", "0.5", "-o", "o.png",
+                  "--force"])
+    assert (args.network, args.n, args.seed, args.prompt, args.temperature, args.force) == (
+        "generator", 9, 3, "cat", 0.5, True)
+    for bad in (["-n", "0"], ["--seed", "x"], []):  # no -o: required
+        with pytest.raises(SystemExit) as e:
+            parse(["sample", "p.loom", "--weights", "run", *bad]
+                  + (["-o", "o.csv"] if bad else []))
+        assert e.value.code == 2
+    args = parse(["train", "p.loom", "--init", "encoder=a", "--init", "decoder=b"])
+    assert args.init == ["encoder=a", "decoder=b"] and parse(["train", "p.loom"]).init == []
