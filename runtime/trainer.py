@@ -377,8 +377,9 @@ class Trainer:
         self._flush()
         train = self.reporter.epoch_means()
         try:
-            val, extras = validate(cur.active, self.data, max(run.plan.batch_size, 512),
-                                   self._batch_device("val"), (run.device, run.amp))
+            with self._noise_kept():
+                val, extras = validate(cur.active, self.data, max(run.plan.batch_size, 512),
+                                       self._batch_device("val"), (run.device, run.amp))
         except Exception as e:
             raise self._step_error(e, "validation") from e
         best = stop = False
@@ -405,8 +406,21 @@ class Trainer:
         if not self.watch.samples or self.sampled_at == self.step:
             return
         self.sampled_at = self.step
-        for event in take_samples(self.current.active, self.data, self.step, self.epoch):
+        with self._noise_kept():
+            events = take_samples(self.current.active, self.data, self.step, self.epoch)
+        for event in events:
             self._emit(event)
+
+    @contextlib.contextmanager
+    def _noise_kept(self):
+        """Validation and pictures may draw noise, but not from the training's stream: how
+        often they run (the cadence, a resume) must not change what training draws."""
+        noise = self.run.recipe.generator
+        state = noise.get_state()
+        try:
+            yield
+        finally:
+            noise.set_state(state)
 
     # --- checkpoints -----------------------------------------------------------------------
 

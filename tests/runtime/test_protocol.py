@@ -310,3 +310,31 @@ def test_load_keeps_default_single_stream_batches_flat():
     assert isinstance(s, Splits) and not s.others
     batch = next(s.batches("train", 10))
     assert sorted(batch) == ["x", "y"]
+
+
+class _Noisy(Classification):
+    """Draws from the run's noise stream in its step, its validation and its pictures."""
+
+    name = "test_noisy"
+
+    def step(self, ctx, batch):
+        x = batch["x"] + 0.1 * torch.randn(batch["x"].shape, generator=self.generator)
+        return super().step(ctx, {**batch, "x": x})
+
+    def eval_batch(self, batch):
+        torch.randn(3, generator=self.generator)
+        return super().eval_batch(batch)
+
+    def samples(self, data, step, epoch):
+        torch.randn(3, generator=self.generator)
+        return []
+
+
+def test_validation_and_pictures_leave_the_training_noise_alone(monkeypatch):
+    _use(monkeypatch, _Noisy)
+    weights = []
+    for unit in ("steps", "end"):  # pictures every step, or once
+        trainer = Trainer(project(recipe="test_noisy", epochs=2, samples_unit=unit))
+        assert trainer.fit().reason == "completed"
+        weights.append(trainer.recipe.nets["model"].logits.weight.detach().clone())
+    torch.testing.assert_close(weights[0], weights[1], rtol=0, atol=0)
