@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -104,15 +105,26 @@ def save(project: Project, path: str | os.PathLike) -> Path:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        if path.exists():
-            backup = path.with_name(path.name + ".bak")
-            os.replace(path, backup)
+        if path.exists():  # a copy, so that ``path`` itself exists at every moment
+            _backup(path)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
     return path
+
+
+def _backup(path: Path) -> None:
+    backup = path.with_name(path.name + ".bak")
+    fd, tmp = tempfile.mkstemp(prefix=f".{backup.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, backup)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def fsync_dir(folder: Path) -> None:

@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-__all__ = ["CheckpointError", "save_weights", "load_weights", "save_checkpoint",
+__all__ = ["CheckpointError", "checkpoint_exists", "save_weights", "load_weights", "save_checkpoint",
            "load_checkpoint", "read_meta", "weights_finite"]
 
 
@@ -102,6 +102,16 @@ def _complete(folder: Path) -> Path:
     if not (folder / "meta.json").is_file():
         raise CheckpointError(f"{folder} holds no checkpoint (meta.json is missing)")
     return folder
+
+
+def checkpoint_exists(folder: str | os.PathLike) -> bool:
+    """A complete checkpoint is at ``folder`` (or beside it, when a save was cut short
+    between its two renames)."""
+    try:
+        _complete(Path(folder))
+    except CheckpointError:
+        return False
+    return True
 
 
 def read_meta(folder: str | os.PathLike) -> dict[str, Any]:

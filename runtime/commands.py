@@ -19,7 +19,7 @@ from builder.document import Project
 from builder.serialize import load, save
 from runtime import distributed
 from runtime.assemble import SetupError
-from runtime.checkpoint import CheckpointError
+from runtime.checkpoint import CheckpointError, checkpoint_exists
 from runtime.console import Console
 from runtime.control import Control
 from runtime.export import TOLERANCE, export_project
@@ -88,8 +88,8 @@ def train(args) -> int:
     resume = None
     if args.resume:
         resume = run_dir / "checkpoint"
-        if not resume.is_dir():
-            return _fail(f"nothing to resume: {resume} does not exist", EXIT_INPUT)
+        if not checkpoint_exists(resume):
+            return _fail(f"nothing to resume: {resume} holds no checkpoint", EXIT_INPUT)
     if args.epochs is not None:
         project.training.epochs = args.epochs
     writer = None
