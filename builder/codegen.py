@@ -5,12 +5,21 @@ The generated file needs only torch.  Its attribute names are the compiler's
 reserve, such as ``code`` or ``class``), so its ``state_dict`` keys equal the compiled module's
 and the runtime's saved weights load into it.
 Custom block modules are copied in by source (block specs keep them self-contained).
+
+Given the preprocessing training applied to a network's inputs (``preprocess``: the
+standardisation with training statistics), the network's class takes raw data: it is a
+subclass of the bare network (``Main`` of ``MainBare``) that standardises those inputs first,
+its statistics held as module constants and non-persistent buffers, so both classes load the
+same saved weights.
 """
 
 from __future__ import annotations
 
 import inspect
 import textwrap
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from builder.blocks.spec import Make
 from builder.compiler import CompileError
@@ -21,7 +30,11 @@ from builder.problems import ERROR
 from builder.propagate import check, subnet_of
 from builder.validate import SINKS, SOURCES
 
-__all__ = ["generate", "class_name"]
+__all__ = ["generate", "class_name", "Steps"]
+
+# Per network, input node id → (kind, mean, std): standardise that input, ``(x - mean) / std``
+# per channel (kind ``image``: axis 1) or per feature (the last axis).
+Steps = Mapping[str, Mapping[str, tuple[str, Sequence[float], Sequence[float]]]]
 
 _HEADER = '''"""{title}
 
@@ -83,6 +96,10 @@ class _Writer:
         self.classes: list[str] = []  # emitted network classes, dependencies first
         self.helpers: dict[type, str] = {}  # custom module class → its source
         self._emitted: dict[str, str] = {}  # class source body → class name (dedupe)
+        self.constants: list[str] = []  # module-level statistics of the preprocessing
+        # top-level class → its forward's arguments: (node id, argument, rank with batch)
+        self.signature: dict[str, list[tuple[str, str, int]]] = {}
+        self.attrs: dict[str, set[str]] = {}  # top-level class → its attribute names
 
     def ctor(self, make: Make) -> str:
         cls = make.cls
@@ -165,6 +182,10 @@ class _Writer:
         outs = [results[i] for i in sinks]
         body.append(f"return {outs[0]}" if len(outs) == 1 else f"return {', '.join(outs)}")
         sources = [i for i in report.graph.order if net.nodes[i].block in SOURCES]
+        if top:
+            self.signature[name] = [(i, a, len(next(iter(shapes.outputs[i].values()))) + 1)
+                                    for i, a in zip(sources, args)]
+            self.attrs[name] = set(attrs.values())
         shown = [a if a == i else f"{a} (node {i!r})" for a, i in zip(args, sources)]
         doc = f'"""Network {net.name!r}: inputs {", ".join(shown)}; returns ' + \
               ", ".join(sinks) + '."""'
@@ -186,6 +207,56 @@ class _Writer:
         self.classes.append(src.replace("{name}", name, 1))
         return name
 
+    def preprocessed(self, net: Network, name: str, bare: str, steps) -> None:
+        """Emit class ``name``: the bare network's class ``bare`` taking raw data, the inputs
+        in ``steps`` (node id → (kind, mean, std)) standardised first."""
+        taken = set(self.attrs[bare])
+        init, body, done = [], [], []
+        for node_id, arg, rank in self.signature[bare]:
+            if node_id not in steps:
+                continue
+            kind, mean, std = steps[node_id]
+            view = ", ".join("-1" if i == (1 if kind == "image" else rank - 1) else "1"
+                             for i in range(rank))
+            buffers = []
+            for stat, values in (("mean", mean), ("std", std)):
+                const = self.claim(f"{name}_{arg}_{stat}".upper())
+                self.constants.append(_constant(const, values))
+                buffers.append(_fresh(f"{arg}_{stat}", taken))
+                args = [f'"{buffers[-1]}"', f"torch.tensor({const}).view({view})",
+                        "persistent=False"]
+                if len(", ".join(args)) + 12 <= 88:
+                    init += ["self.register_buffer(", f"    {', '.join(args)}", ")"]
+                else:
+                    init += ["self.register_buffer(", *(f"    {a}," for a in args), ")"]
+            body.append(f"{arg} = ({arg} - self.{buffers[0]}) / self.{buffers[1]}")
+            done.append(f"{arg} {'per channel' if kind == 'image' else 'per feature'}")
+        args = ", ".join(a for _, a, _ in self.signature[bare])
+        doc = textwrap.wrap(f"Network {net.name!r} on raw data: standardises {', '.join(done)}"
+                            f" with the training statistics, (x - mean) / std, then runs "
+                            f"{bare}.", 80)
+        self.classes.append("\n".join([
+            f"class {name}({bare}):",
+            f'    """{doc[0]}', *(f"    {line}" for line in doc[1:]), '    """',
+            "",
+            "    def __init__(self):",
+            "        super().__init__()",
+            *(f"        {line}" for line in init),
+            "",
+            f"    def forward(self, {args}):",
+            *(f"        {line}" for line in body),
+            f"        return super().forward({args})",
+        ]))
+
+
+def _constant(name: str, values: Sequence[float]) -> str:
+    """``NAME = (v, …)`` with each float32 value in its shortest exact form, wrapped."""
+    text = " ".join(f"{np.float32(v)!s}," for v in values)
+    one = f"{name} = ({text if len(values) == 1 else text[:-1]})"
+    if len(one) <= 88:
+        return one
+    return "\n".join([f"{name} = (", *(f"    {line}" for line in textwrap.wrap(text, 84)), ")"])
+
 
 def _fresh(name: str, taken: set[str]) -> str:
     while name in taken or is_reserved(name):
@@ -194,23 +265,36 @@ def _fresh(name: str, taken: set[str]) -> str:
     return name
 
 
-def _write(project: Project, networks: list[str], helpers: set[str]) -> tuple[_Writer, list]:
+def _write(project: Project, networks: list[str], helpers: set[str], steps: Steps
+           ) -> tuple[_Writer, list]:
     w = _Writer()
     w.taken = set(helpers)
     tops = [w.claim(class_name(n)) for n in networks]  # top-level networks choose first
-    return w, [w.network(project.networks[n], c, top=True) for n, c in zip(networks, tops)]
+    bares = {n: w.claim(f"{c}Bare") for n, c in zip(networks, tops) if steps.get(n)}
+    for n, c in zip(networks, tops):
+        w.network(project.networks[n], bares.get(n, c), top=True)
+        if n in bares:
+            w.preprocessed(project.networks[n], c, bares[n], steps[n])
+    return w, tops
 
 
-def generate(project: Project, networks: list[str] | None = None, title: str = "") -> str:
+def generate(project: Project, networks: list[str] | None = None, title: str = "",
+             preprocess: Steps | None = None) -> str:
     """Source code of a module defining one class per network (and per sub-network).  A
     network's class is ``class_name(network)`` unless that name is taken (by another network's
-    class or a copied block module), then with ``_`` appended."""
+    class or a copied block module), then with ``_`` appended.  ``preprocess``: per network,
+    the inputs training standardised (input node id → (kind, mean, std)); such a network's
+    class takes raw data and standardises them, its bare network being ``<Class>Bare``."""
     networks = networks or list(project.networks)
-    w, names = _write(project, networks, set())
+    steps = {n: dict(v) for n, v in (preprocess or {}).items() if v and n in networks}
+    w, names = _write(project, networks, set(), steps)
     helpers = {cls.__name__ for cls in w.helpers}
     if helpers & w.taken:  # a class name a copied block module needs: name the classes again
-        w, names = _write(project, networks, helpers)
+        w, names = _write(project, networks, helpers, steps)
     parts = [_HEADER.format(title=title or f"Networks: {', '.join(names)}.")]
+    if w.constants:  # one blank line after the imports, as isort has it
+        parts.append("\n# Training statistics of the standardised inputs (per channel or "
+                     "feature).\n" + "\n".join(w.constants) + "\n")
     parts += [f"\n\n{src.rstrip()}\n" for src in w.helpers.values()]
     parts += [f"\n\n{src}\n" for src in w.classes]
     parts.append(_FOOTER)

@@ -7,11 +7,19 @@ small models Layerloom makes, and expresses a dynamic batch through ``torch.expo
 constraints that our fx graphs gain nothing from; the legacy exporter takes named
 ``dynamic_axes`` directly.  Parity with onnxruntime is measured either way, so the choice is
 checked on every export rather than trusted.
+
+Exports take the raw data the user has: where training standardised an input (the run
+folder's ``preprocess.json``, ``runtime.preprocess``), the step is part of the exported graph
+and of the generated code's network class; with ``bare=True`` the bare network is exported
+and the statistics go into the ONNX metadata (``layerloom.preprocess``) instead.  Each
+result's ``preprocess`` says which, in words.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import textwrap
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +34,18 @@ from builder.codegen import generate
 from builder.compiler import Compiled, compile_network
 from builder.document import Project
 from runtime.checkpoint import load_weights, save_weights
+from runtime.preprocess import (
+    METADATA_KEY,
+    Preprocess,
+    Standardise,
+    WithPreprocess,
+    describe,
+    find_preprocess,
+    load_preprocess,
+)
 
 __all__ = ["OPSET", "TOLERANCE", "ExportResult", "export_onnx", "parity", "export_project",
-           "example_inputs"]
+           "example_inputs", "run_preprocess"]
 
 # Opset 18: recent enough for every block we have (LayerNorm, GELU, attention ops), and
 # old enough that onnxruntime >= 1.14, TensorRT 8.6 and OpenVINO 2023 all run it.
@@ -45,6 +62,7 @@ class ExportResult:
     ok: bool
     inputs: list[str]
     outputs: list[str]
+    preprocess: str = ""  # what the exported model does to its inputs, in words
 
 
 def example_inputs(compiled: Compiled, batch: int, seed: int = 0) -> list[torch.Tensor]:
@@ -76,12 +94,23 @@ def _dynamic_axes(compiled: Compiled) -> dict[str, dict[int, str]]:
     return axes
 
 
-def export_onnx(compiled: Compiled, path: str | Path, opset: int = OPSET) -> Path:
+def _inputs(compiled: Compiled, module: nn.Module, batch: int, seed: int
+            ) -> list[torch.Tensor]:
+    """Example inputs on the scale ``module`` takes: raw where it standardises them."""
+    args = example_inputs(compiled, batch, seed)
+    return module.raw(args) if isinstance(module, WithPreprocess) else args
+
+
+def export_onnx(compiled: Compiled, path: str | Path, opset: int = OPSET,
+                module: nn.Module | None = None,
+                metadata: dict[str, str] | None = None) -> Path:
     """Write ``compiled``'s module (in eval mode, on CPU) as ONNX with named inputs/outputs
-    and a dynamic batch axis; the file is checked with ``onnx.checker``."""
+    and a dynamic batch axis; the file is checked with ``onnx.checker``.  ``module``: what to
+    export in its place (the network behind its preprocessing); ``metadata``: written into the
+    model's ``metadata_props``."""
     path = Path(path)
-    module = compiled.module.eval().cpu()
-    args = tuple(example_inputs(compiled, batch=2))
+    module = (module if module is not None else compiled.module).eval().cpu()
+    args = tuple(_inputs(compiled, module, 2, 0))
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The legacy exporter announces its deprecation on every call; chosen knowingly above.
@@ -96,17 +125,23 @@ def export_onnx(compiled: Compiled, path: str | Path, opset: int = OPSET) -> Pat
                           output_names=list(compiled.outputs),
                           dynamic_axes=_dynamic_axes(compiled), do_constant_folding=True)
     model = onnx.load_from_string(buffer.getvalue())
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
     onnx.checker.check_model(model, full_check=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(model.SerializeToString())
     return path
 
 
-def parity(compiled: Compiled, path: str | Path, batch: int = 3, seed: int = 1) -> float:
+def parity(compiled: Compiled, path: str | Path, batch: int = 3, seed: int = 1,
+           module: nn.Module | None = None) -> float:
     """Max absolute difference between torch and onnxruntime on random inputs (a batch size
-    other than the one exported with, to prove the batch axis is really dynamic)."""
-    module = compiled.module.eval().cpu()
-    args = example_inputs(compiled, batch, seed)
+    other than the one exported with, to prove the batch axis is really dynamic).
+    ``module``: what was exported in place of ``compiled.module``; it gets raw-scale inputs
+    where it standardises them."""
+    module = (module if module is not None else compiled.module).eval().cpu()
+    args = _inputs(compiled, module, batch, seed)
     with torch.no_grad():
         expected = module(*args)
     expected = [expected] if isinstance(expected, torch.Tensor) else list(expected)
@@ -125,16 +160,47 @@ def parity(compiled: Compiled, path: str | Path, batch: int = 3, seed: int = 1) 
     return diff
 
 
+def _metadata(steps: dict[str, Standardise], compiled: Compiled, in_graph: bool) -> str:
+    """The ``layerloom.preprocess`` metadata: per input, its field, kind, axis and statistics,
+    and whether the graph applies them (``in_graph``) or the caller must."""
+    fields = {s.name: s.field for s in compiled.inputs}
+    return json.dumps({"in_graph": in_graph, "formula": "(x - mean) / std",
+                       "inputs": {name: {"field": fields[name], "kind": s.kind,
+                                         "axis": s.axis(), "mean": list(s.mean),
+                                         "std": list(s.std)}
+                                  for name, s in steps.items()}})
+
+
+def run_preprocess(weights: str | Path | None) -> tuple[Preprocess | None, str]:
+    """The preprocessing recorded for ``weights`` (a run folder, its checkpoint, or a file in
+    either) and the run folder it was found in; (None, "") when none was recorded."""
+    if weights is None:
+        return None, ""
+    folder = find_preprocess(weights)
+    return (load_preprocess(folder), str(folder)) if folder is not None else (None, "")
+
+
 def export_project(project: Project, out: str | Path, weights: str | Path | None = None,
-                   code: str | Path | None = None,
-                   tolerance: float = TOLERANCE) -> list[ExportResult]:
+                   code: str | Path | None = None, tolerance: float = TOLERANCE,
+                   bare: bool = False, preprocess: Preprocess | None = None
+                   ) -> list[ExportResult]:
     """Export every network of ``project``.  ``out`` is the .onnx path for a one-network
     project; with several networks each goes to ``<stem>_<network>.onnx`` beside it.
     ``weights``: a run folder holding ``<network>.safetensors`` (or one weights file for a
     one-network project).  ``code``: also write standalone PyTorch code (+ the weights as
-    safetensors beside it)."""
+    safetensors beside it).
+
+    The preprocessing training applied (``preprocess``, default: the run folder's record) is
+    part of the ONNX graph and of the code's network classes, so both take raw data; with
+    ``bare`` the networks are exported without it and the ONNX metadata holds the statistics.
+    Parity is measured on what is exported."""
     out = Path(out)
+    where = str(weights) if weights is not None else ""
+    if preprocess is None:
+        preprocess, found = run_preprocess(weights)
+        where = found or where
     results = []
+    code_steps: dict[str, dict[str, tuple]] = {}
     many = len(project.networks) > 1
     for name, net in project.networks.items():
         compiled = compile_network(net)
@@ -142,13 +208,34 @@ def export_project(project: Project, out: str | Path, weights: str | Path | None
             w = Path(weights)
             load_weights(compiled.module, w / f"{name}.safetensors" if w.is_dir() else w)
         path = out.with_name(f"{out.stem}_{name}{out.suffix}") if many else out
-        export_onnx(compiled, path)
-        diff = parity(compiled, path)
+        steps = preprocess.for_inputs(compiled.inputs) if preprocess is not None else None
+        module, metadata = None, {}
+        if steps:
+            metadata[METADATA_KEY] = _metadata(steps, compiled, in_graph=not bare)
+            if not bare:
+                module = WithPreprocess(compiled.module, compiled.inputs, preprocess)
+                code_steps[name] = {n: (s.kind, s.mean, s.std) for n, s in steps.items()}
+        export_onnx(compiled, path, module=module, metadata=metadata)
+        diff = parity(compiled, path, module=module)
+        said = describe(steps, bare=bare, where=where) if weights is not None or steps \
+            else "fresh weights: an untrained network, without preprocessing"
         results.append(ExportResult(name, path, diff, diff <= tolerance,
-                                    [s.name for s in compiled.inputs], list(compiled.outputs)))
+                                    [s.name for s in compiled.inputs], list(compiled.outputs),
+                                    said))
         if code is not None:
             save_weights(compiled.module, Path(code).with_name(f"{name}.safetensors"))
     if code is not None:
-        Path(code).write_text(generate(project, title=f"Exported from Layerloom ({out.name})."),
+        note = ""
+        if bare and preprocess is not None and preprocess.fields:
+            note = ("Bare networks: standardise their inputs yourself, (x - mean) / std, with "
+                    "the statistics in the run folder's preprocess.json or the ONNX metadata "
+                    f"({METADATA_KEY}).")
+        elif weights is not None and preprocess is None:
+            note = ("No preprocessing was recorded with these weights: the networks take their "
+                    "inputs as training saw them (standardised where the dataset's normalize "
+                    "was on).")
+        title = f"Exported from Layerloom ({out.name})." + \
+            (f"\n\n{textwrap.fill(note, 88)}" if note else "")
+        Path(code).write_text(generate(project, title=title, preprocess=code_steps),
                               encoding="utf-8")
     return results

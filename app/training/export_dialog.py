@@ -2,8 +2,10 @@
 parity figure is shown), the weights as safetensors, and standalone PyTorch code.
 
 Weights come from a run of the history (with the exact graph that run trained) or are freshly
-initialised.  The export runs in a worker thread; every failure is explained in a sentence
-that says what to do."""
+initialised.  A run's preprocessing (the standardisation of its inputs with training statistics)
+goes into the exported graph and code, so they take raw data; "bare network" leaves it out and
+writes the statistics into the ONNX metadata.  The report says which, per network.  The export
+runs in a worker thread; every failure is explained in a sentence that says what to do."""
 
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ def explain(error: BaseException) -> str:
     """What went wrong, and what to do about it."""
     from builder.compiler import CompileError
     from runtime.checkpoint import CheckpointError
+    from runtime.preprocess import PreprocessError
 
     if isinstance(error, CompileError):
         return (f"The graph cannot be compiled: {error}. Fix the problems marked on the "
@@ -55,6 +58,9 @@ def explain(error: BaseException) -> str:
     if isinstance(error, CheckpointError):
         return (f"The weights do not fit the graph: {error}. Export that run with the graph it "
                 "trained (choose the run above), or export fresh weights.")
+    if isinstance(error, PreprocessError):
+        return (f"The run's record of its input preprocessing cannot be read: {error}. Export "
+                "fresh weights, or train the run again.")
     if isinstance(error, OSError):
         return f"Cannot write the files: {error}. Choose another folder."
     text = f"{type(error).__name__}: {error}".strip()
@@ -64,15 +70,18 @@ def explain(error: BaseException) -> str:
 
 
 def run_export(project: Project, onnx_path: Path, weights: Path | None, save_weights: bool,
-               code: bool) -> dict:
-    """Export (in any thread); returns {"results": [...], "files": [...], "error": str}."""
+               code: bool, bare: bool = False) -> dict:
+    """Export (in any thread); returns {"results": [...], "files": [...], "error": str}.
+    ``weights``: a run folder (or its checkpoint), whose recorded preprocessing the exported
+    models apply unless ``bare``."""
     from runtime.export import export_project
 
     out: dict = {"results": [], "files": [], "error": ""}
     try:
         onnx_path.parent.mkdir(parents=True, exist_ok=True)
         code_path = onnx_path.with_suffix(".py") if code else None
-        results = export_project(project, onnx_path, weights=weights, code=code_path)
+        results = export_project(project, onnx_path, weights=weights, code=code_path,
+                                 bare=bare)
         out["results"] = results
         out["files"] += [r.path for r in results]
         if code_path is not None:
@@ -145,8 +154,13 @@ class ExportDialog(QDialog):
         self.code = QCheckBox("PyTorch code (.py) that rebuilds the networks and loads the "
                               "weights")
         self.code.setChecked(True)
+        self.bare = QCheckBox("Bare network: leave the input standardisation out (its "
+                              "statistics go into the ONNX metadata)")
+        self.bare.setToolTip("By default the exported model takes raw data: the "
+                             "standardisation training applied is part of its graph and code")
         form.addRow("", self.weights)
         form.addRow("", self.code)
+        form.addRow("", self.bare)
         lay.addLayout(form)
         note = QLabel("Each network is checked with onnx.checker and run with onnxruntime on "
                       "random inputs; the largest difference from PyTorch is shown.")
@@ -202,10 +216,11 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(False)
         self.report.setHtml("<p>Exporting…</p>")
         done = self._done
-        save, code = self.weights.isChecked(), self.code.isChecked()
+        save, code, bare = self.weights.isChecked(), self.code.isChecked(), \
+            self.bare.isChecked()
 
         def work():
-            done.finished.emit(run_export(project, path, weights, save, code))
+            done.finished.emit(run_export(project, path, weights, save, code, bare))
 
         self._thread = threading.Thread(target=work, name="layerloom-export", daemon=True)
         self._thread.start()
@@ -238,7 +253,8 @@ class ExportDialog(QDialog):
                 f"inputs {html.escape(', '.join(r.inputs))} → outputs "
                 f"{html.escape(', '.join(r.outputs))}<br>"
                 f"onnxruntime parity: max |torch − onnx| = <b>{r.max_abs_diff:.2g}</b> "
-                f"(tolerance {TOLERANCE:g}): {verdict}</p>")
+                f"(tolerance {TOLERANCE:g}): {verdict}<br>"
+                f"preprocessing: {html.escape(r.preprocess)}</p>")
         others = [f for f in result["files"] if not str(f).endswith(".onnx")]
         if others:
             parts.append("<p>Also written:<br>" + "<br>".join(html.escape(str(f))

@@ -25,6 +25,7 @@ def test_export_dialog_writes_onnx_that_onnxruntime_runs(window, qtbot, tmp_path
     assert result.ok and result.max_abs_diff < 1e-4
     report = dialog.report.toPlainText()
     assert "onnxruntime parity" in report and "matches" in report
+    assert "preprocessing: takes raw data" in report  # spirals are not standardised
     session = ort.InferenceSession(str(tmp_path / "out" / "spirals.onnx"),
                                    providers=["CPUExecutionProvider"])
     (logits,) = session.run(None, {"x": np.zeros((4, 2), np.float32)})
@@ -72,6 +73,32 @@ def test_cnn_runs_show_first_layer_filters_and_image_predictions(window, qtbot, 
     assert t.dock.picture.shown == "images"  # predictions grid, wrong ones framed red
     assert "wrong" in t.dock.picture.plot.getPlotItem().titleLabel.text
     assert set(t.dock.bars.norms) == {"conv1", "logits"}
+
+
+def test_exports_of_a_standardised_run_take_raw_data_or_say_they_do_not(window, qtbot,
+                                                                        tmp_path):
+    import json
+
+    import onnx
+
+    _small_cnn(window, image_npz(tmp_path / "squares.npz"))
+    train(qtbot, window, steps=6)
+    assert window.training.bridge.last_failure is None, window.training.dock.message_text
+    dialog = window.training.show_export()
+    for bare, said in ((False, "standardises image per channel with the training "
+                               "statistics, in the graph"),
+                       (True, "bare network: standardise image per channel yourself")):
+        dialog.bare.setChecked(bare)
+        dialog.path.setText(str(tmp_path / f"bare{bare}" / "cnn.onnx"))
+        assert dialog.start()
+        wait_for(lambda: dialog.result is not None, 60_000)
+        assert dialog.result["error"] == ""
+        assert said in dialog.report.toPlainText()
+        model = onnx.load(str(tmp_path / f"bare{bare}" / "cnn.onnx"))
+        meta = json.loads({m.key: m.value for m in model.metadata_props}[
+            "layerloom.preprocess"])
+        assert meta["in_graph"] is not bare and meta["inputs"]["image"]["field"] == "x"
+    dialog.close()
 
 
 def test_gan_runs_show_generated_points_over_the_discriminator(window, qtbot):
