@@ -8,19 +8,21 @@ can act on; the trainer turns it into a ``Failure`` event.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from builder.compiler import Compiled, CompileError, compile_network
 from builder.document import DatasetConfig, Project, TrainingSettings
 from runtime import distributed, recipes
-from runtime.data import DATASETS, Splits, load
+from runtime.data import DATASETS, DatasetSpec, Splits, load
 from runtime.evaluate import eval_mode
 from runtime.optim import OptimError, make_optimizer, make_schedule
 from runtime.recipes.base import Recipe, RecipeError
 
-__all__ = ["SetupError", "recipe_class", "stream_configs", "load_data", "compile_roles",
-           "make_recipe", "dry_run", "make_optimizers", "training_calls"]
+__all__ = ["SetupError", "recipe_class", "stream_configs", "dataset_params", "dataset_failure",
+           "load_stream", "load_data", "bound_network", "compile_roles", "make_recipe",
+           "dry_run", "make_optimizers", "training_calls"]
 
 
 class SetupError(RuntimeError):
@@ -54,21 +56,42 @@ def stream_configs(project: Project) -> dict[str, DatasetConfig]:
     return out
 
 
-def _load_one(cfg: DatasetConfig, project: Project, stream: str,
-              progress: Callable[[int, int | None], None] | None) -> Splits:
+def dataset_params(cfg: DatasetConfig, project: Project, stream: str
+                   ) -> tuple[DatasetSpec, dict[str, Any]]:
+    """The spec of a stream's dataset and the params ``load`` gets (the training settings'
+    validation share unless the params set their own ``val_fraction``)."""
     spec = DATASETS.get(cfg.name)
-    where = f"stream {stream!r}: " if project.streams else ""
     if spec is None:
-        raise SetupError("dataset", f"{where}unknown dataset {cfg.name!r}; known: "
-                                    f"{', '.join(sorted(DATASETS))}")
+        raise SetupError("dataset", f"{_where(project, stream)}unknown dataset {cfg.name!r}; "
+                                    f"known: {', '.join(sorted(DATASETS))}")
     params = dict(cfg.params)
     if "val_fraction" not in params and any(p.name == "val_fraction" for p in spec.params):
         params["val_fraction"] = project.training.validation_split
+    return spec, params
+
+
+def dataset_failure(cfg: DatasetConfig, project: Project, stream: str,
+                    error: Exception) -> SetupError:
+    """What a stream's dataset failing to load (or its params failing their check) says."""
+    return SetupError("dataset", f"{_where(project, stream)}dataset {cfg.name!r} could not be "
+                                 f"loaded: {error}")
+
+
+def _where(project: Project, stream: str) -> str:
+    return f"stream {stream!r}: " if project.streams else ""
+
+
+def load_stream(cfg: DatasetConfig, project: Project, stream: str,
+                progress: Callable[[int, int | None], None] | None = None,
+                params: dict[str, Any] | None = None, root: str | None = None) -> Splits:
+    """One stream's dataset; ``params`` replaces the project's (a smaller instance),
+    ``root`` the data folder (one whose caches are not the user's)."""
+    _, given = dataset_params(cfg, project, stream)
     try:
-        return load(cfg.name, params, progress=progress)
+        return load(cfg.name, given if params is None else params, root=root,
+                    progress=progress)
     except Exception as e:  # a dataset's own error already says what is wrong
-        raise SetupError("dataset", f"{where}dataset {cfg.name!r} could not be loaded: "
-                                    f"{e}") from e
+        raise dataset_failure(cfg, project, stream, e) from e
 
 
 def load_data(project: Project, progress: Callable[[int, int | None], None] | None = None
@@ -78,27 +101,32 @@ def load_data(project: Project, progress: Callable[[int, int | None], None] | No
     ``val_fraction``; each stream is normalised with its own statistics."""
     configs = stream_configs(project)
     (primary, cfg), *rest = configs.items()
-    splits = _load_one(cfg, project, primary, progress)
+    splits = load_stream(cfg, project, primary, progress)
     if rest:
-        splits.others = {name: _load_one(c, project, name, progress) for name, c in rest}
+        splits.others = {name: load_stream(c, project, name, progress) for name, c in rest}
     return splits
+
+
+def bound_network(project: Project, role: str, roles: list[str]) -> str:
+    """The name of the network bound to ``role`` (one of the recipe's ``roles``)."""
+    name = project.recipe.roles.get(role)
+    if name is None and len(roles) == 1 and len(project.networks) == 1:
+        name = next(iter(project.networks))  # one network, one role: nothing to choose
+    if name is None:
+        raise SetupError("recipe", f"recipe {project.recipe.name!r} needs a network for "
+                                   f"role {role!r}; bind one in the recipe settings")
+    if name not in project.networks:
+        raise SetupError("recipe", f"role {role!r} is bound to network {name!r}, which "
+                                   "this project does not have")
+    return name
 
 
 def compile_roles(project: Project, roles: list[str]) -> dict[str, Compiled]:
     """Compile the network bound to each role (a network bound twice is compiled once)."""
-    bound = project.recipe.roles
     out: dict[str, Compiled] = {}
     done: dict[str, Compiled] = {}
     for role in roles:
-        name = bound.get(role)
-        if name is None and len(roles) == 1 and len(project.networks) == 1:
-            name = next(iter(project.networks))  # one network, one role: nothing to choose
-        if name is None:
-            raise SetupError("recipe", f"recipe {project.recipe.name!r} needs a network for "
-                                       f"role {role!r}; bind one in the recipe settings")
-        if name not in project.networks:
-            raise SetupError("recipe", f"role {role!r} is bound to network {name!r}, which "
-                                       "this project does not have")
+        name = bound_network(project, role, roles)
         if name not in done:
             try:
                 done[name] = compile_network(project.networks[name])

@@ -21,8 +21,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-__all__ = ["CheckpointError", "checkpoint_exists", "save_weights", "load_weights", "save_checkpoint",
-           "load_checkpoint", "read_meta", "weights_finite"]
+__all__ = ["CheckpointError", "checkpoint_exists", "save_weights", "load_weights",
+           "save_checkpoint", "load_checkpoint", "read_meta", "weights_finite"]
 
 
 class CheckpointError(RuntimeError):

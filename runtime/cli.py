@@ -120,13 +120,19 @@ def _print_inspection(info: dict) -> None:
                 or net["name"]
             print(f"  {p['severity']}: {where}: {p['message']}")
         print()
+    for p in info.get("project_problems", ()):  # what train would refuse, or the reader did
+        where = "/".join(filter(None, (p["network"], p["node"]))) or p["code"]
+        print(f"{p['severity']}: {where}: {p['message']}")
+    for note in info.get("notes", ()):
+        print(f"note: {note}")
     print("valid" if info["valid"] else f"{len(info['problems'])} problem(s)")
 
 
 @command("inspect")
 def cmd_inspect(args) -> int:
-    project = _load(args.file)
-    info = inspect_project(project)
+    from runtime.preflight import inspect_file  # imported when used: datasets, recipes, torch
+
+    info = inspect_file(args.file, inspect_project)
     if args.json:
         print(json.dumps(info, indent=2))
     else:
@@ -197,6 +203,21 @@ def cmd_sample(args) -> int:
     return sample(args)
 
 
+# --- blocks / datasets / recipes / schema / reference (runtime.refcli) -----------------------
+
+
+def _reference_command(name: str) -> None:
+    def handler(args) -> int:
+        from runtime import refcli
+
+        return getattr(refcli, name)(args)
+    command(name)(handler)
+
+
+for _name in ("blocks", "datasets", "recipes", "schema", "reference"):
+    _reference_command(_name)
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -242,6 +263,12 @@ def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = No
                         "(default: runs/NAME-DATE-TIME)")
     p.add_argument("--resume", action="store_true",
                    help="continue from RUNDIR/checkpoint")
+    p.add_argument("--force", action="store_true",
+                   help="replace the run in RUNDIR if there is one; it stays until the new "
+                        "run has trained a step")
+    p.add_argument("--stats-every", type=_positive, metavar="N",
+                   help="measure per-layer gradient and activation statistics every N steps "
+                        "(each a snapshot in metrics.csv); default: sampled automatically")
     p.add_argument("--init", action="append", default=[], metavar="NETWORK=PATH",
                    help="start NETWORK from saved weights (a run folder or a .safetensors/.pt "
                         "file; matched by node name, with a report); repeatable, overrides "
@@ -255,6 +282,12 @@ def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = No
     p.add_argument("--onnx", required=True, metavar="OUT.onnx")
     p.add_argument("--code", metavar="OUT.py",
                    help="also write standalone PyTorch code and its weights")
+    p.add_argument("--force", action="store_true",
+                   help="replace OUT.onnx, OUT.py and its weights if they exist")
+    p.add_argument("--bare", action="store_true",
+                   help="export the bare networks: inputs must be standardised by the caller "
+                        "(the statistics are in the ONNX metadata); by default the export "
+                        "takes raw data")
 
     p = sub.add_parser("sample", help="samples of a trained generative model: a PNG grid, "
                                       "a CSV of points or lines of text")
@@ -274,6 +307,15 @@ def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = No
                    help="OUT.png (images), OUT.csv (points) or OUT.txt (text)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
 
+    for name, what in (("blocks", "block"), ("datasets", "dataset"), ("recipes", "recipe")):
+        p = sub.add_parser(name, help=f"list the {name}, or show one {what}'s ports, params, "
+                                      "shapes or fields")
+        p.add_argument("name", nargs="?", metavar="NAME", help=f"the {what} to describe")
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+    sub.add_parser("schema", help="print the JSON Schema of .loom files (draft 2020-12)")
+    sub.add_parser("reference", help="print docs/reference.md: every block, dataset, recipe "
+                                     "and training setting")
+
     for register in _EXTRA_PARSERS:
         register(sub)
     if extra:
@@ -292,11 +334,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         return handler(args)
     except LoomError as e:
-        return _fail(str(e))
+        return _fail(str(e), _loom_exit(args, e))
     except (OSError, ValueError) as e:
         return _fail(str(e))
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+
+
+def _loom_exit(args: argparse.Namespace, error: LoomError) -> int:
+    """1 for a readable project refused for unknown blocks or ports (problems), else 2."""
+    if not isinstance(getattr(args, "file", None), str):
+        return EXIT_INPUT
+    from runtime.preflight import file_problems
+
+    return EXIT_PROBLEMS if file_problems(args.file, error) else EXIT_INPUT
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,7 @@ saves a checkpoint and the weights before the command exits (code 130).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -19,12 +20,15 @@ from builder.document import Project
 from builder.serialize import load, save
 from runtime import distributed
 from runtime.assemble import SetupError
-from runtime.checkpoint import CheckpointError, checkpoint_exists
+from runtime.checkpoint import CheckpointError, checkpoint_exists, read_meta
 from runtime.console import Console
 from runtime.control import Control
+from runtime.events import Started
 from runtime.export import TOLERANCE, export_project
+from runtime.preflight import ERROR, preflight
+from runtime.preprocess import PreprocessError
 from runtime.recipes.base import RecipeError
-from runtime.runlog import MetricsWriter
+from runtime.runlog import MetricsWriter, PreviousRun, weights_warning, write_record
 from runtime.sampling import SampleError, sample_project, write_samples
 from runtime.trainer import Trainer
 
@@ -85,21 +89,32 @@ def train(args) -> int:
         return _fail("under torchrun, give --out RUNDIR so every process agrees on it",
                      EXIT_INPUT)
     run_dir = Path(args.out) if args.out else default_run_dir(args.file)
-    resume = None
+    resume, start = None, 0
     if args.resume:
         resume = run_dir / "checkpoint"
         if not checkpoint_exists(resume):
             return _fail(f"nothing to resume: {resume} holds no checkpoint", EXIT_INPUT)
+        with contextlib.suppress(CheckpointError):
+            start = int(read_meta(resume).get("step", 0))
+    elif main and _occupied(run_dir) and not getattr(args, "force", False):
+        return _fail(f"{run_dir} already exists; pass --force to replace it", EXIT_INPUT)
     if args.epochs is not None:
         project.training.epochs = args.epochs
-    writer = None
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save(project, run_dir / "project.loom")
+    if args.stats_every is not None:
+        project.training.stats_every = args.stats_every
+    problems = [c for c in preflight(project, init=resume is None) if c.severity == ERROR]
+    for c in problems:  # what inspect reports: nothing is written, nothing replaced
+        print(f"layerloom: cannot train ({c.code}): {c.message}", file=sys.stderr)
+    if problems:
+        return EXIT_FAILED
+    writer = previous = None
+    if main:  # the run before stays until this one has trained
+        previous = PreviousRun.keep(run_dir, resume=resume is not None)
         writer = MetricsWriter(run_dir, append=resume is not None)
     control = Control()
     finished = None
-    trainer = Trainer(project, callback=_Events(Console() if main else None, writer),
+    trainer = Trainer(project, callback=_Events(Console() if main else None, writer,
+                                                _project_copy(project, run_dir, main)),
                       control=control, device=args.device, run_dir=run_dir if main else None,
                       resume=resume, on_nonfinite="stop", dist=info)
     interrupted = []
@@ -107,11 +122,11 @@ def train(args) -> int:
     def on_sigint(signum, frame):
         interrupted.append(True)
         control.stop()
-        signal.signal(signal.SIGINT, previous)  # a second Ctrl+C interrupts at once
+        signal.signal(signal.SIGINT, previous_handler)  # a second Ctrl+C interrupts at once
 
-    previous = None
+    previous_handler = None
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, on_sigint)
+        previous_handler = signal.signal(signal.SIGINT, on_sigint)
     try:
         finished = trainer.fit(max_steps=args.max_steps)
         if info and trainer.recipe is not None and finished.reason != "failed":
@@ -122,13 +137,15 @@ def train(args) -> int:
                     {"world_size": info.world, "steps": finished.step,
                      "max_weight_difference": spread}, indent=2))
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
         if writer is not None:
             writer.close()
         if info:
             trainer.release()
             distributed.shutdown(together=finished is not None and finished.reason != "failed")
+        if previous is not None:
+            _settle(previous, trainer, project, finished, start, run_dir)
     if finished.reason == "failed":
         failure = trainer.failure
         return _fail(f"training failed ({failure.kind}): {failure.message}" if failure
@@ -140,17 +157,58 @@ def train(args) -> int:
     return EXIT_OK
 
 
+def _occupied(run_dir: Path) -> bool:
+    """A run folder that holds anything (an empty one may be trained into)."""
+    return run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir()))
+
+
+def _project_copy(project: Project, run_dir: Path, main: bool):
+    """The run's copy of the project, written once training has started."""
+    def on_event(event) -> None:
+        if main and isinstance(event, Started):
+            save(project, run_dir / "project.loom")
+    return on_event
+
+
+def _settle(previous: PreviousRun, trainer: Trainer, project: Project, finished,
+            start: int, run_dir: Path) -> None:
+    """The run's files replace the run before only when it trained a step; a run that
+    did records it in ``run.json``, as does one with nothing before it."""
+    steps = trainer.step  # also when a second Ctrl+C cut the run short (no Finished)
+    progressed = steps > start
+    previous.settle(progressed)
+    if not progressed and previous.kept is not None:
+        return  # the run before is back, its record with it
+    networks = list(trainer.networks)
+    trained = steps > 0 and bool(networks) and all(
+        (run_dir / f"{n}.safetensors").is_file() for n in networks)
+    failure = trainer.failure
+    write_record(run_dir, trained=trained, steps=steps,
+                 finished=finished.reason if finished is not None else "interrupted",
+                 recipe=trainer.recipe.name if trainer.recipe else project.recipe.name,
+                 networks=networks,
+                 **({"failure": f"{failure.kind}: {failure.message}"} if failure else {}))
+
+
 def export(args) -> int:
     project = load(args.file)
     weights = Path(args.weights) if args.weights else None
     if weights is not None and not weights.exists():
         return _fail(f"no weights at {weights}", EXIT_INPUT)
+    taken = [p for p in _export_targets(project, args.onnx, args.code) if p.exists()]
+    if taken and not getattr(args, "force", False):
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        return _fail(f"{taken[0]} already exists{more}; pass --force to replace it",
+                     EXIT_INPUT)
     if weights is None:
         print("no --weights given: exporting freshly initialised weights")
     try:
-        results = export_project(project, args.onnx, weights=weights, code=args.code)
+        results = export_project(project, args.onnx, weights=weights, code=args.code,
+                                 bare=args.bare)
     except CompileError as e:
         return _fail(str(e), EXIT_FAILED)
+    except PreprocessError as e:  # the run's record of its preprocessing is unreadable
+        return _fail(str(e), EXIT_INPUT)
     except CheckpointError as e:
         return _fail(str(e), EXIT_INPUT)
     except Exception as e:  # the exporter or checker refused the graph
@@ -162,10 +220,31 @@ def export(args) -> int:
               f"{', '.join(r.outputs)})")
         print(f"{r.network}: parity with onnxruntime: max |torch - onnx| = "
               f"{r.max_abs_diff:.3g} (tolerance {TOLERANCE:g}) {verdict}")
+        print(f"{r.network}: preprocessing: {r.preprocess}")
         ok = ok and r.ok
     if args.code:
         print(f"wrote {args.code} and its weights beside it")
+    _warn_weights(weights)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _export_targets(project: Project, onnx: str, code: str | None) -> list[Path]:
+    """Every file an export writes (``runtime.export.export_project``'s names)."""
+    out = Path(onnx)
+    many = len(project.networks) > 1
+    paths = [out.with_name(f"{out.stem}_{name}{out.suffix}") if many else out
+             for name in project.networks]
+    if code:
+        paths += [Path(code)] + [Path(code).with_name(f"{name}.safetensors")
+                                 for name in project.networks]
+    return paths
+
+
+def _warn_weights(weights: str | Path | None) -> None:
+    """Say so when the weights used are untrained, or nothing records whether they are."""
+    said = weights_warning(weights) if weights is not None else None
+    if said:
+        print(f"layerloom: {said}", file=sys.stderr)
 
 
 def sample(args) -> int:
@@ -183,4 +262,5 @@ def sample(args) -> int:
     except (SampleError, RecipeError, CheckpointError) as e:
         return _fail(str(e), EXIT_INPUT)
     print(f"wrote {said}")
+    _warn_weights(args.weights)
     return EXIT_OK

@@ -77,10 +77,9 @@ def download(
         except _Retry as e:
             failures += 1
             if failures > retries:
-                raise DownloadError(
-                    f"could not download {url} after {failures} tries: {e}. The partial file "
-                    f"{part.name} is kept, and the next try resumes it."
-                ) from None
+                raise DownloadError(f"could not download {url} after {failures} "
+                                    f"{'try' if failures == 1 else 'tries'}: {e}."
+                                    + _kept(part)) from None
             time.sleep((BACKOFF if backoff is None else backoff) * 2 ** (failures - 1))
             continue
         digest = sha256_of(part)
@@ -95,6 +94,15 @@ def download(
             f"{url} is corrupt: its SHA-256 is {digest}, expected {sha256}. "
             "The file was discarded; check the mirror or try again later."
         )
+
+
+def _kept(part: Path) -> str:
+    """What a failed download leaves behind, in words (an empty part is removed)."""
+    size = part.stat().st_size if part.exists() else 0
+    if not size:
+        part.unlink(missing_ok=True)
+        return ""
+    return f" The {size:,} bytes received are kept in {part.name}; the next try resumes there."
 
 
 def _transfer(

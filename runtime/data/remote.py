@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.data.downloads import Progress, download
+from runtime.data.downloads import DownloadError, Progress, download
 
 __all__ = [
     "DATA_ENV",
@@ -140,7 +140,13 @@ def fetch(
             if progress:
                 progress(_offset + done, total)
 
-        out.append(download(file_url(dataset, f.name, mirror), folder / f.name, f.sha256,
-                            size=f.size, progress=report, retries=retries, backoff=backoff))
+        try:
+            out.append(download(file_url(dataset, f.name, mirror), folder / f.name, f.sha256,
+                                size=f.size, progress=report, retries=retries,
+                                backoff=backoff))
+        except DownloadError as e:
+            missing = [g.name for g in files if not (folder / g.name).exists()]
+            raise DownloadError(f"{e} To work offline, put {', '.join(missing)} (from "
+                                f"{remote.base_url} or a copy) into {folder}") from None
         offset += f.size
     return out

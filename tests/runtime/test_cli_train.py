@@ -50,7 +50,7 @@ def test_train_writes_metrics_weights_and_the_project(moons_file, tmp_path, caps
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["step", "epoch", "split", "name", "value"]
     splits = {r["split"] for r in rows}
-    assert splits == {"train", "train_epoch", "val"}
+    assert splits == {"train", "train_epoch", "val", "grad"}  # grad: per-layer norms
     assert any(r["name"] == "lr/main" for r in rows)
     assert max(int(r["step"]) for r in rows) == 26
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -100,9 +100,9 @@ def test_export_prints_parity_and_fails_when_it_is_off(moons_file, tmp_path, cap
     assert onnx_path.is_file() and (tmp_path / "m.py").is_file()
     assert main(["export", str(moons_file), "--weights", str(tmp_path / "nope"), "--onnx",
                  str(onnx_path)]) == 2
-    monkeypatch.setattr(export_mod, "parity", lambda compiled, path: 1.0)
+    monkeypatch.setattr(export_mod, "parity", lambda compiled, path, **kw: 1.0)
     assert main(["export", str(moons_file), "--weights", str(run), "--onnx",
-                 str(onnx_path)]) == 1
+                 str(onnx_path), "--force"]) == 1  # the file exists: replaced on request
     assert "FAILED" in capsys.readouterr().out
 
 
