@@ -145,6 +145,7 @@ class TrainingSettings:
     early_stopping: int = 0  # epochs without improvement; 0 = off
     samples_every: int = 1  # how often the recipe draws its pictures, in samples_unit
     samples_unit: str = "epochs"  # epochs, steps, or end (once, when the run ends)
+    stats_every: int = 0  # steps between layer statistics; 0: automatic (cost-bounded)
     init: dict[str, str] = field(default_factory=dict)  # network → weights to start from
 
     def optimizer_for(self, network: str) -> OptimizerConfig:

@@ -2,8 +2,10 @@
 
 Reading never trusts the file (``builder/reader.py``): every field is type-checked, unknown and
 duplicate keys are refused, and every error names where it is (``networks[0].nodes[3]
-(conv1).params``).  Saving writes a temp file, fsyncs, keeps the previous file
-as ``NAME.loom.bak`` and renames into place, so a crash mid-save loses nothing.  No pickle.
+(conv1).params``); then the document is checked against the JSON Schema generated from the
+specs (``builder/schema.py``), the one editors validate ``.loom`` files with.  Saving writes a
+temp file, fsyncs, keeps the previous file as ``NAME.loom.bak`` and renames into place, so a
+crash mid-save loses nothing.  No pickle.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from builder.document import (
 from builder.jsontext import describe, nearest, show
 from builder.ports import GROUP, node_ports
 from builder.reader import LoomError, Reader, check_json_value, label, parse
+from builder.schema import check_schema
 from builder.training import check_training
 
 __all__ = [
@@ -302,6 +305,7 @@ def from_dict(doc: Any) -> Project:
             raise r.fail(f"a stream name must be a plain word; received {show(name)}", "streams")
         project.streams[name] = _read_config(DatasetConfig, sd, r.at(f"streams.{label(name)}"))
     project.training = _read_training(doc.get("training", {}), r.at("training"), project)
+    check_schema(doc)  # the JSON Schema (builder/schema.py), after the messages above
     return project
 
 

@@ -47,6 +47,11 @@ TRAINING_PARAMS = {
     "samples_unit": Param("samples_unit", "choice", "epochs", choices=("epochs", "steps", "end"),
                           help="epochs or steps: every N of them; end: once, when the run "
                                "ends."),
+    "stats_every": Param("stats_every", "int", 0, min=0, max=1_000_000,
+                         help="Measure per-layer gradient and activation statistics every this "
+                              "many steps, each measurement one snapshot in the plots and in "
+                              "metrics.csv. 0: automatically (at most every 10 steps and "
+                              "twice a second, sparser when measuring is costly)."),
     "amp": Param("amp", "bool", False,
                  help="Mixed precision: float16 maths with loss scaling (CUDA only; faster on "
                       "recent GPUs)."),

@@ -12,7 +12,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from runtime.events import ActivationStats, GradientStats, LearningRate
 from runtime.stats import LayerStats
@@ -33,7 +33,9 @@ class Watch:
     statistics are measured on a sample of steps (stride 0: never): at least ``stride`` steps
     and ``stats_every_s`` seconds apart, and further apart still when a measured step takes
     so much longer than a plain one that measuring would cost more than ``budget`` of the
-    training time (big activations on a slow device).
+    training time (big activations on a slow device).  ``exact`` (the ``stats_every``
+    training setting, through ``every``): exactly every ``stride`` steps whatever the cost,
+    each measurement delivered at once as a snapshot of its own.
     """
 
     every_s: float = 0.5
@@ -44,6 +46,13 @@ class Watch:
     gradients: bool = True
     activations: bool = True
     samples: bool = True
+    exact: bool = False
+
+    def every(self, steps: int) -> Watch:
+        """This watch measuring layer statistics exactly every ``steps`` steps; 0: as it is."""
+        if steps <= 0:
+            return self
+        return replace(self, stride=steps, stats_every_s=0.0, exact=True)
 
 
 class Reporter:
@@ -60,6 +69,7 @@ class Reporter:
         self._plain: float | None = None  # typical seconds of a step, and the extra a
         self._extra: float | None = None  # measured one takes (moving averages)
         self._lr_sent: dict[str, float] = {}
+        self._measured = False  # exact sampling: a measurement waits to be delivered
         self.sums: dict[str, float] = {}
         self.count = 0
 
@@ -71,6 +81,10 @@ class Reporter:
 
     def measuring(self, step: int) -> bool:
         """Whether ``step`` gathers layer statistics (see ``Watch``)."""
+        if self.stride and self.watch.exact:
+            hit = step % self.stride == 0
+            self._measured = self._measured or hit
+            return hit
         if not self.stride or step < self._next_measure:
             return False
         now = time.perf_counter()
@@ -105,6 +119,10 @@ class Reporter:
         return stack
 
     def due(self, step: int) -> bool:
+        if self._measured:  # same steps on every rank: DDP flushes together
+            self._measured = False
+            self._last_flush = time.perf_counter()
+            return True
         if self.every_steps:
             return step % self.every_steps == 0
         now = time.perf_counter()

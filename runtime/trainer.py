@@ -45,6 +45,7 @@ from runtime.events import (
     Warning,
 )
 from runtime.failures import Stop, step_error
+from runtime.preprocess import Preprocess, save_preprocess
 from runtime.report import Reporter, Watch
 from runtime.runstate import Checkpoints, Parts, Position, resume_meta
 from runtime.setup import Current, Run, begin_stage, prepare
@@ -76,7 +77,7 @@ class Trainer:
         self.control = control or Control()
         self.device_choice = device or self.settings.device
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.watch = watch or Watch()
+        self.watch = (watch or Watch()).every(self.settings.stats_every)
         self.compile = compile
         self.resume_from = Path(resume) if resume is not None else None
         self.on_nonfinite = on_nonfinite
@@ -186,6 +187,8 @@ class Trainer:
             self.current.early.load(meta)
         else:
             self._checkpoint("start")
+        if self.run_dir is not None and self.main:  # exports take raw data with it
+            save_preprocess(self.run_dir, Preprocess.from_splits(run.data))
         p, n = run.plan, len(run.data.train)
         self._emit(Started(str(run.device), dict(run.recipe.names), p.epochs,
                            p.steps_per_epoch, p.total_steps, p.batch_size, n,
