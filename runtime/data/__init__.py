@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from runtime.data import (  # noqa: F401 - imported for their registrations
     csvfile,
+    digits,
+    glyphs,
     imagefolder,
     images,
     npzfile,
     sequences,
+    shapes,
     text,
     toys,
     trees,
