@@ -3,10 +3,24 @@
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Generated datasets cache in the data folder: the tests get one of their own, so they never
+# fill (or read stale files from) the user's.
+_DATA = None
+if "LAYERLOOM_DATA" not in os.environ:
+    import tempfile
+
+    _DATA = os.environ["LAYERLOOM_DATA"] = tempfile.mkdtemp(prefix="layerloom-test-data-")
 
 import pytest  # noqa: E402
 
 from builder.document import Network, Node, Project  # noqa: E402
+
+
+def pytest_unconfigure(config):
+    if _DATA is not None:
+        import shutil
+
+        shutil.rmtree(_DATA, ignore_errors=True)
 
 
 def pytest_configure(config):
