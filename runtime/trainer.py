@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import time
 import traceback
 from pathlib import Path
@@ -28,10 +27,9 @@ import torch
 from builder.document import Project
 from builder.training import batch_mode
 from runtime import distributed
-from runtime.adjust import apply_changes, base_rate, check_changes, set_rate
 from runtime.assemble import SetupError
 from runtime.checkpoint import CheckpointError, save_weights, weights_finite
-from runtime.control import PAUSED, RUNNING, STOPPING, Control
+from runtime.control import RUNNING, Control
 from runtime.data import Splits, TensorData
 from runtime.devices import autocast
 from runtime.evaluate import take_samples, validate
@@ -39,7 +37,6 @@ from runtime.events import (
     EpochSummary,
     Failure,
     Finished,
-    SettingsChanged,
     Started,
     Status,
     Warning,
@@ -51,7 +48,7 @@ from runtime.runstate import Checkpoints, Parts, Position, resume_meta
 from runtime.setup import Current, Run, begin_stage, prepare
 from runtime.snapshots import Snapshots
 from runtime.stats import LayerStats
-from runtime.steplog import NonFinite
+from runtime.steering import Steering
 
 __all__ = ["Trainer", "Watch"]
 
@@ -92,6 +89,7 @@ class Trainer:
         self.current: Current | None = None  # the stage being trained
         self.reporter: Reporter | None = None
         self.checkpoints: Checkpoints | None = None
+        self.steering: Steering | None = None
         self.t0 = 0.0
         self.last_progress = 0.0  # when a download's progress was last reported
         self.sampled_at = -1  # the step of the last samples
@@ -178,6 +176,10 @@ class Trainer:
         self.reporter = Reporter(self.watch, self.stats, self._emit,
                                  self.watch.every_steps or (20 if self.dist else 0), self.step)
         self.checkpoints = Checkpoints(Snapshots(self.run_dir, self.main), self._emit)
+        self.steering = Steering(
+            self.control, self.reporter, self._emit, self.settings, self.dist, run.device,
+            self.on_nonfinite == "pause", self._checkpoint,
+            lambda: self.checkpoints.roll_back(self._by_name(), self._parts()))
         if self.resume_from is not None:
             try:
                 meta = self.checkpoints.resume(self.resume_from, self._by_name(),
@@ -233,7 +235,7 @@ class Trainer:
     def _loop(self) -> str:
         cur, report, control, pos, plan = (self.current, self.reporter, self.control,
                                            self.pos, self.run.plan)
-        recipe, ctx = cur.active, cur.ctx
+        recipe, ctx, steer = cur.active, cur.ctx, self.steering
         amp = autocast(self.run.device, self.run.amp)
         if plan.max_steps and pos.step >= plan.max_steps:
             return "max_steps"  # resumed at its cap: nothing left to do
@@ -274,18 +276,18 @@ class Trainer:
                                {**metrics, **ctx.extra} if ctx.extra else metrics)
                 flushed = report.due(pos.step)
                 if flushed:
-                    self._flush()
+                    steer.flush(cur, pos)
                 if plan.samples_after_step(pos.step):
                     self._samples()
                 # Under DDP a stop is acted on only where the ranks just agreed on it.
-                if control.pending and (flushed or not self.dist) and self._poll():
+                if control.pending and (flushed or not self.dist) and steer.poll(cur, pos):
                     return "stopped"
                 if plan.max_steps and pos.step >= plan.max_steps:
                     self._end_epoch(t_epoch, complete=pos.batch >= plan.steps_per_epoch)
                     return "max_steps"
             if self._end_epoch(t_epoch):
                 return "early_stopping"
-            if control.pending and self._poll():
+            if control.pending and steer.poll(cur, pos):
                 return "stopped"
         return "completed"
 
@@ -298,78 +300,6 @@ class Trainer:
         return step_error(e, what or f"the {self.current.active.name} step", self.step,
                           self.run.device, self.run.plan.batch_size)
 
-    # --- watching and steering -------------------------------------------------------------
-
-    def _flush(self) -> None:
-        cur = self.current
-        rates = {cur.active.names[r]: o.param_groups[0]["lr"]
-                 for r, o in cur.optimizers.items() if o is not None}
-        bad = self.reporter.flush(self.step, rates)
-        if self.dist:
-            stop = self.control.state == STOPPING
-            nan, stop = distributed.any_rank([bad is not None, stop], self.run.device)
-            if nan and bad is None:
-                bad = NonFinite(self.step, self.epoch, "loss", math.nan, None, None)
-            if stop:
-                self.control.stop()
-        if bad is not None:
-            self._nonfinite(bad)
-
-    def _nonfinite(self, bad: NonFinite) -> None:
-        if self.on_nonfinite != "pause" or self.dist:
-            raise Stop("nonfinite", bad.message())
-        cur = self.current
-        rates = {r: base_rate(o, cur.schedules.get(r))
-                 for r, o in cur.optimizers.items() if o is not None}
-        restored = self.checkpoints.roll_back(self._by_name(), self._parts())
-        for role, rate in rates.items():  # a rate the user lowered since stays lowered
-            set_rate(cur.optimizers[role], cur.schedules.get(role), rate)
-        self._emit(Warning(self.step, "nonfinite", f"{bad.message()} The weights were set back "
-                           f"to the last good checkpoint (step {restored}) and training is "
-                           "paused: a new learning rate or gradient clipping applies to this "
-                           "run at once, so change one and resume, or stop."))
-        self.control.pause()
-
-    def _poll(self) -> bool:
-        """Act on what the control asked; True when the run must stop."""
-        state = self._take()
-        if state == PAUSED:
-            self._flush()
-            self._emit(Status(self.step, PAUSED))
-            while state == PAUSED:
-                self.control.wait_while_paused()
-                state = self._take()
-            if state == RUNNING:
-                self._emit(Status(self.step, RUNNING))
-        if state == STOPPING:
-            self._emit(Status(self.step, STOPPING))
-            return True
-        return False
-
-    def _take(self) -> str:
-        """The requested state, after saving a checkpoint and applying setting changes if
-        they were asked for."""
-        state, save = self.control.take()
-        changes = self.control.take_changes()
-        if changes:
-            self._adjust(changes)
-        if save:
-            self._checkpoint("requested")
-        return state
-
-    def _adjust(self, changes: dict) -> None:
-        problems = check_changes(changes)
-        if self.dist:  # one rank's GUI cannot speak for the others
-            problems.append("settings cannot change during a distributed run")
-        if problems:
-            self._emit(Warning(self.step, "settings", "; ".join(problems)))
-            return
-        cur = self.current
-        said = apply_changes(changes, self.settings, cur.optimizers, cur.schedules,
-                             cur.active.names, cur.ctx)
-        if said:
-            self._emit(SettingsChanged(self.step, changes, "; ".join(said)))
-
     # --- epochs ----------------------------------------------------------------------------
 
     def _end_epoch(self, t_epoch: float, complete: bool = True) -> bool:
@@ -377,7 +307,7 @@ class Trainer:
         An incomplete epoch (max_steps) is summarised but stays the current epoch, so a
         resumed run finishes it."""
         cur, run = self.current, self.run
-        self._flush()
+        self.steering.flush(self.current, self.pos)
         train = self.reporter.epoch_means()
         try:
             with self._noise_kept():
@@ -455,7 +385,7 @@ class Trainer:
                 save_weights(module, self.run_dir / f"{name}.safetensors")
 
     def _finish(self, reason: str) -> Finished:
-        self._flush()
+        self.steering.flush(self.current, self.pos)
         if self.run.plan.samples_unit == "end" or self.sampled_at >= 0:
             self._samples()  # the final picture, unless the cadence just drew it
         self._checkpoint(reason, again=False)
