@@ -96,8 +96,8 @@ class PicturePanel(QStackedWidget):
         self.skip_plane = skip_plane
         self.plot = plot_widget(title, "", x_label="")
         self.plot.getPlotItem().setAspectLocked(True)
-        self.panel = Panel(self.plot, "Pictures of what the model does appear after the "
-                                      "first epoch.")
+        self.panel = Panel(self.plot, "Pictures of what the model does appear here as often "
+                                      "as the training setup says (every epoch by default).")
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
         mono = QFont("DejaVu Sans Mono")
