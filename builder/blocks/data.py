@@ -42,8 +42,8 @@ register(
                   help="Shape of one sample, batch excluded (T = any length)."),
             Param("kind", "choice", "vector", choices=INPUT_KINDS,
                   help="What a sample is: tokens are integer ids (for an Embedding)."),
+            _SOURCE,  # before the field: the canvas shows three lines, and "recipe" matters
             _FIELD,
-            _SOURCE,
         ),
         inputs=(),
         example_inputs=(),
