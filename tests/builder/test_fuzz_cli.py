@@ -3,7 +3,7 @@ inspect, codegen, train one step, export.  Never a traceback, an exit code the R
 promises, and the input file never changed.
 
 CI runs a few hundred examples; the nightly size is ``LAYERLOOM_FUZZ=10000 pytest
-tests/builder/test_fuzz_cli.py``.
+tests/builder/test_fuzz_cli.py --timeout 0`` (the suite's per-test timeout would end it).
 """
 
 from __future__ import annotations
