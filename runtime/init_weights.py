@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from builder.names import user_path
 from runtime.events import WeightsLoaded, summarise_keys
 
-__all__ = ["InitError", "read_weights", "load_init"]
+__all__ = ["InitError", "weights_file", "read_weights", "load_init"]
 
 # Wrappers that prefix every key of a saved state dict: DDP, torch.compile.
 _PREFIXES = ("module.", "_orig_mod.")
@@ -30,7 +30,10 @@ class InitError(ValueError):
     """The weights to start from cannot be read, or nothing in them fits the network."""
 
 
-def _source_file(path: Path, network: str) -> Path:
+def weights_file(path: Path, network: str, lone: bool = True) -> Path:
+    """The weights of ``network`` at ``path``: the file itself, or ``<network>.safetensors``
+    in a run folder (or in its checkpoint, for a run still going or stopped hard); with
+    ``lone``, a folder's only ``.safetensors`` file whatever its name."""
     if not path.exists():
         raise InitError(f"{path} does not exist")
     if path.is_file():
@@ -40,15 +43,15 @@ def _source_file(path: Path, network: str) -> Path:
         if candidate.is_file():
             return candidate
     found = sorted(p.name for p in path.glob("*.safetensors"))
-    if len(found) == 1:
+    if lone and len(found) == 1:
         return path / found[0]
-    raise InitError(f"{path} holds no weights for network {network!r}"
-                    + (f"; it has {', '.join(found)}" if found else ""))
+    raise InitError(f"{path} holds no weights for network {network!r} (expected "
+                    f"{network}.safetensors)" + (f"; it has {', '.join(found)}" if found else ""))
 
 
 def read_weights(path: str | Path, network: str) -> tuple[dict[str, Tensor], Path]:
     """The state dict to start ``network`` from, and the file it came from."""
-    file = _source_file(Path(path).expanduser(), network)
+    file = weights_file(Path(path).expanduser(), network)
     try:
         if file.suffix == ".safetensors":
             state = load_file(str(file))

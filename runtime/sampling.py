@@ -23,7 +23,7 @@ from builder.document import Project
 from runtime.assemble import load_data, make_recipe
 from runtime.checkpoint import CheckpointError, load_weights, read_meta
 from runtime.events import Samples, summarise_keys
-from runtime.init_weights import InitError, read_weights
+from runtime.init_weights import InitError, read_weights, weights_file
 from runtime.recipes.base import Recipe
 
 __all__ = ["SampleError", "SUFFIXES", "GAP", "load_trained", "sample_project", "write_samples",
@@ -38,18 +38,10 @@ class SampleError(ValueError):
 
 
 def _weights_file(weights: Path, network: str) -> Path:
-    """``<network>.safetensors`` in the run folder (or its checkpoint, for a run still going
-    or stopped hard), or the file given."""
-    if weights.is_file():
-        return weights
-    for candidate in (weights / f"{network}.safetensors",
-                      weights / "checkpoint" / f"{network}.safetensors"):
-        if candidate.is_file():
-            return candidate
-    found = sorted(p.name for p in weights.glob("*.safetensors"))
-    hint = f"; it has {', '.join(found)} (choose one with --network)" if found else ""
-    raise SampleError(f"{weights} holds no weights for network {network!r} (expected "
-                      f"{network}.safetensors){hint}")
+    try:
+        return weights_file(weights, network, lone=False)
+    except InitError as e:
+        raise SampleError(str(e)) from None
 
 
 def load_trained(project: Project, weights: str | Path, network: str | None = None,
