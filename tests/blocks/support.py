@@ -7,6 +7,7 @@ import random
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from builder import blocks
 from builder.blocks import get
 from builder.shapes import ShapeError, concretize
 
@@ -79,3 +80,40 @@ def check_random_params(block, shapes, draws=40, seed=0):
             got = None
         want = None if fast is None else [concretize(s, SYMBOLS) for s in fast]
         assert got == want, (block, p, ins)
+
+
+def spec_params(block, **over):
+    spec = blocks.get(block)
+    params, errors = spec.coerce_params(over)
+    assert not errors
+    return spec, params
+
+
+def tensors(ins, batch, device="cpu"):
+    return [None if s is None else torch.randn(batch, *s, device=device) for s in ins]
+
+
+def as_tuple(out):
+    return out if isinstance(out, tuple) else (out,)
+
+
+def check_rule(block, ins=None, **over):
+    """For blocks with optional (None) inputs: rule == real run (batch 2) == meta run;
+    flops rule == FlopCounterMode on meta, batch 1."""
+    spec, p = spec_params(block, **over)
+    ins = list(spec.example_inputs if ins is None else ins)
+    rule = [tuple(s) for s in spec.shape(p, ins)]
+    module = spec.build(p, ins)()
+    real = as_tuple(module(*tensors(ins, 2)))
+    assert [tuple(t.shape[1:]) for t in real] == rule
+    assert all(t.shape[0] == 2 for t in real)
+    meta = module.to("meta")
+    out = as_tuple(meta(*tensors(ins, 2, "meta")))
+    assert [tuple(t.shape[1:]) for t in out] == rule
+    if spec.flops is not None:
+        with FlopCounterMode(display=False) as counter:
+            meta(*tensors(ins, 1, "meta"))
+        assert spec.flops(p, ins, rule) == counter.get_total_flops()
+    if spec.explain is not None:
+        assert spec.explain(p, ins, rule)
+    return spec, p, rule

@@ -8,6 +8,10 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from support import as_tuple as _as_tuple
+from support import check_rule as _check
+from support import spec_params as _params
+from support import tensors as _tensors
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -16,41 +20,6 @@ from builder.shapes import ShapeError
 
 TYPES = ["RNN", "LSTM", "GRU", "RepeatVector", "TimeDistributedLinear"]
 
-
-def _params(block, **over):
-    spec = blocks.get(block)
-    params, errors = spec.coerce_params(over)
-    assert not errors
-    return spec, params
-
-
-def _tensors(ins, batch, device="cpu"):
-    return [None if s is None else torch.randn(batch, *s, device=device) for s in ins]
-
-
-def _as_tuple(out):
-    return out if isinstance(out, tuple) else (out,)
-
-
-def _check(block, ins=None, **over):
-    """Rule == real run (batch 2) == meta run; flops rule == FlopCounterMode on meta, batch 1."""
-    spec, p = _params(block, **over)
-    ins = list(spec.example_inputs if ins is None else ins)
-    rule = [tuple(s) for s in spec.shape(p, ins)]
-    module = spec.build(p, ins)()
-    real = _as_tuple(module(*_tensors(ins, 2)))
-    assert [tuple(t.shape[1:]) for t in real] == rule
-    assert all(t.shape[0] == 2 for t in real)
-    meta = module.to("meta")
-    out = _as_tuple(meta(*_tensors(ins, 2, "meta")))
-    assert [tuple(t.shape[1:]) for t in out] == rule
-    if spec.flops is not None:
-        with FlopCounterMode(display=False) as counter:
-            meta(*_tensors(ins, 1, "meta"))
-        assert spec.flops(p, ins, rule) == counter.get_total_flops()
-    if spec.explain is not None:
-        assert spec.explain(p, ins, rule)
-    return spec, p, rule
 
 
 @pytest.mark.parametrize("block", TYPES)
