@@ -12,42 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from builder.document import (  # noqa: E402
-    DatasetConfig,
-    Network,
-    OptimizerConfig,
-    Project,
-    RecipeConfig,
-    TrainingSettings,
-)
-from builder.layout import layered_positions  # noqa: E402
+from template_parts import _project, _seq  # noqa: E402
+
+from builder.document import DatasetConfig, Network, Project, RecipeConfig  # noqa: E402
 from builder.serialize import save  # noqa: E402
 from resources import TEMPLATES  # noqa: E402
-
-
-def _project(description: str, net: Network, dataset: DatasetConfig, epochs: int, batch: int,
-             lr: float, optimizer: str = "adam") -> Project:
-    for node_id, pos in layered_positions(net).items():
-        net.nodes[node_id].pos = pos
-    return Project(
-        networks={net.name: net},
-        dataset=dataset,
-        recipe=RecipeConfig("classification", {"model": net.name}),
-        training=TrainingSettings(epochs=epochs, batch_size=batch,
-                                  optimizers={net.name: OptimizerConfig(optimizer, lr)}),
-        description=description,
-    )
-
-
-def _seq(net: Network, *steps: tuple, after: str | None = None) -> str:
-    """Add blocks in a chain (after node ``after``); each step is (block, id, params)."""
-    prev = after
-    for block, node_id, params in steps:
-        cur = net.add(block, id=node_id, **params)
-        if prev is not None:
-            net.connect(prev, cur)
-        prev = cur
-    return prev
 
 
 def mlp() -> Project:
@@ -275,6 +244,13 @@ def wgan_gp_2d() -> Project:
 
 
 TEMPLATE_BUILDERS["wgan_gp_2d"] = wgan_gp_2d
+
+# The families' templates live beside this file, one module each (they share _seq/_project).
+from templates_ae import BUILDERS as _AE  # noqa: E402
+from templates_gan import BUILDERS as _GAN  # noqa: E402
+
+TEMPLATE_BUILDERS.update(_AE)
+TEMPLATE_BUILDERS.update(_GAN)
 
 if __name__ == "__main__":
     for name, build in TEMPLATE_BUILDERS.items():

@@ -125,9 +125,19 @@ class ActivationStats:
 
 @dataclass(frozen=True)
 class Samples:
-    """Something to look at.  kind: ``images`` ([N, C, H, W] floats in [0, 1]), ``points``
-    ([N, 2]), ``curve`` ([N, 2] of x, y), ``heatmap`` ([H, W] with ``extent``) or ``text``
-    (a list of strings).  ``labels`` name or colour each item where that means something."""
+    """Something to look at, one view of the dock's pictures (``name`` is its title).
+
+    kind and data:
+    ``images``: [N, C, H, W] floats in [0, 1]; ``extra["cols"]`` lays them out in rows of
+    that many (a traversal grid, noisy | reconstruction | clean triplets), ``labels`` a caption
+    per image, ``extra["rows"]`` / ``extra["columns"]`` captions per row / column.
+    ``points``: [N, 2]; ``labels`` class ids colour them, ``extra["names"]`` names the classes.
+    ``curve``: [N, 2] of x, y (``extra["x_label"]``, ``extra["y_label"]``).
+    ``bars``: [K] values, ``labels`` K names; ``extra["reference"]`` draws a level line
+    (a sparsity target ρ).
+    ``histogram``: a list of 1-D arrays, one per group, ``labels`` the group names;
+    ``extra["highlight"]`` the index of the group to stand out (a held-out class).
+    ``heatmap``: [H, W] with ``extra["extent"]``.  ``text``: a list of strings."""
 
     step: int
     epoch: int

@@ -1,0 +1,5 @@
+"""The GAN family's gallery templates (written by packaging/build_templates.py)."""
+
+from __future__ import annotations
+
+BUILDERS: dict = {}  # template name → function returning a Project
