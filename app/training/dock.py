@@ -181,7 +181,7 @@ class TrainingDock(QWidget):
         self._tab_panels: list[list] = []
         self._add_tab("Live", [self.loss, self.metrics, self.bars, self.picture], [5, 4, 4, 4])
         self._add_tab("Layers", [self.grad_history, self.activations, self.dead, self.lr])
-        self._add_tab("Samples", [self.confusion, self.filters, self.samples])
+        self._add_tab("Samples", [self.confusion, self.filters, self.samples], [2, 2, 3])
         if runs_panel is not None:
             self.tabs.addTab(runs_panel, "Runs")
             self._tab_panels.append([runs_panel])

@@ -107,7 +107,7 @@ def test_gan_runs_show_generated_points_over_the_discriminator(window, qtbot):
     train(qtbot, window, steps=40)
     assert t.bridge.last_failure is None, t.dock.message_text
     assert t.dock.picture.shown == "plane"
-    assert {"real", "generated points"} <= set(t.dock.picture._scatters)
+    assert {"real", "generated points"} <= set(t.dock.picture.page("plane").scatters)
     assert t.dock.loss._names == ["loss_d", "loss_g"]
     assert any(label.startswith("g_") for label in t.dock.bars.norms)
     assert any(label.startswith("d_") for label in t.dock.bars.norms)
@@ -154,7 +154,8 @@ def test_text_samples_and_the_light_theme(window):
     panel = PicturePanel("Samples", skip_plane=True)
     panel.refresh(series)
     assert panel.shown == "text"
-    assert "the quick fox" in panel.text.toPlainText() and "epoch 3" in panel.text.toPlainText()
+    text = panel.page("text").widget.toPlainText()
+    assert "the quick fox" in text and "epoch 3" in text
 
     window.set_theme("light")
     try:

@@ -1,92 +1,100 @@
-"""What the model does, drawn: the decision boundary over the plane with the validation points
-(the TensorFlow Playground picture), GAN points and the discriminator's landscape, image
-grids and text samples (the confusion matrix and the filters have their own modules).
+"""What the model does, drawn: every picture a recipe sends, one view per ``Samples`` name,
+with a picker above the plot to choose among them.
 
-Pictures come from the recipe's ``Samples`` events at the end of each epoch; this module only
-draws them.  Images are numpy arrays handed to one ``ImageItem`` each, created once."""
+The panel only picks and titles; drawing is one class per kind (``images``: image grids,
+``plane``: heatmaps and points, ``charts``: curves, bars, histograms and text), each created
+the first time its kind is shown and fed only when its sample changed.  The confusion
+matrix and the filters have their own panels."""
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import QRectF
-from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QPlainTextEdit, QStackedWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
 
-from app import theme
-from app.training.plots.style import Panel, class_colors, heat_rgb, plot_widget, series_color
+from app.training.plots.charts import BarsView, CurveView, HistogramView, TextView
+from app.training.plots.images import ImagesView, mosaic
+from app.training.plots.plane import PlaneView, boundary_image
+from app.training.plots.style import Panel
 from app.training.series import RunSeries
 
-__all__ = ["PicturePanel", "mosaic", "boundary_image", "plane_samples", "image_samples",
-           "text_samples"]
+__all__ = ["PicturePanel", "ViewPicker", "View", "views_of", "mosaic", "boundary_image"]
+
+# How each kind of sample is drawn: a heatmap leads a "plane" view (points on it join it).
+PAGES = {"plane": PlaneView, "points": PlaneView, "images": ImagesView, "curve": CurveView,
+         "bars": BarsView, "histogram": HistogramView, "text": TextView}
+ON_PLANE = 0.9  # the share of points inside a heatmap's extent that puts them over it
 
 
-def mosaic(images: np.ndarray, pad: int = 2, borders: list | None = None,
-           cols: int | None = None) -> np.ndarray:
-    """[N, C, H, W] floats in [0, 1] → one uint8 RGB picture [rows·(H+pad), cols·(W+pad), 3].
-    One channel is grey, three are RGB, others show their first channel.  ``borders`` gives
-    an RGB colour (or None) per image for the frame around it."""
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim == 3:
-        images = images[:, None]
-    n, c, h, w = images.shape
-    if c == 3:
-        rgb = images.transpose(0, 2, 3, 1)
-    else:
-        rgb = np.repeat(images[:, 0, :, :, None], 3, axis=3)
-    cols = cols or max(1, math.ceil(math.sqrt(n * h / max(1, w))))
-    rows = max(1, math.ceil(n / cols))
-    bg = np.array(QColor(theme.current().base).getRgb()[:3], dtype=np.uint8)
-    out = np.empty((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), dtype=np.uint8)
-    out[:] = bg
-    pixels = (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
-    for i in range(n):
-        r, k = divmod(i, cols)
-        y, x = pad + r * (h + pad), pad + k * (w + pad)
-        if borders is not None and borders[i] is not None and pad:
-            out[y - pad:y + h + pad, x - pad:x + w + pad] = borders[i]
-        out[y:y + h, x:x + w] = pixels[i]
-    return out
+@dataclass
+class View:
+    """One entry of the picker: a sample, or a heatmap with the points that lie on it."""
+
+    key: str  # the sample's name (the heatmap's, for a plane): what the picker keeps
+    kind: str  # a key of PAGES
+    samples: list
 
 
-def boundary_image(classes: np.ndarray, confidence: np.ndarray | None,
-                   n_classes: int) -> np.ndarray:
-    """Class colours blended into the background by the model's confidence: sure regions
-    are saturated, the boundary fades to the background (uint8 RGB, rows = y upwards)."""
-    colors = class_colors(max(1, n_classes)).astype(np.float32)
-    bg = np.array(QColor(theme.current().base).getRgb()[:3], dtype=np.float32)
-    cls = np.clip(np.asarray(classes).astype(np.int64), 0, len(colors) - 1)
-    rgb = colors[cls]
-    if confidence is not None:
-        chance = 1.0 / max(2, n_classes)
-        t = np.clip((np.asarray(confidence, np.float32) - chance) / (1 - chance), 0, 1)
-        t = 0.12 + 0.5 * t[..., None]
-    else:
-        t = 0.45
-    return (bg + (rgb - bg) * t).astype(np.uint8)
+def _on(points, heat) -> bool:
+    """Whether ``points`` lie on ``heat``'s plane (so the heatmap is drawn under them)."""
+    x0, x1, y0, y1 = heat.extra.get("extent", [0, 1, 0, 1])
+    data = np.asarray(points.data, dtype=np.float64).reshape(-1, 2)
+    inside = ((data[:, 0] >= min(x0, x1)) & (data[:, 0] <= max(x0, x1))
+              & (data[:, 1] >= min(y0, y1)) & (data[:, 1] <= max(y0, y1)))
+    return not len(data) or inside.mean() >= ON_PLANE
 
 
-def plane_samples(samples: dict) -> tuple:
-    """(heatmap sample or None, [points samples]) of the latest pictures."""
-    heat = next((s for s in samples.values() if s.kind == "heatmap"), None)
-    points = [s for s in samples.values() if s.kind == "points"]
-    return heat, points
+def views_of(samples: dict) -> list[View]:
+    """The views of the latest samples in the order their names first arrived.  Points that
+    lie on a heatmap join it (the validation points on the decision boundary, a GAN's fakes
+    on the discriminator's belief); kinds nothing can draw are left out."""
+    items = [s for s in samples.values() if s.kind in PAGES or s.kind == "heatmap"]
+    heats = [s for s in items if s.kind == "heatmap"]
+    views: dict[str, View] = {}
+    for s in items:
+        host = next((h for h in heats if _on(s, h)), None) if s.kind == "points" else None
+        if host is not None:
+            views.setdefault(host.name, View(host.name, "plane", [host])).samples.append(s)
+        elif s.name not in views:  # a heatmap whose points came first is there already
+            views[s.name] = View(s.name, "plane" if s.kind == "heatmap" else s.kind, [s])
+    return list(views.values())
 
 
-def image_samples(samples: dict) -> list:
-    return [s for s in samples.values() if s.kind == "images"]
+class ViewPicker(QComboBox):
+    """The views to choose from.  The wheel turns it only once it has focus (a click or
+    Tab): scrolling over the dock never flips the picture under the mouse."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.setSizeAdjustPolicy(QComboBox.AdjustToContents)
+        self.setToolTip("Which of the recipe's pictures to show")
+
+    def wheelEvent(self, event) -> None:
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()  # the dock scrolls instead
+
+    def keys(self) -> list[str]:
+        return [self.itemData(i) for i in range(self.count())]
+
+    def set_views(self, keys: list[str], current: str | None) -> None:
+        if keys != self.keys():
+            self.clear()
+            for key in keys:
+                self.addItem(key[:1].upper() + key[1:], key)
+        self.setCurrentIndex(self.findData(current))
 
 
-def text_samples(samples: dict) -> list:
-    return [s for s in samples.values() if s.kind == "text"]
-
-
-class PicturePanel(QStackedWidget):
-    """The recipe's main picture: the plane (boundary + points) when there is one, else the
-    first image grid (``kind="images"``), else the text samples.  With ``skip_plane`` it
-    shows only images or text (the Samples tab, when the plane is already on screen)."""
+class PicturePanel(QWidget):
+    """The recipe's pictures, one at a time, chosen with the picker above them (shown while
+    there are two or more).  The default is the plane (the decision boundary, the GAN's
+    landscape, a latent space) when there is one, else the first view; with ``skip_plane``
+    (the Samples tab, when the plane is on screen in the Live tab) the first other view.
+    The user's choice is kept while a view of that name arrives."""
 
     min_interval = 0.5  # seconds between redraws (the dock asks)
 
@@ -94,178 +102,106 @@ class PicturePanel(QStackedWidget):
         super().__init__(parent)
         self.title = title
         self.skip_plane = skip_plane
-        self.plot = plot_widget(title, "", x_label="")
-        self.plot.getPlotItem().setAspectLocked(True)
-        self.panel = Panel(self.plot, "Pictures of what the model does appear here as often "
-                                      "as the training setup says (every epoch by default).")
-        self.text = QPlainTextEdit()
-        self.text.setReadOnly(True)
-        mono = QFont("DejaVu Sans Mono")
-        mono.setStyleHint(QFont.Monospace)
-        self.text.setFont(mono)
-        self.addWidget(self.panel)
-        self.addWidget(self.text)
-        self.image = pg.ImageItem(axisOrder="row-major")
-        self.plot.addItem(self.image)
-        self._scatters: dict[str, pg.ScatterPlotItem] = {}
-        self._keys: dict[str, tuple] = {}
-        self._mode = ""
+        self.picker = ViewPicker()
+        self.picker.activated.connect(self._picked)
+        self.header = QWidget()
+        row = QHBoxLayout(self.header)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.picker)
+        row.addStretch(1)
+        self.header.hide()
+        self.stack = QStackedWidget()
+        self.panel = Panel(self.stack, "Pictures of what the model does appear here as often "
+                                       "as the training setup says (every epoch by default).")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        lay.addWidget(self.header)
+        lay.addWidget(self.panel, 1)
+        self.pages: dict[type, object] = {}
+        self._on_screen = self.page("images")
+        self.views: list[View] = []
+        self._chosen: str | None = None
+        self._stamps: dict[str, tuple[int, int]] = {}  # key → (epoch, step) last seen
+        self._by_step: set[str] = set()  # views sent more than once an epoch
         self._seen = -1
-        self.shown = ""  # what is drawn now: "plane", "images", "text" or ""
-
-    def reset(self) -> None:
-        self.image.clear()
-        for s in self._scatters.values():
-            s.setData([], [])
-        self._keys.clear()
-        self.text.clear()
-        self._mode, self._seen, self.shown = "", -1, ""
-        self.setCurrentWidget(self.panel)
+        self.shown = ""  # the kind on screen: a key of PAGES, or ""
         self.panel.set_empty(True)
 
-    def _switch(self, mode: str) -> bool:
-        changed = mode != self._mode
-        self._mode = mode
-        self.shown = mode
-        vb = self.plot.getPlotItem().getViewBox()
-        if changed:
-            vb.invertY(mode == "images")
-            for name in ("left", "bottom"):
-                self.plot.getPlotItem().showAxis(name, mode == "plane")
-        return changed
+    def page(self, kind: str):
+        """The drawing of ``kind`` (created on first use; plane and points share one)."""
+        cls = PAGES[kind]
+        page = self.pages.get(cls)
+        if page is None:
+            page = self.pages[cls] = cls(self.title)
+            self.stack.addWidget(page.widget)
+            page.clear(self.title)
+        return page
 
-    def _scatter(self, name: str, z: int = 1) -> pg.ScatterPlotItem:
-        item = self._scatters.get(name)
-        if item is None:
-            item = self._scatters[name] = pg.ScatterPlotItem(pxMode=True)
-            item.setZValue(z)
-            self.plot.addItem(item)
-        return item
+    @property
+    def plot(self):
+        """The pyqtgraph plot on screen (None for text): what the dock saves."""
+        return self._on_screen.plot
+
+    @property
+    def current(self) -> str | None:
+        return self.picker.currentData()
+
+    def reset(self) -> None:
+        """A new run: no views, no choice, no titles from the last one."""
+        for page in self.pages.values():
+            page.clear(self.title)
+        self.picker.clear()
+        self.header.hide()
+        self.views, self._chosen, self._stamps, self._by_step = [], None, {}, set()
+        self._seen, self.shown = -1, ""
+        self._on_screen = self.page("images")
+        self.stack.setCurrentWidget(self._on_screen.widget)
+        self.panel.set_empty(True)
 
     def refresh(self, series: RunSeries) -> None:
         if series.stamp("samples") == self._seen:
             return
         self._seen = series.stamp("samples")
-        samples = series.samples
-        heat, points = plane_samples(samples)
-        images = image_samples(samples)
-        texts = text_samples(samples)
-        if (heat is not None or points) and not self.skip_plane:
-            self._draw_plane(heat, points)
-        elif images:
-            self._draw_images(images[0])
-        elif texts:
-            self._draw_text(texts)
-        else:
+        self.views = views_of(series.samples)
+        for view in self.views:
+            s = view.samples[0]
+            last = self._stamps.get(view.key)
+            if last is not None and last[0] == s.epoch and last[1] != s.step:
+                self._by_step.add(view.key)
+            self._stamps[view.key] = (s.epoch, s.step)
+        keys = [v.key for v in self.views]
+        if self._chosen not in keys:
+            self._chosen = None
+        self.picker.set_views(keys, self._chosen or self._default())
+        self.header.setVisible(len(keys) > 1)
+        self._draw()
+
+    def _default(self) -> str | None:
+        planes = [v.key for v in self.views if v.kind in ("plane", "points")]
+        others = [v.key for v in self.views if v.kind not in ("plane", "points")]
+        first = (others or planes) if self.skip_plane else (planes or others)
+        return first[0] if first else None
+
+    def _picked(self, index: int) -> None:
+        self._chosen = self.picker.itemData(index)
+        self._draw()
+
+    def _heading(self, view: View) -> list[str]:
+        s = view.samples[0]
+        when = f"step {s.step}" if view.key in self._by_step else f"epoch {s.epoch + 1}"
+        return [view.key[:1].upper() + view.key[1:], when]
+
+    def _draw(self) -> None:
+        view = next((v for v in self.views if v.key == self.current), None)
+        if view is None:
+            self.shown = ""
             self.panel.set_empty(True)
-
-    def _title(self, sample) -> None:
-        self.plot.getPlotItem().setTitle(f"{sample.name.capitalize()} · epoch {sample.epoch + 1}",
-                                         color=theme.current().text, size="9pt")
-
-    def _draw_plane(self, heat, points) -> None:
-        self.setCurrentWidget(self.panel)
+            return
+        page = self.page(view.kind)
+        if page is not self._on_screen:
+            self._on_screen = page
+            self.stack.setCurrentWidget(page.widget)
+        page.show(view, self._heading(view))
+        self.shown = view.kind
         self.panel.set_empty(False)
-        fresh = self._switch("plane")
-        bounds = None
-        if heat is not None:
-            extent = heat.extra.get("extent", [0, 1, 0, 1])
-            if "classes" in heat.extra:
-                rgb = boundary_image(heat.data, heat.extra.get("confidence"),
-                                     int(heat.extra["classes"]))
-            else:
-                rgb = heat_rgb(np.asarray(heat.data, dtype=np.float32))[..., :3]
-                bg = np.array(QColor(theme.current().base).getRgb()[:3], np.float32)
-                rgb = (bg + (rgb.astype(np.float32) - bg) * 0.55).astype(np.uint8)
-            self.image.setImage(rgb, autoLevels=False, levels=(0, 255))
-            self.image.setRect(QRectF(extent[0], extent[2], extent[1] - extent[0],
-                                      extent[3] - extent[2]))
-            bounds = extent
-            self._title(heat)
-        used = set()
-        for i, sample in enumerate(points):
-            used |= self._draw_points(i, sample)
-            if heat is None:
-                self._title(sample)
-            elif "real" in sample.extra:  # a GAN: say what is what
-                self.plot.getPlotItem().setTitle(
-                    f"Fakes (orange), data (grey), D's belief · epoch {sample.epoch + 1}",
-                    color=theme.current().text, size="9pt")
-        for name, item in self._scatters.items():
-            if name not in used and item.data.size:
-                item.setData([], [])
-        if fresh:
-            if bounds is not None:
-                self.plot.getPlotItem().setRange(xRange=bounds[:2], yRange=bounds[2:],
-                                                 padding=0)
-            else:
-                self.plot.getPlotItem().autoRange()
-
-    def _set_points(self, name: str, data: np.ndarray, z: int, **style) -> str:
-        """One scatter item per colour (pyqtgraph's fast path), fed only when it changed."""
-        item = self._scatter(name, z)
-        key = (data.shape, data.tobytes())
-        if self._keys.get(name) != key:
-            self._keys[name] = key
-            item.setData(data[:, 0], data[:, 1], **style)
-        return name
-
-    def _draw_points(self, i: int, sample) -> set[str]:
-        data = np.asarray(sample.data, dtype=np.float32).reshape(-1, 2)
-        if "real" in sample.extra:  # GAN: the data in grey under the generated points
-            real = np.asarray(sample.extra["real"], dtype=np.float32).reshape(-1, 2)
-            return {self._set_points("real", real, 1, size=4, pen=None,
-                                     brush=pg.mkBrush(150, 150, 150, 110)),
-                    self._set_points(sample.name, data, 2, size=5, pen=None,
-                                     brush=pg.mkBrush(242, 142, 43, 220))}
-        if sample.labels is None:
-            return {self._set_points(sample.name, data, 2, size=5, pen=None,
-                                     brush=pg.mkBrush(series_color(i)))}
-        labels = np.asarray(sample.labels).astype(np.int64)
-        colors = class_colors(int(labels.max()) + 1 if len(labels) else 1)
-        edge = pg.mkPen(theme.current().window, width=0.8)
-        used = set()
-        for k in range(len(colors)):
-            used.add(self._set_points(f"{sample.name}#{k}", data[labels == k], 2, size=6,
-                                      pen=edge, brush=pg.mkBrush(*colors[k])))
-        predicted = sample.extra.get("predicted")
-        if predicted is not None:  # wrong answers crossed out
-            wrong = data[np.asarray(predicted).astype(np.int64) != labels]
-            used.add(self._set_points(f"{sample.name}:wrong", wrong, 3, size=7, symbol="x",
-                                      pen=None, brush=pg.mkBrush(theme.current().text)))
-        return used
-
-    def _draw_images(self, sample) -> None:
-        self.setCurrentWidget(self.panel)
-        self.panel.set_empty(False)
-        fresh = self._switch("images")
-        for item in self._scatters.values():
-            item.setData([], [])
-        self._keys.clear()
-        data = np.asarray(sample.data, dtype=np.float32)[:64]
-        correct = sample.extra.get("correct")
-        borders = None
-        if correct is not None:
-            borders = [None if ok else (225, 87, 89) for ok in np.asarray(correct)[:len(data)]]
-        picture = mosaic(data, borders=borders)
-        self.image.setImage(picture, autoLevels=False, levels=(0, 255))
-        self.image.setRect(QRectF(0, 0, picture.shape[1], picture.shape[0]))
-        self._title(sample)
-        if sample.labels is not None and correct is not None:
-            wrong = int(len(borders) - sum(b is None for b in borders))
-            self.plot.getPlotItem().setTitle(
-                f"{sample.name.capitalize()} · epoch {sample.epoch + 1} · "
-                f"{wrong} of {len(borders)} wrong (red)", color=theme.current().text,
-                size="9pt")
-        if fresh:
-            self.plot.getPlotItem().autoRange(padding=0.02)
-
-    def _draw_text(self, samples) -> None:
-        self._switch("text")
-        self.setCurrentWidget(self.text)
-        lines = []
-        for s in samples:
-            lines.append(f"— {s.name}, epoch {s.epoch + 1} —")
-            lines += [str(t) for t in s.data]
-            lines.append("")
-        self.text.setPlainText("\n".join(lines))
