@@ -1,39 +1,53 @@
-"""GAN: a generator and a discriminator, two networks and two optimizers, alternating steps.
+"""GAN family: a generator and a discriminator, two networks and two optimizers, alternating
+steps; the variants are options of this one recipe.
 
 The discriminator D learns to tell data from fakes; the generator G learns to fool it
-(Goodfellow et al. 2014, with the non-saturating generator loss −log D(G(z)) that keeps
-gradients alive early on).  With ``loss = wgan_gp`` D is a critic whose raw scores estimate
-the Wasserstein distance, kept 1-Lipschitz by a gradient penalty (Gulrajani et al. 2017).
-G's Noise inputs are filled here with z ~ N(0, 1) or U(−1, 1) as each Noise block says; D's
-input that reads the data field ``field`` is fed the real batch or G's output; a Label input
-of G is fed the batch's labels (a conditional GAN).  Samples come from a fixed noise batch so
-the user watches the same points move; with ``ema`` they (and ``sample``) come from a moving
-average of G's weights, kept as recipe state so checkpoints carry it.
+(Goodfellow et al. 2014).  ``loss`` picks the game: ``standard`` (G maximises log D(G(z)),
+the non-saturating form), ``minimax`` (G minimises log(1 − D(G(z))), the original, whose
+gradient vanishes while D wins), ``wgan`` (D is a critic estimating the Wasserstein distance,
+kept Lipschitz by clipping its weights; Arjovsky et al. 2017) and ``wgan_gp`` (the same with a
+gradient penalty; Gulrajani et al. 2017).  G's Noise inputs are filled here; D's input that
+reads ``field`` is fed the real batch or G's output; a Label input in both networks is fed the
+batch's labels, so D judges each fake with the label G was given (a conditional GAN).  With
+``categorical_codes`` / ``continuous_codes`` it is an InfoGAN (``gan_codes``).  Pictures come
+from fixed noise so the user watches the same samples change; with ``ema`` they (and
+``sample``) come from a moving average of G's weights, kept as recipe state.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.func import functional_call
 
-from builder.blocks.spec import Param
 from runtime.data.core import TensorData
 from runtime.events import Samples
 from runtime.recipes.base import Recipe, RecipeError, Role, noise_like
+from runtime.recipes.gan_codes import FEEDS, Codes, Drawn, generator_args
 from runtime.recipes.gan_parts import (
-    LOSSES,
+    CRITICS,
+    PARAMS,
+    Recent,
     WeightAverage,
-    class_labels,
+    class_names,
+    clip_weights,
     d_loss,
     g_loss,
     gradient_penalty,
+    landscape,
+    run_generator,
+    unnormalise,
 )
 
 __all__ = ["GAN"]
 
-SAMPLES = 512  # fixed-noise points (2-D) or images shown per sample event
-IMAGES = 64
+SAMPLES = 512  # fixed-noise points shown for 2-D data
+IMAGES, COLS = 64, 8  # images in the fixed-noise grid, per row
+PER_CLASS, MAX_ROWS = 8, 16  # a conditional grid: samples per class, classes shown
+
+
+def _seeded(device, seed: int) -> torch.Generator:
+    """A generator of its own for a picture: the same noise every time it is drawn."""
+    return torch.Generator(device).manual_seed(seed)
 
 
 class GAN(Recipe):
@@ -41,233 +55,264 @@ class GAN(Recipe):
     title = "GAN"
     description = "A generator learns to produce data a discriminator cannot tell from real."
     roles = (
-        Role("generator", "Turns noise (and maybe a label) into a fake sample."),
+        Role("generator", "Turns noise (and maybe a label or codes) into a fake sample."),
         Role("discriminator", "Says how real a sample looks: one raw score (logit) per "
-                              "sample, no sigmoid."),
+                              "sample, no sigmoid; InfoGAN adds an output Q for the codes."),
     )
-    params = (
-        Param("field", "str", "x", help="The data field the generator imitates."),
-        Param("loss", "choice", "standard", choices=LOSSES,
-              help="standard: D classifies real/fake (non-saturating GAN). wgan_gp: D is a "
-                   "critic estimating the Wasserstein distance, with a gradient penalty; "
-                   "steadier, no mode-collapse-prone sigmoid (use d_steps 5)."),
-        Param("d_steps", "int", 1, min=1, max=10,
-              help="Discriminator (critic) updates per generator update; 5 for wgan_gp."),
-        Param("label_smoothing", "float", 0.0, min=0.0, max=0.3,
-              help="standard loss: train D towards 1 − this on real data (one-sided)."),
-        Param("gp_weight", "float", 10.0, min=0.0, max=1000.0,
-              help="wgan_gp: λ of the penalty λ·(‖∇D(x̂)‖ − 1)² on random points x̂ between "
-                   "real and fake samples; 10 for images, about 0.1 for 2-D toy data."),
-        Param("ema", "float", 0.0, min=0.0, max=0.99999,
-              help="Decay of a moving average of the generator's weights (e.g. 0.999; 0: "
-                   "off). Samples come from the average: smoother than the last step's."),
-    )
+    params = PARAMS
+    feeds = FEEDS
     tasks = ()  # any data with the field: ring of Gaussians, MNIST images...
     monitor = None  # no validation number says "better" for a GAN; watch the samples
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.field = self.options["field"]
-        self.loss = self.options["loss"]
+        o = self.options
+        self.field, self.loss = o["field"], o["loss"]
+        self.critic = self.loss in CRITICS
         if not any(s.block == "Noise" for s in self.compiled["generator"].inputs):
             raise RecipeError(f"the generator {self.names['generator']!r} needs a Noise input")
         if not any(s.field == self.field for s in self.fed_inputs("discriminator")):
             raise RecipeError(f"the discriminator {self.names['discriminator']!r} needs an "
                               f"Input reading field {self.field!r}")
-        self._fixed: list[Tensor] | None = None
-        self.ema = WeightAverage(self.options["ema"]) if self.options["ema"] > 0 else None
+        self.codes = Codes(o["categorical_codes"], o["continuous_codes"], o["info_weight"],
+                           o["q_output"])
+        self.codes.check_networks(self)
+        outputs = self.compiled["discriminator"].outputs
+        self.score = next((name for name in outputs if name != o["q_output"]), outputs[0])
+        self.label_spec = next((s for s in self.compiled["generator"].inputs
+                                if s.block == "LabelInput"), None)
+        self.ema = WeightAverage(o["ema"]) if o["ema"] > 0 else None
+        self.recent = Recent()  # D's recent beliefs on real and fake, for its warning
+        field = self.info.fields.get(self.field)
+        self.quality = None
+        if o["quality"] and field is not None and len(field.shape) == 3:
+            from runtime.quality import Quality  # here: it loads scipy, a slow import
 
-    def check_output(self, fake: Tensor, real: Tensor) -> None:
+            label = next((k for k, f in self.info.fields.items() if f.kind == "label"), None)
+            self.quality = Quality(field=self.field, label=label, count=500)
+
+    def check(self, batch):
+        real = batch[self.field]
+        drawn = self._draw(real.shape[0], real.device, _seeded(real.device, 0))
+        fake = self._generate(batch, drawn, train=False)
         if fake.shape[1:] != real.shape[1:]:
             raise RecipeError(f"the generator makes samples of shape {list(fake.shape[1:])}, "
                               f"but field {self.field!r} is {list(real.shape[1:])}")
+        _, q = self._judge(batch, fake, train=False)
+        if q is not None:
+            self.codes.check_q(q, self.names["discriminator"])
 
-    def check(self, batch):
-        fake = self._generate(batch, train=False)
-        self.check_output(fake, batch[self.field])
-        self._judge(batch, fake, train=False)
+    def _draw(self, n: int, device, generator) -> Drawn | None:
+        return self.codes.draw(n, device, generator) if self.codes.on else None
 
-    def _generate(self, batch, train=True, noise: torch.Generator | None = None) -> Tensor:
-        """G on the batch; ``noise``: draw its codes from this generator, not the run's."""
-        z = None
+    def _generate(self, batch, drawn: Drawn | None, train=True,
+                  noise: torch.Generator | None = None) -> Tensor:
+        """G on the batch with ``drawn`` codes; ``noise``: its z from this generator, not the
+        run's."""
+        replace = self.codes.feed(drawn) if drawn is not None else {}
         if noise is not None:
             n = batch[self.field].shape[0]
-            z = {s.name: noise_like(s, n, batch[self.field].device, noise)
-                 for s in self.compiled["generator"].inputs if s.block == "Noise"}
-        return self.output("generator", self.forward("generator", batch, train, replace=z))
+            replace |= {s.name: noise_like(s, n, batch[self.field].device, noise)
+                        for s in self.compiled["generator"].inputs if s.block == "Noise"}
+        out = self.forward("generator", batch, train, replace=replace or None)
+        return self.output("generator", out)
 
-    def _judge(self, batch, sample: Tensor, train=True) -> Tensor:
+    def _judge(self, batch, sample: Tensor, train=True) -> tuple[Tensor, Tensor | None]:
+        """D's raw score per sample, and Q's code guesses [n, K + M] (None: codes off)."""
         out = self.forward("discriminator", batch, train, replace={self.field: sample})
-        return self.output("discriminator", out).reshape(sample.shape[0], -1)[:, 0]
+        n = sample.shape[0]
+        score = self.output("discriminator", out, self.score).reshape(n, -1)[:, 0]
+        if not self.codes.on:
+            return score, None
+        return score, self.output("discriminator", out, self.codes.q_output).reshape(n, -1)
+
+    def _belief(self, score: Tensor) -> Tensor:
+        """What D's score says: "real" as a probability, or a critic's raw value."""
+        return score.float() if self.critic else torch.sigmoid(score.float())
 
     def step(self, ctx, batch):
         real = batch[self.field]
-        wgan = self.loss == "wgan_gp"
-        for _ in range(self.options["d_steps"]):
-            fake = self._generate(batch)
-            d_real = self._judge(batch, real).float()
-            d_fake = self._judge(batch, fake.detach()).float()
-            loss_d = d_loss(self.loss, d_real, d_fake, self.options["label_smoothing"])
-            if wgan:
-                gp = gradient_penalty(ctx, lambda x: self._judge(batch, x).float(), real,
+        o, weight, extra = self.options, self.codes.weight, {}
+        for _ in range(o["d_steps"]):
+            drawn = self._draw(real.shape[0], real.device, self.generator)
+            fake = self._generate(batch, drawn)
+            d_real = self._judge(batch, real)[0].float()
+            d_fake, q = self._judge(batch, fake.detach())
+            loss_d = d_loss(self.loss, d_real, d_fake.float(), o["label_smoothing"])
+            if self.loss == "wgan_gp":
+                gp = gradient_penalty(ctx, lambda x: self._judge(batch, x)[0].float(), real,
                                       fake, self.generator)
-                loss_d = loss_d + self.options["gp_weight"] * gp
+                loss_d = loss_d + o["gp_weight"] * gp
+                extra["gp"] = gp.detach()
+            if drawn is not None:  # Q shares D's body: it learns in D's step
+                loss_d = loss_d + weight * self.codes.per_sample(q, drawn)[0].mean()
             ctx.optimize(loss_d, "discriminator")
-        loss_g = g_loss(self.loss, self._judge(batch, fake).float())
+            if self.loss == "wgan":
+                clip_weights(self.nets["discriminator"], o["clip"])
+        d_gen, q = self._judge(batch, fake)
+        loss_g = g_loss(self.loss, d_gen.float())
+        if drawn is not None:  # … and G learns to make its codes readable
+            info, correct = self.codes.per_sample(q, drawn)
+            loss_g = loss_g + weight * info.mean()
+            extra["info_loss"] = info.mean().detach()
+            if correct is not None:
+                extra["code_accuracy"] = correct.float().mean()
         ctx.optimize(loss_g, "generator")
         if self.ema is not None:
             self.ema.update(self.nets["generator"], ctx.step)
-        d_real, d_fake = d_real.detach(), d_fake.detach()
-        if wgan:
-            return {"loss_d": loss_d, "loss_g": loss_g, "gp": gp.detach(),
-                    "wasserstein": d_real.mean() - d_fake.mean()}
-        return {"loss_d": loss_d, "loss_g": loss_g,
-                "d_real": torch.sigmoid(d_real).mean(),  # D's belief: real looks real
-                "d_fake": torch.sigmoid(d_fake).mean()}  # … and fakes look real
+        # D's mean beliefs, D(x) and D(G(z)): probabilities, or a critic's mean scores
+        r, f = self._belief(d_real.detach()).mean(), self._belief(d_fake.detach()).mean()
+        if self.critic:
+            extra["wasserstein"] = r - f  # the critic's estimate of the distance
+        else:
+            self.recent.update(r, f)
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_real": r,
+                "d_fake": f, **extra}
 
     def eval_batch(self, batch):
         real = batch[self.field]
+        n = real.shape[0]
         # Fixed codes of its own: validation must not advance the run's noise stream, or a
         # run resumed after a validation would draw other noise than an unbroken one.
-        fake = self._generate(batch, False, torch.Generator(real.device).manual_seed(4321))
-        d_real = self._judge(batch, real, train=False).float()
-        d_fake = self._judge(batch, fake, train=False).float()
-        n = torch.tensor(real.shape[0], device=real.device)
-        if self.loss == "wgan_gp":  # sums: the means are taken over the whole split
-            return {"d_real": d_real.sum(), "d_fake": d_fake.sum(), "n": n}
-        return {"loss_d": d_loss("standard", d_real, d_fake) * real.shape[0],
-                "loss_g": g_loss("standard", d_fake) * real.shape[0],
-                "d_accuracy": (d_real > 0).sum() + (d_fake <= 0).sum(), "n": n}
+        gen = _seeded(real.device, 4321)
+        drawn = self._draw(n, real.device, gen)
+        fake = self._generate(batch, drawn, False, gen)
+        d_real = self._judge(batch, real, train=False)[0].float()
+        d_fake, q = self._judge(batch, fake, train=False)
+        d_fake = d_fake.float()
+        out = {"n": torch.tensor(n, device=real.device),  # sums: means over the whole split
+               "d_real": self._belief(d_real).sum(), "d_fake": self._belief(d_fake).sum()}
+        if not self.critic:
+            out |= {"loss_d": d_loss(self.loss, d_real, d_fake) * n,
+                    "loss_g": g_loss(self.loss, d_fake) * n,
+                    "d_accuracy": (d_real > 0).sum() + (d_fake <= 0).sum()}
+        if drawn is not None:
+            info, correct = self.codes.per_sample(q, drawn)
+            out["info_loss"] = info.sum()
+            if correct is not None:
+                out["code_accuracy"] = correct.sum()
+        return out
 
     def eval_summary(self, totals, count):
         n = max(1.0, float(totals["n"]))
-        if self.loss == "wgan_gp":
-            real, fake = float(totals["d_real"]) / n, float(totals["d_fake"]) / n
-            # E[D(real)] − E[D(fake)] on held-out data: the critic's Wasserstein estimate
-            return {"wasserstein": real - fake, "loss_g": -fake}, {}
-        return {"loss_d": float(totals["loss_d"]) / n, "loss_g": float(totals["loss_g"]) / n,
-                "d_accuracy": float(totals["d_accuracy"]) / (2 * n)}, {}
+        metrics = {k: float(v) / n for k, v in totals.items() if k != "n"}
+        if self.critic:  # E[D(real)] − E[D(fake)] on held-out data: the Wasserstein estimate
+            metrics |= {"wasserstein": metrics["d_real"] - metrics["d_fake"],
+                        "loss_g": -metrics["d_fake"]}
+        else:
+            metrics["d_accuracy"] /= 2  # of 2n judgements
+        return metrics, {}
 
-    # --- state: the weight average ---------------------------------------------------------
+    # --- state: the weight average, D's recent beliefs, the quality history ------------------
 
     def state_dict(self):
-        return {"ema": self.ema.state()} if self.ema is not None and self.ema.shadow else {}
+        state = {}
+        if self.ema is not None and self.ema.shadow:
+            state["ema"] = self.ema.state()
+        if self.recent.value is not None:
+            state["recent"] = self.recent.value.clone()
+        if self.quality is not None:
+            state["quality"] = self.quality.state_dict()
+        return state
 
     def load_state_dict(self, state):
-        # A saved average is ignored when ema is now off: nothing would use it.
+        # What the settings now turn off (ema, quality) is ignored: nothing would use it.
         if self.ema is not None:
             self.ema.load(state.get("ema"), self.nets["generator"], self.device)
-
-    def _run_generator(self, args: list[Tensor]) -> Tensor:
-        """G (its weight average when there is one) on ``args``, in eval mode, no grad."""
-        net = self.nets["generator"]
-        was = net.training
-        net.eval()
-        try:
-            with torch.no_grad():
-                if self.ema is not None and self.ema.shadow:
-                    out = functional_call(net, self.ema.shadow, tuple(args))
-                else:
-                    out = net(*args)
-        finally:
-            net.train(was)
-        return self.output("generator", out).float()
-
-    def _unnormalise(self, x: Tensor) -> Tensor:
-        """Back to the data's own units (the dataset standardised the field)."""
-        stats = self.info.stats.get(self.field)
-        if stats is None and self.field == "x" and self.info.mean is not None:
-            stats = (self.info.mean, self.info.std)
-        if stats is None:
-            return x
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        m = torch.tensor(stats[0], device=x.device, dtype=x.dtype).view(shape)
-        s = torch.tensor(stats[1], device=x.device, dtype=x.dtype).view(shape)
-        return x * s + m
+        self.recent.load(state.get("recent"), self.device)
+        if self.quality is not None and "quality" in state:
+            self.quality.load_state_dict(state["quality"])
 
     # --- pictures --------------------------------------------------------------------------
+
+    def _make(self, n: int, noise: torch.Generator, labels: Tensor | None = None,
+              drawn: Drawn | None = None, batch=None, cells: Tensor | None = None,
+              temperature: float = 1.0) -> Tensor:
+        """``n`` fakes of G (its weight average when there is one) in eval mode: z from
+        ``noise`` (``cells``: sample i takes the cells[i]-th z), ``labels`` (else the
+        batch's), the codes."""
+        args = generator_args(self, n, noise, labels, drawn, batch, cells, temperature)
+        shadow = self.ema.shadow if self.ema is not None else None
+        out = run_generator(self.nets["generator"], shadow, args)
+        return self.output("generator", out).float()
+
+    def _images(self, fake: Tensor):
+        return unnormalise(fake, self.info, self.field).clamp(0, 1).cpu().numpy()
+
+    def _classes(self) -> list[str]:
+        return class_names(int(self.label_spec.params.get("num_classes", 2)),
+                           self.info.class_names)
 
     def samples(self, data, step, epoch):
         val = data.val
         if not isinstance(val, TensorData) or len(val) == 0:
             return []  # file-backed parts have no cheap random access to show
         real = val[self.field]
-        count = SAMPLES if real.dim() == 2 else IMAGES
-        batch = {k: v[:count] for k, v in val.items()}
-        if self._fixed is None:  # the same z every time, drawn from its own seed
-            gen = torch.Generator(device=real.device).manual_seed(1234)
-            self._fixed = [noise_like(s, batch[self.field].shape[0], real.device, gen)
-                           for s in self.compiled["generator"].inputs if s.block == "Noise"]
-        fixed = iter(self._fixed)
-        args = [next(fixed) if s.block == "Noise" else batch[s.field]
-                for s in self.compiled["generator"].inputs]
-        fake = self._run_generator(args)
-        if fake.dim() == 2 and fake.shape[1] == 2:
-            events = [Samples(step, epoch, "generated points", "points", fake.cpu().numpy(),
-                              None, {"real": batch[self.field].float().cpu().numpy()})]
-            events += self._landscape(batch, fake, step, epoch)
-            return events
-        if fake.dim() == 4:
-            return [Samples(step, epoch, "generated images", "images",
-                            self._unnormalise(fake).clamp(0, 1).cpu().numpy())]
-        return []
+        dev = real.device
+        if real.dim() == 2 and real.shape[1] == 2:
+            batch = {k: v[:SAMPLES] for k, v in val.items()}
+            n = batch[self.field].shape[0]
+            fake = self._make(n, _seeded(dev, 1234), None, self._draw(n, dev, _seeded(dev, 99)),
+                              batch)
+            return [Samples(step, epoch, "generated points", "points", fake.cpu().numpy(),
+                            None, {"real": batch[self.field].float().cpu().numpy()}),
+                    landscape(lambda b, x: self._judge(b, x, train=False)[0], batch,
+                              batch[self.field], fake, self.critic, step, epoch)]
+        if real.dim() != 4:
+            return []
+        events = [self._grid(dev, step, epoch)]
+        if self.codes.on:
+            def traverse(n: int, drawn: Drawn, cells: Tensor):  # a conditional G: class 0
+                labels = None if self.label_spec is None else torch.zeros_like(cells)
+                return self._images(self._make(n, _seeded(dev, 1234), labels, drawn,
+                                               cells=cells))
 
-    def _landscape(self, batch, fake, step, epoch) -> list:
-        """D's belief "this is real" over the plane around the data: where G is pushed."""
-        real = batch[self.field].float()
-        both = torch.cat([real, fake])
-        lo, hi = both.min(0).values, both.max(0).values
-        pad = (hi - lo) * 0.1 + 1e-3
-        lo, hi = lo - pad, hi + pad
-        size = 64
-        xs = torch.linspace(float(lo[0]), float(hi[0]), size, device=real.device)
-        ys = torch.linspace(float(lo[1]), float(hi[1]), size, device=real.device)
-        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-        grid = torch.stack([gx.flatten(), gy.flatten()], 1)
-        others = {k: v[:1].expand(grid.shape[0], *v.shape[1:]) for k, v in batch.items()}
-        with torch.no_grad():
-            score = self._judge(others, grid, train=False).float().reshape(size, size)
-        if self.loss == "wgan_gp":  # a critic's scores have no scale: show them relative
-            name, p = "critic", (score - score.min()) / (score.max() - score.min() + 1e-12)
+            events += self.codes.traversals(traverse, dev, step, epoch)
+        if self.quality is not None:
+            events += self._quality(data, dev, step, epoch)
+        return events
+
+    def _grid(self, dev, step, epoch) -> Samples:
+        """The fixed-noise grid; conditional: a row per class, the same z down a column, so
+        a row shows the class and a column one style."""
+        if self.label_spec is None:
+            n, labels, cells, extra = IMAGES, None, None, {"cols": COLS}
         else:
-            name, p = "discriminator", torch.sigmoid(score)
-        return [Samples(step, epoch, name, "heatmap", p.cpu().numpy(), None,
-                        {"extent": [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])]})]
+            names = self._classes()[:MAX_ROWS]
+            n = len(names) * PER_CLASS
+            cells = torch.arange(n, device=dev) % PER_CLASS
+            labels = torch.arange(n, device=dev).div(PER_CLASS, rounding_mode="floor")
+            extra = {"cols": PER_CLASS, "rows": names}
+        fake = self._make(n, _seeded(dev, 1234), labels, self._draw(n, dev, _seeded(dev, 99)),
+                          cells=cells)
+        return Samples(step, epoch, "generated images", "images", self._images(fake), None,
+                       extra)
+
+    def _quality(self, data, dev, step, epoch) -> list:
+        """Fréchet distance, diversity and classes of ``count`` fakes from fixed noise (the
+        classes in turn for a conditional G), and a warning when D has won outright."""
+        count = self.quality.count
+        labels = (None if self.label_spec is None
+                  else torch.arange(count, device=dev) % len(self._classes()))
+        fake = self._make(count, _seeded(dev, 2024), labels,
+                          self._draw(count, dev, _seeded(dev, 2025)))
+        events = self.quality.events(fake, data, step, epoch)
+        recent = self.recent.read()  # None for a critic: its scores are no probabilities
+        warning = recent and self.quality.discriminator_warning(*recent, step)
+        return events + ([warning] if warning else [])
 
     # --- layerloom sample ------------------------------------------------------------------
 
     def sample(self, n, generator, prompt=None, temperature=1.0):
-        """``n`` fakes from fixed noise drawn with ``generator`` (on the CPU, so a seed
-        gives the same samples on any device), scaled by ``temperature`` (below 1: closer
-        to the typical sample, the truncation trick).  A Label input is fed the classes
-        in turn, or only the class ``prompt`` names."""
-        specs = self.compiled["generator"].inputs
-        conditional = [s for s in specs if s.block == "LabelInput"]
-        if prompt is not None and not conditional:
-            raise RecipeError(f"recipe {self.name!r} is not conditional: --prompt does not "
-                              "apply")
-        labels, names = None, None
-        args = []
-        for s in specs:
-            if s.block == "Noise":
-                z = noise_like(s, n, torch.device("cpu"), generator) * temperature
-                args.append(z.to(self.device))
-            elif s.block == "LabelInput":
-                if labels is None:
-                    labels, names = class_labels(
-                        n, prompt, int(s.params.get("num_classes", 2)),
-                        self.info.class_names, self.name)
-                args.append(labels.to(self.device))
-            else:
-                raise RecipeError(f"the generator {self.names['generator']!r} reads data "
-                                  f"field {s.field!r} (input {s.name!r}); samples need a "
-                                  "generator of noise (and labels) alone")
-        fake = self._run_generator(args)
+        """``n`` fakes from noise drawn with ``generator`` (on the CPU, so a seed gives the
+        same samples on any device), scaled by ``temperature`` (below 1: closer to the
+        typical sample, the truncation trick), labels and codes as ``prompt`` says."""
+        labels, drawn, names = self.codes.prompted(n, prompt, self, generator)
+        fake = self._make(n, generator, labels, drawn, temperature=temperature)
         if fake.dim() == 2 and fake.shape[1] == 2:
-            points = self._unnormalise(fake).cpu().numpy()
+            points = unnormalise(fake, self.info, self.field).cpu().numpy()
             return Samples(0, 0, "generated points", "points", points, names)
         if fake.dim() == 4:
-            images = self._unnormalise(fake).clamp(0, 1).cpu().numpy()
-            return Samples(0, 0, "generated images", "images", images, names)
+            return Samples(0, 0, "generated images", "images", self._images(fake), names)
         raise RecipeError(f"the generator makes samples of shape {list(fake.shape[1:])}: "
                           "only 2-D points and images [C, H, W] can be written")

@@ -1,5 +1,7 @@
-"""Pieces of the GAN recipe that are not the step: the losses, WGAN-GP's gradient penalty,
-an exponential moving average of a network's weights, and labels from a prompt.
+"""Pieces of the GAN recipe that are not the step: its settings, the losses, WGAN's weight
+clipping and WGAN-GP's gradient penalty, an exponential moving average of a network's
+weights, a running mean of the discriminator's recent beliefs, labels from a prompt, and the
+pictures that are not images (D's landscape over the plane).
 
 No ``Recipe`` subclass lives here (every module of this package is scanned for recipes).
 """
@@ -12,18 +14,65 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.func import functional_call
 
+from builder.blocks.spec import Param
+from runtime.events import Samples
 from runtime.recipes.base import RecipeError, StepContext
 
-__all__ = ["LOSSES", "d_loss", "g_loss", "gradient_penalty", "WeightAverage", "class_labels"]
+__all__ = ["LOSSES", "CRITICS", "PARAMS", "d_loss", "g_loss", "clip_weights",
+           "gradient_penalty", "WeightAverage", "run_generator", "Recent", "class_names",
+           "class_labels", "unnormalise", "landscape"]
 
-LOSSES = ("standard", "wgan_gp")
+LOSSES = ("standard", "minimax", "wgan", "wgan_gp")
+CRITICS = ("wgan", "wgan_gp")  # D is a critic: raw scores, no sigmoid, no probabilities
+
+PARAMS = (
+    Param("field", "str", "x", help="The data field the generator imitates."),
+    Param("loss", "choice", "standard", choices=LOSSES,
+          help="standard: D classifies real/fake, G maximises log D(G(z)) (the usual "
+               "choice). minimax: G minimises log(1 − D(G(z))), the original game; it "
+               "stalls early, when D rejects every fake (shown for teaching). wgan: D is a "
+               "critic estimating the Wasserstein distance, weights clipped to ±clip; "
+               "steadier, use RMSprop and d_steps 5. wgan_gp: the critic kept smooth by "
+               "a gradient penalty instead; the most robust, use Adam β=(0.5, 0.9) and "
+               "d_steps 5."),
+    Param("d_steps", "int", 1, min=1, max=10,
+          help="Discriminator (critic) updates per generator update (n_critic); 5 for "
+               "wgan and wgan_gp."),
+    Param("clip", "float", 0.01, min=1e-4, max=1.0,
+          help="wgan: every weight of the critic is clipped to [−clip, clip] after each "
+               "critic step (Arjovsky et al. use 0.01)."),
+    Param("label_smoothing", "float", 0.0, min=0.0, max=0.3,
+          help="standard, minimax: train D towards 1 − this on real data (one-sided)."),
+    Param("gp_weight", "float", 10.0, min=0.0, max=1000.0,
+          help="wgan_gp: λ of the penalty λ·(‖∇D(x̂)‖ − 1)² on random points x̂ between "
+               "real and fake samples; 10 for images, about 0.1 for 2-D toy data."),
+    Param("ema", "float", 0.0, min=0.0, max=0.99999,
+          help="Decay of a moving average of the generator's weights (e.g. 0.999; 0: "
+               "off). Samples come from the average: smoother than the last step's."),
+    Param("categorical_codes", "int", 0, min=0, max=1000,
+          help="InfoGAN: K values of a categorical code fed one-hot to the generator's "
+               "Input with source 'recipe' and field c_cat (0: off)."),
+    Param("continuous_codes", "int", 0, min=0, max=100,
+          help="InfoGAN: M continuous codes ~ U(−1, 1) fed to the generator's Input "
+               "with field c_cont (0: off)."),
+    Param("info_weight", "float", 1.0, min=0.0, max=100.0,
+          help="InfoGAN: λ of Q's code loss CE + ½·MSE, added to both networks' losses."),
+    Param("q_output", "str", "q",
+          help="InfoGAN: the discriminator's Output with Q's K logits then M means."),
+    Param("quality", "bool", True,
+          help="Images: with every picture, the Fréchet distance to the data, the diversity "
+               "and the classes a judge (a small classifier of the data, trained once) "
+               "sees among 500 fakes, with warnings of a mode collapse or of a "
+               "discriminator that wins outright."),
+)
 
 
 def d_loss(kind: str, d_real: Tensor, d_fake: Tensor, smoothing: float = 0.0) -> Tensor:
-    """The discriminator's loss on raw scores (logits for ``standard``, critic values for
-    ``wgan_gp``, which then still needs its gradient penalty)."""
-    if kind == "wgan_gp":  # the critic widens the gap E[D(real)] − E[D(fake)]
+    """The discriminator's loss on raw scores (logits, or critic values for the Wasserstein
+    losses, which then still need their clipping or gradient penalty)."""
+    if kind in CRITICS:  # the critic widens the gap E[D(real)] − E[D(fake)]
         return d_fake.mean() - d_real.mean()
     ones = torch.full_like(d_real, 1.0 - smoothing)
     return (F.binary_cross_entropy_with_logits(d_real, ones)
@@ -31,10 +80,25 @@ def d_loss(kind: str, d_real: Tensor, d_fake: Tensor, smoothing: float = 0.0) ->
 
 
 def g_loss(kind: str, d_gen: Tensor) -> Tensor:
-    if kind == "wgan_gp":
+    """The generator's loss on D's raw scores of its fakes."""
+    if kind in CRITICS:
         return -d_gen.mean()
-    # Non-saturating −log D(G(z)): strong gradients while D still wins easily.
-    return F.binary_cross_entropy_with_logits(d_gen, torch.ones_like(d_gen))
+    if kind == "minimax":
+        # The original game: minimise log(1 − σ(l)) = −softplus(l), finite for any logit.
+        # Its gradient σ(l) vanishes while D rejects the fakes confidently (it saturates).
+        return -F.softplus(d_gen).mean()
+    # Non-saturating −log σ(l) = softplus(−l): strong gradients while D still wins easily.
+    return F.softplus(-d_gen).mean()
+
+
+@torch.no_grad()
+def clip_weights(module: nn.Module, clip: float) -> None:
+    """WGAN (Arjovsky et al. 2017): every parameter into [−clip, clip] after each critic
+    step, a crude way to keep the critic Lipschitz."""
+    params = [p for p in module.parameters() if p.is_floating_point()]
+    if params:
+        torch._foreach_clamp_min_(params, -clip)
+        torch._foreach_clamp_max_(params, clip)
 
 
 def gradient_penalty(ctx: StepContext, judge: Callable[[Tensor], Tensor], real: Tensor,
@@ -93,12 +157,49 @@ class WeightAverage:
                        for k in own}
 
 
+def run_generator(net: nn.Module, shadow: dict[str, Tensor] | None, args: list[Tensor]):
+    """``net`` (with the weights ``shadow``, a weight average, when given) on ``args`` in
+    eval mode without gradients, as pictures and ``layerloom sample`` want it."""
+    was = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            return functional_call(net, shadow, tuple(args)) if shadow else net(*args)
+    finally:
+        net.train(was)
+
+
+class Recent:
+    """A running mean of a few step metrics, kept on the device so that no step waits for
+    the GPU; read back as Python floats only when a picture is drawn."""
+
+    def __init__(self, rate: float = 0.1):
+        self.rate = rate
+        self.value: Tensor | None = None
+
+    @torch.no_grad()
+    def update(self, *values: Tensor) -> None:
+        now = torch.stack([v.detach().float() for v in values])
+        self.value = now if self.value is None else torch.lerp(self.value, now, self.rate)
+
+    def read(self) -> list[float] | None:
+        return None if self.value is None else [float(v) for v in self.value.tolist()]
+
+    def load(self, saved: Tensor | None, device: torch.device) -> None:
+        self.value = None if saved is None else saved.to(device=device, dtype=torch.float32)
+
+
+def class_names(classes: int, names: Sequence[str]) -> list[str]:
+    """The dataset's class names for a label input of ``classes`` classes, or their indices
+    when the dataset names fewer."""
+    return list(names)[:classes] if len(names) >= classes else [str(i) for i in range(classes)]
+
+
 def class_labels(n: int, prompt: str | None, classes: int, names: Sequence[str],
                  recipe: str) -> tuple[Tensor, list[str]]:
     """Labels for ``n`` conditional samples: 0, 1, … classes − 1 cyclically, or all the
     class ``prompt`` names (a class name, or its index); and their names."""
-    names = list(names)[:classes] if len(names) >= classes else \
-        [str(i) for i in range(classes)]
+    names = class_names(classes, names)
     if prompt is None:
         ids = torch.arange(n) % classes
     else:
@@ -116,3 +217,40 @@ def class_labels(n: int, prompt: str | None, classes: int, names: Sequence[str],
                               f"{shown} (or their index 0–{classes - 1})")
         ids = torch.full((n,), index, dtype=torch.long)
     return ids, [names[int(i)] for i in ids]
+
+
+def unnormalise(x: Tensor, info, field: str) -> Tensor:
+    """Back to the data's own units (when the dataset standardised the field)."""
+    stats = info.stats.get(field)
+    if stats is None and field == "x" and info.mean is not None:
+        stats = (info.mean, info.std)
+    if stats is None:
+        return x
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    m = torch.tensor(stats[0], device=x.device, dtype=x.dtype).view(shape)
+    s = torch.tensor(stats[1], device=x.device, dtype=x.dtype).view(shape)
+    return x * s + m
+
+
+@torch.no_grad()
+def landscape(judge: Callable[[dict, Tensor], Tensor], batch: dict[str, Tensor], real: Tensor,
+              fake: Tensor, critic: bool, step: int, epoch: int, size: int = 64) -> Samples:
+    """D's belief "this is real" over the plane around 2-D data, where G is pushed, as a
+    heatmap.  A critic's scores have no scale: shown relative."""
+    real = real.float()
+    both = torch.cat([real, fake])
+    lo, hi = both.min(0).values, both.max(0).values
+    pad = (hi - lo) * 0.1 + 1e-3
+    lo, hi = lo - pad, hi + pad
+    xs = torch.linspace(float(lo[0]), float(hi[0]), size, device=real.device)
+    ys = torch.linspace(float(lo[1]), float(hi[1]), size, device=real.device)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    grid = torch.stack([gx.flatten(), gy.flatten()], 1)
+    others = {k: v[:1].expand(grid.shape[0], *v.shape[1:]) for k, v in batch.items()}
+    score = judge(others, grid).float().reshape(size, size)
+    if critic:
+        name, p = "critic", (score - score.min()) / (score.max() - score.min() + 1e-12)
+    else:
+        name, p = "discriminator", torch.sigmoid(score)
+    return Samples(step, epoch, name, "heatmap", p.cpu().numpy(), None,
+                   {"extent": [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])]})

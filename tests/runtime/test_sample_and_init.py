@@ -191,8 +191,9 @@ def _image_gan(tmp_path: Path) -> Project:
                disc.add("LeakyReLU", id="act", alpha=0.2), disc.add("Linear", id="score", units=1),
                disc.add("Output", id="realness"))
     return Project({"generator": gen, "discriminator": disc}, dataset,
+                   # No quality figures: their judge would take longer to train than this.
                    RecipeConfig("gan", {"generator": "generator",
-                                        "discriminator": "discriminator"}),
+                                        "discriminator": "discriminator"}, {"quality": False}),
                    TrainingSettings(epochs=1, batch_size=32,
                                     optimizers={"*": OptimizerConfig("adam", 0.001)}))
 
