@@ -18,20 +18,26 @@ class Reparameterize(nn.Module):
     """z = μ + σ·ε with ε ~ N(0, I) while training (z = μ in eval), σ = exp(½·log σ²).
 
     Stores ``aux_loss`` = β · KL(N(μ, σ²) ‖ N(0, I)), summed over the latent dimensions and
-    averaged over the batch, after every forward.
+    averaged over the batch, after every forward; also ``kl`` (that KL per sample, shape [N],
+    unweighted) and ``mu``, ``logvar``, so a training recipe can report the ELBO's parts.
+    ``beta`` is a plain attribute: a schedule (KL annealing) may change it between steps.
     """
 
     def __init__(self, beta: float = 1.0):
         super().__init__()
         self.beta = beta
         self.aux_loss = torch.zeros(())
+        self.kl = torch.zeros(0)
+        self.mu = self.logvar = None
 
     def forward(self, mu, logvar):
         if mu.shape != logvar.shape:  # no silent broadcasting of one against the other
             raise ValueError(f"Reparameterize needs mu and logvar of the same shape; received "
                              f"{list(mu.shape)} and {list(logvar.shape)}")
         kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
-        self.aux_loss = self.beta * kl.reshape(kl.shape[0], -1).sum(1).mean()
+        self.kl = kl.reshape(kl.shape[0], -1).sum(1)
+        self.mu, self.logvar = mu, logvar
+        self.aux_loss = self.beta * self.kl.mean()
         if not self.training:
             return mu
         return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)

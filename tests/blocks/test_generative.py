@@ -80,6 +80,23 @@ def test_reparameterize_kl_aux_loss():
     torch.testing.assert_close(m.aux_loss, 2.5 * kl.sum((1, 2, 3)).mean())
 
 
+def test_reparameterize_keeps_the_per_sample_kl_and_its_inputs():
+    """A recipe reports the ELBO's parts from these; aux_loss stays β times their mean."""
+    spec, p = _params("Reparameterize", beta=0.5)
+    m = spec.build(p, [(2, 3), (2, 3)])()
+    mu, logvar = torch.randn(4, 2, 3), torch.randn(4, 2, 3)
+    m(mu, logvar)
+    kl = (-0.5 * (1 + logvar - mu**2 - logvar.exp())).sum((1, 2))
+    assert m.kl.shape == (4,)
+    torch.testing.assert_close(m.kl, kl)
+    assert m.mu is mu and m.logvar is logvar
+    torch.testing.assert_close(m.aux_loss, 0.5 * kl.mean())
+    m.beta = 0.0  # a schedule (KL annealing) changes β between steps; the KL stays
+    m(mu, logvar)
+    assert float(m.aux_loss) == 0.0
+    torch.testing.assert_close(m.kl, kl)
+
+
 @pytest.mark.parametrize("lambd", [0.0, 0.3, 1.0, 5.0])
 def test_gradient_reversal_sign_and_scale(lambd):
     spec, p = _params("GradientReversal", lambd=lambd)
