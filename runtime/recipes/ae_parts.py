@@ -4,57 +4,22 @@ of a plain autoencoder and the pictures.  No recipe here; ``autoencoder.py`` ass
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 
 import numpy as np
 import torch
 from torch import Tensor, fx, nn
 
 from builder.blocks.dense import Reshape
-from runtime.data.core import DataInfo, TensorData
+from runtime.data.core import TensorData
 from runtime.events import Samples
 
-__all__ = ["CORRUPTIONS", "unnormalise", "normalise", "corrupt", "sparsity_kl",
+__all__ = ["CORRUPTIONS", "corrupt", "sparsity_kl",
            "linear_before_sigmoid", "contractive_closed", "contractive_autograd",
            "Gaussian", "plane", "traversal", "anomaly_metrics", "pictures", "EXACT_JACOBIAN"]
 
 CORRUPTIONS = ("none", "gaussian", "masking", "salt_pepper")
 EXACT_JACOBIAN = 64  # code sizes up to this get the exact Jacobian norm, larger an estimate
 EPS = 1e-6
-
-
-# --- the data's own units ----------------------------------------------------------------
-
-
-def _stats(info: DataInfo, field: str, x: Tensor) -> tuple[Tensor, Tensor] | None:
-    """(mean, std) shaped to broadcast over ``x``'s channels/features, or None when the
-    dataset left the field as it was."""
-    stats = info.stats.get(field)
-    if stats is None and field == "x" and info.mean is not None:
-        stats = (info.mean, info.std)
-    return None if stats is None else _on(tuple(map(tuple, stats)), x.device, x.dtype, x.dim())
-
-
-@lru_cache(maxsize=16)
-def _on(stats: tuple, device: torch.device, dtype: torch.dtype, dims: int
-        ) -> tuple[Tensor, Tensor]:
-    """The statistics as tensors, made once per device: a training step reads them, and a
-    copy from the host would make the step wait for the device."""
-    shape = (1, -1) + (1,) * (dims - 2)
-    return tuple(torch.tensor(s, device=device, dtype=dtype).view(shape) for s in stats)
-
-
-def unnormalise(info: DataInfo, field: str, x: Tensor) -> Tensor:
-    """Back to the data's own units (pixels in [0, 1]) when the dataset standardised the
-    field: pictures must show what the user's data looks like."""
-    stats = _stats(info, field, x)
-    return x if stats is None else x * stats[1] + stats[0]
-
-
-def normalise(info: DataInfo, field: str, x: Tensor) -> Tensor:
-    """The inverse of ``unnormalise``: the data's units to the standardised ones."""
-    stats = _stats(info, field, x)
-    return x if stats is None else (x - stats[0]) / stats[1]
 
 
 # --- corruption (denoising) ---------------------------------------------------------------

@@ -34,12 +34,11 @@ from runtime.recipes.ae_parts import (
     contractive_closed,
     corrupt,
     linear_before_sigmoid,
-    normalise,
     pictures,
     sparsity_kl,
-    unnormalise,
 )
 from runtime.recipes.base import Feed, Recipe, RecipeError, Role
+from runtime.recipes.units import normalise, unnormalise
 
 __all__ = ["Autoencoder"]
 

@@ -35,8 +35,8 @@ from runtime.recipes.gan_parts import (
     gradient_penalty,
     landscape,
     run_generator,
-    unnormalise,
 )
+from runtime.recipes.units import unnormalise
 
 __all__ = ["GAN"]
 
@@ -237,7 +237,7 @@ class GAN(Recipe):
         return self.output("generator", out).float()
 
     def _images(self, fake: Tensor):
-        return unnormalise(fake, self.info, self.field).clamp(0, 1).cpu().numpy()
+        return unnormalise(self.info, self.field, fake).clamp(0, 1).cpu().numpy()
 
     def _classes(self) -> list[str]:
         return class_names(int(self.label_spec.params.get("num_classes", 2)),
@@ -310,7 +310,7 @@ class GAN(Recipe):
         labels, drawn, names = self.codes.prompted(n, prompt, self, generator)
         fake = self._make(n, generator, labels, drawn, temperature=temperature)
         if fake.dim() == 2 and fake.shape[1] == 2:
-            points = unnormalise(fake, self.info, self.field).cpu().numpy()
+            points = unnormalise(self.info, self.field, fake).cpu().numpy()
             return Samples(0, 0, "generated points", "points", points, names)
         if fake.dim() == 4:
             return Samples(0, 0, "generated images", "images", self._images(fake), names)

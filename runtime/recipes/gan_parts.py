@@ -22,7 +22,7 @@ from runtime.recipes.base import RecipeError, StepContext
 
 __all__ = ["LOSSES", "CRITICS", "PARAMS", "d_loss", "g_loss", "clip_weights",
            "gradient_penalty", "WeightAverage", "run_generator", "Recent", "class_names",
-           "class_labels", "unnormalise", "landscape"]
+           "class_labels", "landscape"]
 
 LOSSES = ("standard", "minimax", "wgan", "wgan_gp")
 CRITICS = ("wgan", "wgan_gp")  # D is a critic: raw scores, no sigmoid, no probabilities
@@ -217,19 +217,6 @@ def class_labels(n: int, prompt: str | None, classes: int, names: Sequence[str],
                               f"{shown} (or their index 0–{classes - 1})")
         ids = torch.full((n,), index, dtype=torch.long)
     return ids, [names[int(i)] for i in ids]
-
-
-def unnormalise(x: Tensor, info, field: str) -> Tensor:
-    """Back to the data's own units (when the dataset standardised the field)."""
-    stats = info.stats.get(field)
-    if stats is None and field == "x" and info.mean is not None:
-        stats = (info.mean, info.std)
-    if stats is None:
-        return x
-    shape = (1, -1) + (1,) * (x.dim() - 2)
-    m = torch.tensor(stats[0], device=x.device, dtype=x.dtype).view(shape)
-    s = torch.tensor(stats[1], device=x.device, dtype=x.dtype).view(shape)
-    return x * s + m
 
 
 @torch.no_grad()

@@ -25,8 +25,8 @@ from runtime.recipes.ae_parts import (
     contractive_autograd,
     contractive_closed,
     corrupt,
-    unnormalise,
 )
+from runtime.recipes.units import unnormalise
 from runtime.sampling import sample_project, write_samples
 from runtime.trainer import Trainer
 
