@@ -139,14 +139,16 @@ class _Grid:
     height: int
 
 
-def grid_size(n: int, height: int, width: int, gap: int = GAP) -> _Grid:
-    """A near-square grid of ``n`` images: columns ⌈√n⌉, gaps between, none around."""
-    cols = max(1, math.ceil(math.sqrt(n)))
+def grid_size(n: int, height: int, width: int, gap: int = GAP, cols: int | None = None
+              ) -> _Grid:
+    """A grid of ``n`` images, ``cols`` wide (one row per class, say) or near-square
+    (⌈√n⌉ columns); gaps between, none around."""
+    cols = max(1, min(n, int(cols)) if cols else math.ceil(math.sqrt(n)))
     rows = max(1, math.ceil(n / cols))
     return _Grid(rows, cols, cols * width + (cols - 1) * gap, rows * height + (rows - 1) * gap)
 
 
-def _png(images: np.ndarray, path: Path) -> str:
+def _png(images: np.ndarray, path: Path, cols: int | None = None) -> str:
     from PIL import Image
 
     images = np.asarray(images, dtype=np.float32)
@@ -154,7 +156,7 @@ def _png(images: np.ndarray, path: Path) -> str:
         raise SampleError(f"images of shape {list(images.shape)} cannot be written as PNG "
                           "(expected [N, 1, 3 or 4 channels, H, W])")
     n, c, h, w = images.shape
-    g = grid_size(n, h, w)
+    g = grid_size(n, h, w, cols=cols)
     canvas = np.full((g.height, g.width, c), 255, dtype=np.uint8)  # white gaps
     pixels = (np.clip(np.nan_to_num(images), 0, 1) * 255 + 0.5).astype(np.uint8)
     for i in range(n):
@@ -202,7 +204,7 @@ def write_samples(samples: Samples, path: str | Path, force: bool = False,
         raise SampleError(f"{path} already exists; pass --force to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     if samples.kind == "images":
-        return _png(samples.data, path)
+        return _png(samples.data, path, samples.extra.get("cols"))
     if samples.kind == "points":
         return _csv(samples.data, samples.labels, path)
     return _txt(samples.data, path)

@@ -313,6 +313,9 @@ class GAN(Recipe):
             points = unnormalise(self.info, self.field, fake).cpu().numpy()
             return Samples(0, 0, "generated points", "points", points, names)
         if fake.dim() == 4:
-            return Samples(0, 0, "generated images", "images", self._images(fake), names)
+            # Unprompted, a conditional G makes the classes in turn: one row of each.
+            rows = {"cols": len(self._classes())} if labels is not None and prompt is None \
+                else {}
+            return Samples(0, 0, "generated images", "images", self._images(fake), names, rows)
         raise RecipeError(f"the generator makes samples of shape {list(fake.shape[1:])}: "
                           "only 2-D points and images [C, H, W] can be written")

@@ -205,12 +205,14 @@ def test_an_image_gan_writes_a_png_grid_and_takes_a_class_as_prompt(tmp_path, ca
     run = tmp_path / "run"
     assert main(["train", str(file), "--out", str(run), "--max-steps", "5"]) == 0
     out = tmp_path / "grid.png"
-    assert main(["sample", str(file), "--weights", str(run), "-n", "10", "-o", str(out)]) == 0
-    assert "10 images" in capsys.readouterr().out
-    image = Image.open(out)
-    g = grid_size(10, 8, 8)
-    assert (g.rows, g.cols) == (3, 4) and image.mode == "L"
-    assert image.size == (4 * 8 + 3 * 2, 3 * 8 + 2 * 2) == (g.width, g.height)
+    assert main(["sample", str(file), "--weights", str(run), "-n", "20", "-o", str(out)]) == 0
+    assert "20 images" in capsys.readouterr().out
+    image = Image.open(out)  # the classes in turn: a column per class, 0 to 9
+    g = grid_size(20, 8, 8, cols=10)
+    assert (g.rows, g.cols) == (2, 10) and image.mode == "L"
+    assert image.size == (10 * 8 + 9 * 2, 2 * 8 + 2) == (g.width, g.height)
+    g = grid_size(10, 8, 8)  # without a layout: near square
+    assert (g.rows, g.cols) == (3, 4) and (g.width, g.height) == (4 * 8 + 3 * 2, 3 * 8 + 2 * 2)
     seven = tmp_path / "seven.png"
     assert main(["sample", str(file), "--weights", str(run), "-n", "4", "--prompt", "7",
                  "-o", str(seven)]) == 0
