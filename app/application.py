@@ -6,13 +6,19 @@ import gc
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import Qt, qInstallMessageHandler
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import QEvent, QObject, Qt, qInstallMessageHandler
+from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QMessageBox,
+)
 
 from app import settings, theme
 from app.autosave import leftovers
 
-__all__ = ["make_app", "offer_recovery", "freeze_startup_heap"]
+__all__ = ["make_app", "offer_recovery", "freeze_startup_heap", "WheelGuard"]
 
 
 # Qt chatter that tells a user nothing: the offscreen platform (screenshots, tests) cannot
@@ -25,6 +31,27 @@ def _qt_messages(mode, context, message: str) -> None:
         print(message, file=sys.stderr)
 
 
+class WheelGuard(QObject):
+    """The wheel turns a combo box or a spin box only once it has focus (a click or Tab):
+    scrolling a form over them scrolls the form and never changes a setting on the way.
+    Installed on the application, so every such widget, present and future, is covered."""
+
+    def eventFilter(self, obj, event) -> bool:
+        if (event.type() != QEvent.Wheel
+                or not isinstance(obj, (QComboBox, QAbstractSpinBox)) or obj.hasFocus()):
+            return False
+        obj.setFocusPolicy(Qt.StrongFocus)  # so a click, not the wheel, gives it focus
+        area = obj.parentWidget()
+        while area is not None and not isinstance(area, QAbstractScrollArea):
+            area = area.parentWidget()
+        if area is not None:  # the form scrolls as if the box were not there
+            QApplication.sendEvent(area.viewport(), event)
+        return True
+
+
+_WHEEL_GUARD = WheelGuard()
+
+
 def make_app() -> QApplication:
     """The QApplication, themed once (re-theming re-polishes every widget that exists)."""
     app = QApplication.instance()
@@ -35,6 +62,9 @@ def make_app() -> QApplication:
         app = QApplication(sys.argv[:1])
         app.setApplicationName("Layerloom")
         app.setOrganizationName("Layerloom")
+    if not app.property("layerloom_wheel_guard"):
+        app.installEventFilter(_WHEEL_GUARD)
+        app.setProperty("layerloom_wheel_guard", True)
     if not app.property("layerloom_themed"):
         theme.apply(app, settings.store().value("theme", "dark", type=str))
         app.setProperty("layerloom_themed", True)

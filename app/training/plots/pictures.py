@@ -64,19 +64,13 @@ def views_of(samples: dict) -> list[View]:
 
 class ViewPicker(QComboBox):
     """The views to choose from.  The wheel turns it only once it has focus (a click or
-    Tab): scrolling over the dock never flips the picture under the mouse."""
+    Tab; the application's WheelGuard): scrolling never flips the picture under the mouse."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setFocusPolicy(Qt.StrongFocus)
         self.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.setToolTip("Which of the recipe's pictures to show")
-
-    def wheelEvent(self, event) -> None:
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()  # the dock scrolls instead
 
     def keys(self) -> list[str]:
         return [self.itemData(i) for i in range(self.count())]
