@@ -82,7 +82,8 @@ def overview_html(net: Network, report: Report | None, stats: NetworkStats | Non
         if stats.frozen:
             rows.append(("Frozen", f"{stats.frozen:,}"))
         rows.append(("FLOPs / sample", human(stats.flops)))
-    rows.append(("Problems", f"{len(errors)} errors, {warnings} warnings" if report else "?"))
+    rows.append(("Problems", f"{len(errors)} error{'s' * (len(errors) != 1)}, "
+                             f"{warnings} warning{'s' * (warnings != 1)}" if report else "?"))
     table = "".join(f"<tr><td style='color:gray'>{k}&nbsp;&nbsp;</td><td>{v}</td></tr>"
                     for k, v in rows)
     hint = (f"<p>{selected} blocks selected.</p>" if selected > 1 else

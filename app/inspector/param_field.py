@@ -55,6 +55,14 @@ def edit_text(value) -> str:
     return str(value)
 
 
+def placeholder(param) -> str:
+    """What to type, shown while a field is empty: a name field gives an example (its
+    default), not the bare kind ("a text")."""
+    if param.kind == "str":
+        return f"a name, e.g. {param.default}" if param.default else "a name"
+    return param.describe()
+
+
 class ParamField(QWidget):
     committed = Signal(str, object)  # param name, coerced value
 
@@ -74,7 +82,7 @@ class ParamField(QWidget):
             self.editor.activated.connect(self._commit)
         else:
             self.editor = QLineEdit()
-            self.editor.setPlaceholderText(param.describe())
+            self.editor.setPlaceholderText(placeholder(param))
             self.editor.editingFinished.connect(self._commit)
         self.editor.setToolTip(tip)
         self.error = QLabel()
