@@ -54,6 +54,8 @@ class DocumentModel(QObject):
     def path(self):
         return self._doc.path
 
+    origin: str | None = None  # the example an unsaved project is a copy of
+
     @property
     def dirty(self) -> bool:
         return self._doc.dirty or self._recovered
@@ -65,7 +67,10 @@ class DocumentModel(QObject):
         except KeyError:
             return None
 
-    def replace(self, project: Project, path=None, recovered: bool = False) -> None:
+    def replace(self, project: Project, path=None, recovered: bool = False,
+                origin: str | None = None) -> None:
+        """Show ``project`` (from ``path``; or, unsaved, a copy of the example ``origin``)."""
+        self.origin = None if path else origin
         self._reports.clear()
         self._stats.clear()
         self._recovered = recovered
@@ -79,6 +84,7 @@ class DocumentModel(QObject):
 
     def mark_saved(self, path) -> None:
         self._doc.path = path
+        self.origin = None
         self._doc.mark_clean()
         self._recovered = False
         self.state_changed.emit()

@@ -115,7 +115,8 @@ class FileController(QObject):
                 self.show_error("Cannot open the example", f"The example {name!r} is missing.")
                 return False
             project = fallback_mlp()
-        self.model.replace(project, None)
+        title = project.description.splitlines()[0].strip() if project.description else name
+        self.model.replace(project, None, origin=title or name)
         self.opened.emit()
         return True
 

@@ -239,7 +239,11 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
     # --- window state -----------------------------------------------------------------------
     def _update_state(self) -> None:
         doc = self.model.document
-        name = Path(self.model.path).name if self.model.path else "Untitled"
+        if self.model.path:
+            name = Path(self.model.path).name
+        else:
+            origin = self.model.origin
+            name = f"{origin} (unsaved copy)" if origin else "Untitled"
         self.setWindowTitle(f"{name}[*] — Layerloom")
         self.setWindowModified(self.model.dirty)
         for key, can, text in (("undo", doc.can_undo, doc.undo_text),

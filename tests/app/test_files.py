@@ -17,7 +17,8 @@ from builder.serialize import load, to_dict
 
 def test_starts_as_an_untitled_copy_of_the_mlp_example(window):
     assert window.model.path is None
-    assert window.windowTitle().startswith("Untitled")
+    # Named after the example it copies, and saying it is not saved anywhere yet.
+    assert window.windowTitle().startswith("Multilayer perceptron on spirals (unsaved copy)")
     assert not window.isWindowModified()
     assert set(window.model.project.networks["main"].nodes) >= {"x", "hidden1", "y"}
 

@@ -46,7 +46,8 @@ def test_run_app_opens_the_mlp_example_untitled_and_quits_cleanly(tmp_path):
                             env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])
-    assert seen["code"] == 0 and seen["path"] is None and seen["title"].startswith("Untitled")
+    assert seen["code"] == 0 and seen["path"] is None and seen["title"].startswith(
+        "Multilayer perceptron on spirals (unsaved copy)")
     assert {"x", "hidden1", "logits", "y"} <= set(seen["nodes"])
 
 
