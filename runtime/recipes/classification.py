@@ -17,7 +17,7 @@ from torch import Tensor
 from builder.blocks.spec import Param
 from runtime.data.core import TensorData
 from runtime.recipes import tokens
-from runtime.recipes.supervised import OUTPUT, TARGET, SupervisedRecipe
+from runtime.recipes.supervised import OUTPUT, TARGET, SupervisedRecipe, plane_grid
 
 __all__ = ["Classification"]
 
@@ -153,7 +153,7 @@ class Classification(SupervisedRecipe):
         if x.shape[1] != 2:
             return []
         field = self.fed_inputs("model")[0].field
-        grid, extent = self.grid(x)
+        grid, extent = plane_grid(x)
         with torch.no_grad():
             probs = self.predict(grid, field).float().softmax(-1)
             pred = self.predict(x, field).argmax(-1)

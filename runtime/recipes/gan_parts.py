@@ -19,6 +19,7 @@ from torch.func import functional_call
 from builder.blocks.spec import Param
 from runtime.events import Samples
 from runtime.recipes.base import RecipeError, StepContext
+from runtime.recipes.supervised import plane_grid
 
 __all__ = ["LOSSES", "CRITICS", "PARAMS", "d_loss", "g_loss", "clip_weights",
            "gradient_penalty", "WeightAverage", "run_generator", "Recent", "class_names",
@@ -224,20 +225,11 @@ def landscape(judge: Callable[[dict, Tensor], Tensor], batch: dict[str, Tensor],
               fake: Tensor, critic: bool, step: int, epoch: int, size: int = 64) -> Samples:
     """D's belief "this is real" over the plane around 2-D data, where G is pushed, as a
     heatmap.  A critic's scores have no scale: shown relative."""
-    real = real.float()
-    both = torch.cat([real, fake])
-    lo, hi = both.min(0).values, both.max(0).values
-    pad = (hi - lo) * 0.1 + 1e-3
-    lo, hi = lo - pad, hi + pad
-    xs = torch.linspace(float(lo[0]), float(hi[0]), size, device=real.device)
-    ys = torch.linspace(float(lo[1]), float(hi[1]), size, device=real.device)
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    grid = torch.stack([gx.flatten(), gy.flatten()], 1)
+    grid, extent = plane_grid(torch.cat([real.float(), fake.float()]), size)
     others = {k: v[:1].expand(grid.shape[0], *v.shape[1:]) for k, v in batch.items()}
     score = judge(others, grid).float().reshape(size, size)
     if critic:
         name, p = "critic", (score - score.min()) / (score.max() - score.min() + 1e-12)
     else:
         name, p = "discriminator", torch.sigmoid(score)
-    return Samples(step, epoch, name, "heatmap", p.cpu().numpy(), None,
-                   {"extent": [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])]})
+    return Samples(step, epoch, name, "heatmap", p.cpu().numpy(), None, {"extent": extent})

@@ -12,11 +12,26 @@ from runtime.data.core import TensorData
 from runtime.events import Samples
 from runtime.recipes.base import Recipe, RecipeError, Role, StepContext
 
-__all__ = ["SupervisedRecipe", "TARGET", "OUTPUT"]
+__all__ = ["SupervisedRecipe", "TARGET", "OUTPUT", "plane_grid"]
 
 TARGET = Param("target", "str", "y", help="The data field the network should predict.")
 OUTPUT = Param("output", "str", "", help="Which Output node is the prediction (default: the "
                "first).")
+
+
+def plane_grid(x: Tensor, size: int = 96) -> tuple[Tensor, list[float]]:
+    """A size×size grid of points covering the 2-D points ``x`` with a margin (rows from
+    the bottom up); and its extent [x0, x1, y0, y1].  Where a picture of the plane is drawn:
+    a decision boundary, a discriminator's landscape."""
+    lo = x.min(0).values
+    hi = x.max(0).values
+    pad = (hi - lo) * 0.1 + 1e-3
+    lo, hi = lo - pad, hi + pad
+    xs = torch.linspace(float(lo[0]), float(hi[0]), size, device=x.device)
+    ys = torch.linspace(float(lo[1]), float(hi[1]), size, device=x.device)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    pts = torch.stack([gx.flatten(), gy.flatten()], 1)
+    return pts, [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])]
 
 
 class SupervisedRecipe(Recipe):
@@ -66,18 +81,6 @@ class SupervisedRecipe(Recipe):
 
     def plane_samples(self, x: Tensor, y: Tensor, step: int, epoch: int) -> list:
         return []
-
-    def grid(self, x: Tensor, size: int = 96) -> tuple[Tensor, list[float]]:
-        """A size×size grid of points covering ``x`` (2-D) with a margin; and its extent."""
-        lo = x.min(0).values
-        hi = x.max(0).values
-        pad = (hi - lo) * 0.1 + 1e-3
-        lo, hi = lo - pad, hi + pad
-        xs = torch.linspace(float(lo[0]), float(hi[0]), size, device=x.device)
-        ys = torch.linspace(float(lo[1]), float(hi[1]), size, device=x.device)
-        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-        pts = torch.stack([gx.flatten(), gy.flatten()], 1)
-        return pts, [float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1])]
 
     def predict(self, x: Tensor, field: str) -> Tensor:
         return self.prediction({field: x}, train=False)
