@@ -12,7 +12,20 @@ from builder.document import (
 )
 from builder.layout import layered_positions
 
-__all__ = ["_project", "_seq", "lay_out"]
+__all__ = ["_project", "_seq", "lay_out", "IMAGE", "image_in", "glyphs"]
+
+IMAGE = [1, 28, 28]  # glyph digits, MNIST-shaped
+
+
+def image_in(node: str = "image") -> tuple:
+    """A chain step (see ``_seq``): an Input of one 28×28 grey image."""
+    return ("Input", node, {"shape": IMAGE, "kind": "image"})
+
+
+def glyphs(n: int = 20_000) -> DatasetConfig:
+    """Glyph digits with pixels in [0, 1] (normalize off): what a generator's Sigmoid or a
+    decoder's BCE compares with."""
+    return DatasetConfig("glyph_digits", {"n_samples": n, "normalize": False})
 
 
 def lay_out(net: Network) -> Network:

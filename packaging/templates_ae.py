@@ -7,7 +7,7 @@ stay in [0, 1] (normalize off): the classic choice for digits, and sharp reconst
 
 from __future__ import annotations
 
-from template_parts import _seq, lay_out
+from template_parts import IMAGE, _seq, glyphs, image_in, lay_out
 
 from builder.document import (
     DatasetConfig,
@@ -19,13 +19,6 @@ from builder.document import (
 )
 
 __all__ = ["BUILDERS"]
-
-IMAGE = [1, 28, 28]
-
-
-def _image_in() -> tuple:
-    return ("Input", "x", {"shape": IMAGE, "kind": "image"})
-
 
 def _code_in(size: int | list[int]) -> tuple:
     shape = [size] if isinstance(size, int) else size
@@ -40,8 +33,7 @@ def _project(description: str, encoder: Network, decoder: Network, params: dict,
         lay_out(net)
     return Project(
         networks={"encoder": encoder, "decoder": decoder},
-        dataset=dataset or DatasetConfig("glyph_digits", {"n_samples": 20_000,
-                                                          "normalize": False}),
+        dataset=dataset or glyphs(),
         recipe=RecipeConfig("autoencoder", {"encoder": "encoder", "decoder": "decoder"},
                             {"loss": "bce", **params}),
         training=TrainingSettings(epochs=epochs, batch_size=batch,
@@ -54,7 +46,7 @@ def _project(description: str, encoder: Network, decoder: Network, params: dict,
 def _dense_pair(code: int = 32, last: tuple = ()) -> tuple[Network, Network]:
     """The course's 784 → 128 → 64 → code → 64 → 128 → 784, ReLU between."""
     enc, dec = Network("encoder"), Network("decoder")
-    _seq(enc, _image_in(), ("Flatten", "flatten", {}),
+    _seq(enc, image_in("x"), ("Flatten", "flatten", {}),
          ("Linear", "fc1", {"units": 128}), ("ReLU", "relu1", {}),
          ("Linear", "fc2", {"units": 64}), ("ReLU", "relu2", {}),
          ("Linear", "fc3", {"units": code}), *last, ("Output", "code", {}))
@@ -69,7 +61,7 @@ def _dense_pair(code: int = 32, last: tuple = ()) -> tuple[Network, Network]:
 def _conv_pair(code: int = 32) -> tuple[Network, Network]:
     """Two stride-2 convolutions down to 7×7, a dense code, two transposed ones back up."""
     enc, dec = Network("encoder"), Network("decoder")
-    _seq(enc, _image_in(),
+    _seq(enc, image_in("x"),
          ("Conv2d", "conv1", {"filters": 32, "kernel": 3, "stride": 2, "padding": 1}),
          ("ReLU", "relu1", {}),
          ("Conv2d", "conv2", {"filters": 64, "kernel": 3, "stride": 2, "padding": 1}),
@@ -89,7 +81,7 @@ def _vae_pair(latent: int, beta: float, hidden: tuple[int, int] = (512, 256)
               ) -> tuple[Network, Network]:
     """x → dense layers → μ and log σ² heads → Reparameterize → z; z → dense → logits."""
     enc, dec = Network("encoder"), Network("decoder")
-    trunk = _seq(enc, _image_in(), ("Flatten", "flatten", {}),
+    trunk = _seq(enc, image_in("x"), ("Flatten", "flatten", {}),
                  ("Linear", "fc1", {"units": hidden[0]}), ("ReLU", "relu1", {}),
                  ("Linear", "fc2", {"units": hidden[1]}), ("ReLU", "relu2", {}))
     _seq(enc, ("Linear", "mu", {"units": latent}), after=trunk)
@@ -109,7 +101,7 @@ def _vae_pair(latent: int, beta: float, hidden: tuple[int, int] = (512, 256)
 def _one_layer(code: int) -> tuple[Network, Network]:
     """x → Linear → Sigmoid → code → Linear → x: the sparse and contractive classics."""
     enc, dec = Network("encoder"), Network("decoder")
-    _seq(enc, _image_in(), ("Flatten", "flatten", {}),
+    _seq(enc, image_in("x"), ("Flatten", "flatten", {}),
          ("Linear", "fc", {"units": code}), ("Sigmoid", "sigmoid", {}), ("Output", "code", {}))
     _seq(dec, _code_in(code), ("Linear", "fc", {"units": 784}),
          ("Reshape", "image", {"shape": IMAGE}), ("Output", "logits", {}))

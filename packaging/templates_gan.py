@@ -8,7 +8,7 @@ recipe's loss applies the sigmoid where the game has one.
 
 from __future__ import annotations
 
-from template_parts import _seq, lay_out
+from template_parts import IMAGE, _seq, glyphs, image_in, lay_out
 
 from builder.document import (
     DatasetConfig,
@@ -21,12 +21,7 @@ from builder.document import (
 
 __all__ = ["BUILDERS"]
 
-IMAGE = [1, 28, 28]
 ADAM = {"betas": [0.5, 0.999]}  # DCGAN's β₁ = 0.5: less momentum, a steadier game
-
-
-def _glyphs(n: int = 20_000) -> DatasetConfig:
-    return DatasetConfig("glyph_digits", {"n_samples": n, "normalize": False})
 
 
 def _project(description: str, gen: Network, disc: Network, params: dict, dataset: DatasetConfig,
@@ -48,10 +43,6 @@ def _project(description: str, gen: Network, disc: Network, params: dict, datase
                                   samples_every=every, samples_unit="steps"),
         description=description,
     )
-
-
-def _image_in(node: str = "image") -> tuple:
-    return ("Input", node, {"shape": IMAGE, "kind": "image"})
 
 
 def _up(gen: Network, after: str, channels: int = 32) -> str:
@@ -123,14 +114,14 @@ def gan_mlp() -> Project:
 def dcgan() -> Project:
     gen, disc = Network("generator"), Network("discriminator")
     _up(gen, _seq(gen, ("Noise", "z", {"shape": [64]})))
-    _score(disc, _down(disc, _seq(disc, _image_in())))
+    _score(disc, _down(disc, _seq(disc, image_in())))
     return _project(
         "DCGAN on glyph digits\n"
         "A generator of transposed convolutions with batch norm against the course's "
         "discriminator (Conv → LeakyReLU → Dropout, twice, then one logit), Adam with "
         "β₁ = 0.5. Watch the fixed-noise grid sharpen into digits, the Fréchet distance fall "
         "and the generated classes even out over all ten digits.",
-        gen, disc, {"loss": "standard", "ema": 0.999}, _glyphs(),
+        gen, disc, {"loss": "standard", "ema": 0.999}, glyphs(),
         epochs=6, batch=32, optimizer=OptimizerConfig("adam", 1e-3, ADAM), every=200)
 
 
@@ -150,7 +141,7 @@ def wgan() -> Project:
 def wgan_gp_images() -> Project:
     gen, disc = Network("generator"), Network("discriminator")
     _up(gen, _seq(gen, ("Noise", "z", {"shape": [64]})))
-    _score(disc, _down(disc, _seq(disc, _image_in()), dropout=0))
+    _score(disc, _down(disc, _seq(disc, image_in()), dropout=0))
     return _project(
         "WGAN-GP on glyph digits\n"
         "A critic kept 1-Lipschitz by a gradient penalty λ·(‖∇D(x̂)‖ − 1)², λ = 10, on "
@@ -158,7 +149,7 @@ def wgan_gp_images() -> Project:
         "with β = (0.5, 0.9). Watch the Wasserstein estimate fall and the penalty stay "
         "small: the critic is smooth, so the generator always gets a useful gradient.",
         gen, disc, {"loss": "wgan_gp", "d_steps": 5, "gp_weight": 10.0, "ema": 0.999},
-        _glyphs(), epochs=2, batch=32,
+        glyphs(), epochs=2, batch=32,
         optimizer=OptimizerConfig("adam", 5e-4, {"betas": [0.5, 0.9]}), every=100)
 
 
@@ -187,7 +178,7 @@ def cgan() -> Project:
         "label. The grid has one row per digit and the same noise down each column: rows "
         "show the class, columns one handwriting style. Ask for a digit with layerloom "
         "sample --prompt 7.",
-        gen, disc, {"loss": "standard", "ema": 0.999}, _glyphs(),
+        gen, disc, {"loss": "standard", "ema": 0.999}, glyphs(),
         epochs=6, batch=32, optimizer=OptimizerConfig("adam", 1e-3, ADAM), every=200)
 
 
@@ -200,7 +191,7 @@ def infogan() -> Project:
     for node in ("z", "c_cat", "c_cont"):
         gen.connect(node, "g_join")
     _up(gen, "g_join")
-    body = _down(disc, _seq(disc, _image_in()), dropout=0)
+    body = _down(disc, _seq(disc, image_in()), dropout=0)
     _score(disc, body)
     # Q shares D's body: a small head reads the codes back (10 logits, then 2 means).
     _seq(disc, ("Linear", "q_fc", {"units": 128}), ("LeakyReLU", "q_act", {"alpha": 0.2}),
@@ -215,7 +206,7 @@ def infogan() -> Project:
         "shape). Sample with "
         "layerloom sample --prompt \"3, 0.5, -1\".",
         gen, disc, {"loss": "standard", "categorical_codes": 10, "continuous_codes": 2,
-                    "info_weight": 1.0, "ema": 0.999}, _glyphs(),
+                    "info_weight": 1.0, "ema": 0.999}, glyphs(),
         epochs=6, batch=32, optimizer=OptimizerConfig("adam", 1e-3, ADAM), every=200,
         d_lr=2e-4)  # the paper's: G 1e-3, D 2e-4
 
