@@ -27,7 +27,25 @@ def reference_text(name: str, value: float) -> str:
     return f"{symbol} = {value:.3g}"
 
 
-class CurveView:
+class _Chart:
+    """What the chart views share: the heading, and drawing a sample only once."""
+
+    title: FittedTitle
+    _drawn = None
+
+    def _take(self, view, heading: list[str]) -> tuple:
+        """(the view's sample, or None when it is drawn already; whether it is another
+        view than the one drawn, so the range should be fitted anew)."""
+        self.title.set(*heading)
+        sample = view.samples[0]
+        if sample is self._drawn:
+            return None, False
+        fresh = self._drawn is None or self._drawn.name != sample.name
+        self._drawn = sample
+        return sample, fresh
+
+
+class CurveView(_Chart):
     """[N, 2] of x, y as a line (dots on it while they are few), ``extra["points"]`` as grey
     dots under it (the data a fit follows), the axes named by ``x_label`` / ``y_label``."""
 
@@ -47,12 +65,9 @@ class CurveView:
         self.title.set(title)
 
     def show(self, view, heading: list[str]) -> None:
-        self.title.set(*heading)
-        sample = view.samples[0]
-        if sample is self._drawn:
+        sample, fresh = self._take(view, heading)
+        if sample is None:
             return
-        fresh = self._drawn is None or self._drawn.name != sample.name
-        self._drawn = sample
         data = np.asarray(sample.data, dtype=np.float64).reshape(-1, 2)
         few = len(data) <= 50
         self.curve.setData(data[:, 0], data[:, 1], symbol="o" if few else None,
@@ -70,7 +85,7 @@ class CurveView:
             item.getViewBox().enableAutoRange()
 
 
-class BarsView:
+class BarsView(_Chart):
     """[K] values as bars, every one named by ``labels`` on its axis: upright and named
     below while the names are short, else lying and named on the left, where a name of any
     length reads level (names that would overlap are thinned out, never drawn over each
@@ -103,11 +118,9 @@ class BarsView:
         self.title.set(title)
 
     def show(self, view, heading: list[str]) -> None:
-        self.title.set(*heading)
-        sample = view.samples[0]
-        if sample is self._drawn:
+        sample, _ = self._take(view, heading)
+        if sample is None:
             return
-        self._drawn = sample
         values = np.nan_to_num(np.asarray(sample.data, dtype=np.float64).reshape(-1))
         self.names = [str(n) for n in (sample.labels if sample.labels is not None
                                        else range(len(values)))][:len(values)]
@@ -153,7 +166,7 @@ class BarsView:
         axis.set_names([reference_text(name, value)], [value])
 
 
-class HistogramView:
+class HistogramView(_Chart):
     """One step outline per group (``data`` a list of arrays, ``labels`` their names) over
     shared bins, each as a share of its group so groups of any size compare; the group
     ``extra["highlight"]`` names is thicker and filled.  The legend sits beside the plot,
@@ -179,12 +192,9 @@ class HistogramView:
         self.title.set(title)
 
     def show(self, view, heading: list[str]) -> None:
-        self.title.set(*heading)
-        sample = view.samples[0]
-        if sample is self._drawn:
+        sample, fresh = self._take(view, heading)
+        if sample is None:
             return
-        fresh = self._drawn is None or self._drawn.name != sample.name
-        self._drawn = sample
         groups = [np.asarray(g, dtype=np.float64).reshape(-1) for g in sample.data]
         groups = [g[np.isfinite(g)] for g in groups]
         names = [str(n) for n in sample.labels] if sample.labels is not None else \
