@@ -36,11 +36,17 @@ class WheelGuard(QObject):
     scrolling a form over them scrolls the form and never changes a setting on the way.
     Installed on the application, so every such widget, present and future, is covered."""
 
+    BOXES = (QComboBox, QAbstractSpinBox)
+
     def eventFilter(self, obj, event) -> bool:
-        if (event.type() != QEvent.Wheel
-                or not isinstance(obj, (QComboBox, QAbstractSpinBox)) or obj.hasFocus()):
+        kind = event.type()
+        if kind not in (QEvent.Wheel, QEvent.Polish) or not isinstance(obj, self.BOXES):
             return False
-        obj.setFocusPolicy(Qt.StrongFocus)  # so a click, not the wheel, gives it focus
+        if kind == QEvent.Polish:  # Qt's default WheelFocus would let the wheel take focus
+            obj.setFocusPolicy(Qt.StrongFocus)
+            return False
+        if obj.hasFocus():
+            return False
         area = obj.parentWidget()
         while area is not None and not isinstance(area, QAbstractScrollArea):
             area = area.parentWidget()
