@@ -88,7 +88,7 @@ def trainer_run(splits: Splits, epochs: int, device: torch.device) -> float:
     adam = OptimizerConfig("adam", 2e-4, {"betas": list(BETAS)})
     project = Project({g.name: g, d.name: d}, DatasetConfig("bench"),
                       RecipeConfig("gan", {"generator": g.name, "discriminator": d.name},
-                                   {"quality": False} if _has_quality_param() else {}),
+                                   {"quality": False}),
                       TrainingSettings(epochs=epochs, batch_size=BATCH,
                                        optimizers={"*": adam}))
     marks: dict[str, float] = {}
@@ -103,12 +103,6 @@ def trainer_run(splits: Splits, epochs: int, device: torch.device) -> float:
     finished = trainer.fit()
     assert finished.reason == "completed", trainer.failure
     return finished.step / (marks["Finished"] - marks["Started"])
-
-
-def _has_quality_param() -> bool:
-    from runtime.recipes import RECIPES
-
-    return any(p.name == "quality" for p in RECIPES["gan"].params)
 
 
 def bare_run(splits: Splits, epochs: int, device: torch.device) -> float:
