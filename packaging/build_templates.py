@@ -247,10 +247,14 @@ TEMPLATE_BUILDERS["wgan_gp_2d"] = wgan_gp_2d
 
 # The families' templates live beside this file, one module each (they share _seq/_project).
 from templates_ae import BUILDERS as _AE  # noqa: E402
+from templates_embed import BUILDERS as _EMBED  # noqa: E402
 from templates_gan import BUILDERS as _GAN  # noqa: E402
+from templates_lang import BUILDERS as _LANG  # noqa: E402
+from templates_seq import BUILDERS as _SEQ  # noqa: E402
+from templates_tree import BUILDERS as _TREE  # noqa: E402
 
-TEMPLATE_BUILDERS.update(_AE)
-TEMPLATE_BUILDERS.update(_GAN)
+for _family in (_AE, _GAN, _SEQ, _LANG, _EMBED, _TREE):
+    TEMPLATE_BUILDERS.update(_family)
 
 if __name__ == "__main__":
     for name, build in TEMPLATE_BUILDERS.items():

@@ -22,8 +22,15 @@ from app.training.series import RunSeries
 __all__ = ["PicturePanel", "ViewPicker", "View", "views_of", "mosaic", "boundary_image"]
 
 # How each kind of sample is drawn: a heatmap leads a "plane" view (points on it join it).
-PAGES = {"plane": PlaneView, "points": PlaneView, "images": ImagesView, "curve": CurveView,
-         "bars": BarsView, "histogram": HistogramView, "text": TextView}
+PAGES = {
+    "plane": PlaneView,
+    "points": PlaneView,
+    "images": ImagesView,
+    "curve": CurveView,
+    "bars": BarsView,
+    "histogram": HistogramView,
+    "text": TextView,
+}
 ON_PLANE = 0.9  # the share of points inside a heatmap's extent that puts them over it
 
 
