@@ -6,6 +6,8 @@ gesture is one undo step.
 
 from __future__ import annotations
 
+import networkx as nx
+
 from builder import blocks
 from builder.blocks.spec import ANY
 from builder.commands import (
@@ -27,8 +29,8 @@ from builder.validate import SOURCES
 ROW_STRETCH = 1.25
 
 __all__ = ["new_node", "add_block", "add_and_wire", "delete", "output_kind", "input_kind",
-           "kinds_fit", "can_connect", "fitting_blocks", "paste_nodes", "fragment_of",
-           "auto_layout", "dissolve", "set_trainable"]
+           "kinds_fit", "can_connect", "loop_through", "loop_message", "fitting_blocks",
+           "paste_nodes", "fragment_of", "auto_layout", "dissolve", "set_trainable"]
 
 
 def new_node(net: Network, block: str, pos: tuple[float, float], taken=()) -> Node:
@@ -68,12 +70,29 @@ def kinds_fit(out_kind: str, in_kind: str) -> bool:
     return ANY in (out_kind, in_kind) or out_kind == in_kind
 
 
+def loop_through(net: Network, edge: Edge) -> list[str]:
+    """The nodes of the loop ``edge`` would close (from its destination round to it), or []
+    when it closes none.  Only wires kept after the edit count: the one ``edge`` replaces on
+    its input does not."""
+    g = nx.DiGraph((e.src, e.dst) for e in net.edges
+                   if (e.dst, e.dst_port) != (edge.dst, edge.dst_port))
+    if edge.dst not in g or edge.src not in g or not nx.has_path(g, edge.dst, edge.src):
+        return []
+    return nx.shortest_path(g, edge.dst, edge.src)
+
+
+def loop_message(net: Network, loop: list[str]) -> str:
+    names = " → ".join([*loop, loop[0]])
+    return (f"Not wired: it would close a loop ({names}). A network runs forward only; for "
+            "memory over time use an RNN, LSTM or GRU block.")
+
+
 def can_connect(net: Network, report: Report | None, edge: Edge) -> bool:
-    """A wire may go from an output to an input of another node whose kinds fit.  Cycles are
-    allowed on purpose: validation explains them better than a refusal would."""
+    """A wire may go from an output to an input of another node whose kinds fit, and never
+    closes a loop (the drag says why when dropped on such a port)."""
     if edge.src == edge.dst or edge.src not in net.nodes or edge.dst not in net.nodes:
         return False
-    if edge in net.edges:
+    if edge in net.edges or loop_through(net, edge):
         return False
     return kinds_fit(output_kind(net, report, edge.src, edge.src_port),
                      input_kind(net, edge.dst, edge.dst_port))

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QGraphicsEllipseItem
 
 from app import theme
 from app.canvas.edge_item import TempWire
-from app.canvas.edits import can_connect
+from app.canvas.edits import can_connect, loop_message, loop_through
 from app.canvas.node_item import NodeItem
 from builder.commands import Connect, Disconnect, Macro
 from builder.document import Edge
@@ -33,6 +33,7 @@ class WireDrag:
         else:
             self.anchor = (item.node_id, port, is_input)
         self.target: tuple[str, str] | None = None
+        self.loop: list[str] = []  # the loop a wire to the nearest refused port would close
         a_node, a_port, a_in = self.anchor
         self.start = scene.nodes[a_node].port_scene_pos(a_port, a_in)
         self.wire = TempWire()
@@ -57,6 +58,7 @@ class WireDrag:
     def _snap(self, pos: QPointF, radius: float) -> tuple[str, str] | None:
         want_input = not self.anchor[2]
         best, best_d = None, radius * radius
+        self.loop, loop_d = [], radius * radius
         area = QRectF(pos.x() - radius, pos.y() - radius, 2 * radius, 2 * radius)
         for it in self.scene.items(area):
             if not isinstance(it, NodeItem):
@@ -66,6 +68,9 @@ class WireDrag:
                 d = (p.x() - pos.x()) ** 2 + (p.y() - pos.y()) ** 2
                 if d < best_d and self._fits(it.node_id, port[0]):
                     best, best_d = (it.node_id, port[0]), d
+                elif d < loop_d:
+                    loop = loop_through(self.scene.net, self._edge_to(it.node_id, port[0]))
+                    self.loop, loop_d = loop or self.loop, d if loop else loop_d
         return best
 
     def move(self, pos: QPointF, radius: float) -> None:
@@ -93,9 +98,13 @@ class WireDrag:
         self._cleanup()
 
     def finish(self) -> str:
-        """'connected', 'removed' (a picked-up wire dropped on nothing) or 'empty'."""
+        """'connected', 'removed' (a picked-up wire dropped on nothing), 'refused' (dropped on
+        a port it would close a loop through: the model says why) or 'empty'."""
         self._cleanup()
         model, net_name = self.scene.model, self.scene.net_name
+        if self.target is None and self.loop:
+            model.refused.emit(loop_message(self.scene.net, self.loop))
+            return "refused"
         if self.target is not None:
             edge = self._edge_to(*self.target)
             if edge == self.picked:

@@ -7,6 +7,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from app.canvas.view import MIME_BLOCK
+from builder.commands import Connect
 from builder.document import Edge
 from builder.problems import Code
 
@@ -84,9 +85,20 @@ def test_wire_snaps_only_to_compatible_ports(window, view):
     assert net(window).edges == edges
 
 
-def test_drawing_a_cycle_shows_a_problem_and_does_not_crash(window, view):
-    drag(view, port_view_pos(view, "relu2", "y", False), port_view_pos(view, "hidden1", "x", True))
-    assert Edge("relu2", "y", "hidden1", "x") in net(window).edges
+def test_a_wire_that_would_close_a_loop_is_refused_with_a_message(window, view, qtbot):
+    # Before: the wire went in behind the blocks and silently replaced x → hidden1.
+    edges = list(net(window).edges)
+    with qtbot.waitSignal(window.model.refused) as said:
+        drag(view, port_view_pos(view, "relu2", "y", False),
+             port_view_pos(view, "hidden1", "x", True))
+    assert net(window).edges == edges and not window.model.document.can_redo
+    assert "loop (hidden1 → relu1 → hidden2 → relu2 → hidden1)" in said.args[0]
+    assert "loop" in window.statusBar().currentMessage()
+    assert not view.quick_add.isVisible()  # refused, not dropped on nothing
+
+
+def test_a_cycle_read_from_a_file_shows_a_problem_and_does_not_crash(window, view):
+    window.model.do(Connect("main", Edge("relu2", "y", "hidden1", "x")))
     problems = window.model.report("main").problems
     assert any(p.code == Code.CYCLE for p in problems)
     assert view.scene().nodes["hidden1"].problems  # red badge
