@@ -1,4 +1,5 @@
-"""An overview of a large graph in the canvas corner; click or drag in it to move the view.
+"""An overview of the graph in the canvas corner, shown whenever the graph does not fit the
+view; click or drag in it to move the view.
 
 The graph is rendered into a pixmap once per burst of edits (debounced), not repainted live
 with every item change, so the minimap adds nothing to the cost of a frame while dragging or
@@ -13,9 +14,8 @@ from PySide6.QtWidgets import QWidget
 
 from app import theme
 
-__all__ = ["Minimap", "SHOW_FROM"]
+__all__ = ["Minimap"]
 
-SHOW_FROM = 30  # nodes; below that the whole graph fits on screen anyway
 W, H = 220, 140
 
 
@@ -33,8 +33,9 @@ class Minimap(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(150)
         self._timer.timeout.connect(self.refit)
+        self._stale = True  # the pixmap predates the last edit
         for bar in (canvas.horizontalScrollBar(), canvas.verticalScrollBar()):
-            bar.valueChanged.connect(self.update)
+            bar.valueChanged.connect(self.sync)
         self.hide()
 
     def schedule(self) -> None:
@@ -42,11 +43,23 @@ class Minimap(QWidget):
         self._timer.start()
 
     def refit(self) -> None:
+        self._stale = True
+        self.sync()
+
+    def sync(self) -> None:
+        """Shown exactly while some block lies outside the view (after a zoom, a scroll, a
+        resize or an edit); rendered only when shown and stale."""
         scene = self.canvas.scene()
-        wanted = self.enabled and scene is not None and len(scene.nodes) >= SHOW_FROM
+        rect = scene.nodes_rect() if scene is not None else QRectF()
+        visible = self.canvas.mapToScene(self.canvas.viewport().rect()).boundingRect()
+        wanted = self.enabled and not rect.isNull() and not visible.contains(rect)
         self.setVisible(wanted)
-        if not wanted:
-            return
+        if wanted and self._stale:
+            self._render(scene)
+        self.update()
+
+    def _render(self, scene) -> None:
+        self._stale = False
         rect = scene.nodes_rect().adjusted(-60, -60, 60, 60)
         s = min(W / rect.width(), H / rect.height())
         self._scale, self._source = s, rect

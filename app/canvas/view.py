@@ -78,7 +78,7 @@ class CanvasView(CanvasAdding, CanvasEditing, QGraphicsView):
     def zoom_by(self, factor: float) -> None:
         factor = max(MIN_ZOOM / self.zoom, min(MAX_ZOOM / self.zoom, factor))
         self.scale(factor, factor)
-        self.minimap.update()
+        self.minimap.sync()
 
     def fit(self) -> None:
         rect = self.scene().nodes_rect()
@@ -90,7 +90,7 @@ class CanvasView(CanvasAdding, CanvasEditing, QGraphicsView):
             self.resetTransform()
             self.scale(1.25, 1.25)
             self.centerOn(rect.center())
-        self.minimap.update()
+        self.minimap.sync()
 
     def center_on_node(self, node_id: str) -> None:
         item = self.scene().nodes.get(node_id)
@@ -194,7 +194,7 @@ class CanvasView(CanvasAdding, CanvasEditing, QGraphicsView):
             return
         if self._wire is not None and event.button() == Qt.LeftButton:
             wire, self._wire = self._wire, None
-            result = wire.finish()
+            result = wire.finish()  # "refused" said why; nothing to offer then
             pos = event.position().toPoint()
             if result == "empty" and not any(isinstance(i, NodeItem) for i in self.items(pos)):
                 self._open_quick_for_wire(wire, pos)
@@ -263,3 +263,4 @@ class CanvasView(CanvasAdding, CanvasEditing, QGraphicsView):
     def resizeEvent(self, event):
         super().resizeEvent(event)
         self.minimap.place()
+        self.minimap.sync()

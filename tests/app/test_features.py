@@ -121,6 +121,22 @@ def test_minimap_click_moves_the_view(window, qtbot):
     assert after.x() > before.x() + 500
 
 
+def test_minimap_shows_exactly_while_the_graph_does_not_fit(window, qtbot):
+    # Before, it appeared from 30 blocks on, whatever the zoom: never for a zoomed-in LeNet.
+    view = window.current_view()
+    view.fit()
+    qtbot.waitUntil(lambda: not view.minimap.isVisible(), timeout=2000)
+    view.zoom_by(4.0)
+    assert view.minimap.isVisible()
+    view.fit()
+    assert not view.minimap.isVisible()
+    window.acts["minimap"].trigger()  # switched off: never shown
+    view.zoom_by(4.0)
+    assert not view.minimap.isVisible()
+    window.acts["minimap"].trigger()
+    assert view.minimap.isVisible()
+
+
 def test_fitting_blocks_filters_by_kind_and_shape():
     fits = fitting_blocks((3, 32, 32), "tensor")
     assert {"Conv2d", "ReLU", "MaxPool2d", "Flatten"} <= fits
