@@ -269,6 +269,10 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
     def _opened(self) -> None:
         self.stack.setCurrentWidget(self.tabs)
         QTimer.singleShot(0, self.fit_all)
+        if self.model.origin:  # a gallery example: say what to do first
+            self.statusBar().showMessage(
+                f"{self.model.origin}: press Train (F5) to train it and watch the Training "
+                "dock; click a block to read and change it.", 15000)
 
     def fit_all(self) -> None:
         for view in self.views.values():
@@ -345,7 +349,7 @@ def run_app(path: str | None = None) -> int:
         window.restoreGeometry(store.value("geometry"))
         window.restoreState(store.value("window_state"))
     if not (path and window.files.open_path(path, confirm=False)):
-        window.files.new_from_template(confirm=False)
+        window.show_start_page()  # the gallery, recent files and a blank project to choose
     freeze_startup_heap()
     window.show()
     offer_recovery(window)

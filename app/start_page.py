@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QFontMetrics, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -17,30 +18,84 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import settings
-from builder.gallery import templates
+from app import settings, theme
+from builder.gallery import Template, templates
 from builder.serialize import LoomError
+from runtime.data import DATASETS
 
-__all__ = ["StartPage"]
+__all__ = ["StartPage", "section_of", "thumbnail"]
+
+
+# Sections of the gallery, in order: generative and transfer families by recipe, the others
+# by what their data is.
+BY_RECIPE = {"autoencoder": "Autoencoders", "gan": "GANs", "dann": "Transfer and adaptation",
+             "skipgram": "Embeddings", "seq2seq": "Sequences and language",
+             "language": "Sequences and language"}
+BY_DATA = {"Images": "Images and CNNs", "Sequences": "Sequences and language",
+           "Text": "Sequences and language", "Structures": "Trees and structures"}
+SECTIONS = ("First networks", "Images and CNNs", "Sequences and language",
+            "Trees and structures", "Embeddings", "Autoencoders", "GANs",
+            "Transfer and adaptation")
+THUMB = (220, 54)
+CARD_W = THUMB[0] + 24
+
+
+def section_of(t: Template) -> str:
+    if t.recipe in BY_RECIPE:
+        return BY_RECIPE[t.recipe]
+    spec = DATASETS.get(t.dataset)
+    return BY_DATA.get(spec.category if spec else "", SECTIONS[0])
+
+
+def thumbnail(t: Template, size: tuple[int, int] = THUMB) -> QPixmap:
+    """The first network in miniature: its blocks in their category colours, and the wires."""
+    w, h = size
+    pix = QPixmap(w, h)
+    pix.fill(theme.color("canvas"))
+    if not t.nodes:
+        return pix
+    xs, ys = [n[0] for n in t.nodes], [n[1] for n in t.nodes]
+    span_x, span_y = max(max(xs) - min(xs), 1.0), max(max(ys) - min(ys), 1.0)
+    scale = min((w - 16) / span_x, (h - 12) / span_y)
+    ox = (w - span_x * scale) / 2 - min(xs) * scale
+    oy = (h - span_y * scale) / 2 - min(ys) * scale
+    at = [QPointF(x * scale + ox, y * scale + oy) for x, y, _ in t.nodes]
+    painter = QPainter(pix)
+    painter.setRenderHint(QPainter.Antialiasing)
+    painter.setPen(QPen(theme.color("wire"), 1.0))
+    for a, b in t.wires:
+        painter.drawLine(at[a], at[b])
+    side = max(3.0, min(9.0, 0.6 * scale * 150))
+    painter.setPen(Qt.NoPen)
+    for p, (_, _, category) in zip(at, t.nodes, strict=True):
+        painter.setBrush(theme.category_color(category))
+        painter.drawRoundedRect(QRectF(p.x() - side / 2, p.y() - side / 2, side, side), 2, 2)
+    painter.end()
+    return pix
 
 
 class _Card(QPushButton):
-    def __init__(self, title: str, summary: str, parent=None):
+    def __init__(self, t: Template, parent=None):
         super().__init__(parent)
         self.setCursor(Qt.PointingHandCursor)
-        self.setMinimumSize(230, 96)
-        self.setToolTip(summary)
+        self.setFixedSize(CARD_W, 150)
+        self.setToolTip(f"<b>{t.title or t.name}</b><br>{t.summary}")
         lay = QVBoxLayout(self)
-        lay.setContentsMargins(12, 10, 12, 10)
-        head = QLabel(title)
+        lay.setContentsMargins(10, 8, 10, 8)
+        lay.setSpacing(4)
+        picture = QLabel()
+        picture.setPixmap(thumbnail(t))
+        head = QLabel(t.title or t.name)
         head.setWordWrap(True)
         font = head.font()
         font.setBold(True)
         head.setFont(font)
-        body = QLabel(summary)
+        # Two lines of the summary at most; the tooltip has all of it.
+        metrics = QFontMetrics(self.font())
+        body = QLabel(metrics.elidedText(t.summary, Qt.ElideRight, 2 * THUMB[0] - 30))
         body.setWordWrap(True)
         body.setProperty("role", "dim")
-        for label in (head, body):
+        for label in (picture, head, body):
             label.setAttribute(Qt.WA_TransparentForMouseEvents)
             lay.addWidget(label)
         lay.addStretch(1)
@@ -79,22 +134,33 @@ class StartPage(QScrollArea):
             row.addWidget(button)
         row.addStretch(1)
         outer.addLayout(row)
-        head = QLabel("Examples")
-        head.setProperty("role", "heading")
-        outer.addWidget(head)
-        grid = QGridLayout()
-        grid.setSpacing(10)
         self.cards: dict[str, _Card] = {}
+        self._grids: list[tuple[QGridLayout, list[_Card]]] = []
+        self._columns = 0
         try:
             gallery = templates()
         except LoomError:
             gallery = []
-        for i, t in enumerate(gallery):
-            card = _Card(t.title or t.name, t.summary)
-            card.clicked.connect(lambda _=False, name=t.name: self.template_chosen.emit(name))
-            grid.addWidget(card, i // 3, i % 3)
-            self.cards[t.name] = card
-        outer.addLayout(grid)
+        sections: dict[str, list[Template]] = {name: [] for name in SECTIONS}
+        for t in gallery:
+            sections.setdefault(section_of(t), []).append(t)
+        for name, members in sections.items():
+            if not members:
+                continue
+            head = QLabel(f"{name}  ·  {len(members)}")
+            head.setProperty("role", "heading")
+            outer.addWidget(head)
+            grid = QGridLayout()
+            grid.setSpacing(10)
+            grid.setAlignment(Qt.AlignLeft | Qt.AlignTop)
+            cards = []
+            for t in members:
+                card = _Card(t)
+                card.clicked.connect(lambda _=False, n=t.name: self.template_chosen.emit(n))
+                cards.append(card)
+                self.cards[t.name] = card
+            self._grids.append((grid, cards))
+            outer.addLayout(grid)
         head = QLabel("Recent files")
         head.setProperty("role", "heading")
         outer.addWidget(head)
@@ -111,6 +177,21 @@ class StartPage(QScrollArea):
         outer.addWidget(self.recent)
         outer.addStretch(1)
         self.setWidget(host)
+        self._flow()
+
+    def _flow(self) -> None:
+        """As many cards per row as the page is wide (never a sideways scroll)."""
+        columns = max(1, (self.viewport().width() - 80 + 10) // (CARD_W + 10))
+        if columns == self._columns:
+            return
+        self._columns = columns
+        for grid, cards in self._grids:
+            for i, card in enumerate(cards):
+                grid.addWidget(card, i // columns, i % columns)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._flow()
 
     def _recent(self, item: QListWidgetItem) -> None:
         path = item.data(Qt.UserRole)

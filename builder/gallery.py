@@ -6,6 +6,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from builder.blocks import REGISTRY
 from builder.serialize import LoomError, load
 from resources import TEMPLATES
 
@@ -20,6 +21,25 @@ class Template:
     title: str
     summary: str
     path: Path
+    recipe: str = ""
+    dataset: str = ""
+    # A sketch of the first network for a thumbnail: (x, y, block category) per node and
+    # the wires as pairs of indices into it.
+    nodes: tuple[tuple[float, float, str], ...] = ()
+    wires: tuple[tuple[int, int], ...] = ()
+
+
+def _sketch(project) -> tuple[tuple, tuple]:
+    net = next(iter(project.networks.values()), None)
+    if net is None:
+        return (), ()
+    ids = list(net.nodes)
+    index = {n: i for i, n in enumerate(ids)}
+    cats = {t: s.category for t, s in REGISTRY.items()}
+    nodes = tuple((*net.nodes[n].pos, cats.get(net.nodes[n].block, "")) for n in ids)
+    wires = tuple((index[e.src], index[e.dst]) for e in net.edges
+                  if e.src in index and e.dst in index)
+    return nodes, wires
 
 
 def templates() -> list[Template]:
@@ -27,8 +47,11 @@ def templates() -> list[Template]:
     the first two lines of the project's description."""
     out = []
     for path in sorted(TEMPLATES.glob("*.loom")):
-        lines = (load(path).description or path.stem).splitlines() + ["", ""]
-        out.append(Template(path.stem, lines[0].strip(), lines[1].strip(), path))
+        project = load(path)
+        lines = (project.description or path.stem).splitlines() + ["", ""]
+        nodes, wires = _sketch(project)
+        out.append(Template(path.stem, lines[0].strip(), lines[1].strip(), path,
+                            project.recipe.name, project.dataset.name, nodes, wires))
     return out
 
 

@@ -131,3 +131,27 @@ def test_start_page_cards_and_blank_project(window):
     window.start_page.cards["mlp"].click()
     assert "hidden1" in window.model.project.networks["main"].nodes
     assert window.model.path is None
+    assert "press Train (F5)" in window.statusBar().currentMessage()  # what to do first
+
+
+def test_start_page_groups_the_gallery_with_a_thumbnail_per_example(window):
+    from PySide6.QtWidgets import QLabel
+
+    from app.start_page import section_of, thumbnail
+    from builder.gallery import templates
+
+    gallery = {t.name: t for t in templates()}
+    assert section_of(gallery["mlp"]) == "First networks"
+    assert section_of(gallery["lenet"]) == "Images and CNNs"
+    assert section_of(gallery["dcgan"]) == "GANs"
+    assert section_of(gallery["vae"]) == "Autoencoders"
+    headings = [w.text() for w in window.start_page.findChildren(QLabel)
+                if w.property("role") == "heading"]
+    assert any(h.startswith("GANs") for h in headings)
+    assert set(window.start_page.cards) == set(gallery)
+    # The thumbnail draws the blocks: LeNet's 14 leave many pixels unlike the background.
+    image = thumbnail(gallery["lenet"]).toImage()
+    background = image.pixelColor(0, 0)
+    drawn = sum(image.pixelColor(x, y) != background
+                for x in range(0, image.width(), 2) for y in range(0, image.height(), 2))
+    assert drawn > 60

@@ -27,7 +27,10 @@ def look_and_quit():
     (window,) = [w for w in QApplication.topLevelWidgets()
                  if isinstance(w, MainWindow) and w.isVisible()]
     seen.update(title=window.windowTitle(), path=window.model.path,
-                nodes=sorted(window.model.project.networks["main"].nodes))
+                start=window.stack.currentWidget() is window.start_page,
+                cards=len(window.start_page.cards),
+                nodes=sorted(n for net in window.model.project.networks.values()
+                             for n in net.nodes))
     window.close()
     QApplication.instance().quit()
 
@@ -37,18 +40,18 @@ print(json.dumps({"code": code, **seen}))
 """
 
 
-def test_run_app_opens_the_mlp_example_untitled_and_quits_cleanly(tmp_path):
+def test_run_app_without_a_file_opens_the_start_page_and_quits_cleanly(tmp_path):
     """The real entry point, in its own process: quitting the application ends every event
-    loop of the process, which would leave later tests in this one unable to wait."""
+    loop of the process, which would leave later tests in this one unable to wait.  Without a
+    file it shows the gallery to choose from, not a silently opened example."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path),
                XDG_CONFIG_HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path))
     result = subprocess.run([sys.executable, "-c", _RUN_APP], capture_output=True, text=True,
                             env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])
-    assert seen["code"] == 0 and seen["path"] is None and seen["title"].startswith(
-        "Multilayer perceptron on spirals (unsaved copy)")
-    assert {"x", "hidden1", "logits", "y"} <= set(seen["nodes"])
+    assert seen["code"] == 0 and seen["path"] is None
+    assert seen["start"] and seen["cards"] >= 20 and seen["nodes"] == []
 
 
 def test_offer_recovery_restores_the_autosaved_project(window, tmp_path, monkeypatch):
