@@ -27,6 +27,7 @@ from app.canvas.scene import NetworkScene
 from app.canvas.view import CanvasView
 from app.document_model import DocumentModel
 from app.file_ops import FileController
+from app.find_node import FindNode
 from app.groups import GroupActions, is_group_tab, tab_title
 from app.inspector.panel import Inspector
 from app.menus import build_actions, build_menus
@@ -105,6 +106,8 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
         self.inspector.fix_requested.connect(self.apply_fix)
         self.inspector.renamed.connect(lambda net, old, new: self.go_to(net, new, center=False))
         self.problems.node_requested.connect(self.go_to)
+        self.finder = FindNode(self)
+        self.finder.chosen.connect(self.go_to)
         self.problems.fix_requested.connect(self.apply_fix)
         self.files.opened.connect(self._opened)
         sp = self.start_page

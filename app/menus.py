@@ -69,6 +69,8 @@ def build_actions(w) -> None:
     a(w, "unfreeze", "U&nfreeze selected", v("set_selection_trainable", True), "Ctrl+Shift+K")
     a(w, "select_all", "Select &all", v("select_all"), K.SelectAll, canvas=True)
     a(w, "quick_add", "Add &block…", v("open_quick_add"), tip="Also Tab or Space on the canvas")
+    a(w, "find", "&Find block…", w.find_node, K.Find,
+      tip="Jump to a block of any network by its name or type")
     a(w, "fit", "&Fit view", v("fit"), "F", canvas=True)
     a(w, "zoom_in", "Zoom &in", v("zoom_by", 1.25), K.ZoomIn)
     a(w, "zoom_out", "Zoom &out", v("zoom_by", 0.8), K.ZoomOut)
@@ -115,7 +117,7 @@ def build_menus(w) -> None:
     m.addAction(A["quit"])
     m = bar.addMenu("&Edit")
     for key in ("undo", "redo", None, "cut", "copy", "paste", "duplicate", "delete", "dissolve",
-                None, "freeze", "unfreeze", None, "select_all", "quick_add"):
+                None, "freeze", "unfreeze", None, "select_all", "quick_add", "find"):
         m.addSeparator() if key is None else m.addAction(A[key])
     m = bar.addMenu("&View")
     for key in ("fit", "zoom_in", "zoom_out", "zoom_reset", None, "snap", "minimap", None,

@@ -21,6 +21,10 @@ class WindowDialogs:
             name = view.scene().net_name
             SummaryDialog(name, self.model.stats(name), self).exec()
 
+    def find_node(self) -> None:
+        """Ctrl+F: jump to a block of any network by its name or type."""
+        self.finder.open(self.model.project)
+
     def show_shortcuts(self) -> None:
         from app.shortcuts_dialog import ShortcutsDialog
 

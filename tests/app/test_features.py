@@ -3,8 +3,9 @@
 import csv
 
 from gui_helpers import drag, node_view_pos
-from PySide6.QtCore import QPoint
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
+from PySide6.QtTest import QTest
 
 from app.canvas.edits import fitting_blocks
 from app.screenshot import screenshot
@@ -156,3 +157,30 @@ def test_screenshot_of_a_missing_file_fails_with_a_message(tmp_path, qapp, capsy
     assert screenshot(str(tmp_path / "nope.loom"), str(tmp_path / "x.png"), (800, 600)) == 2
     assert "no such file" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_ctrl_f_finds_a_block_by_name_or_type_and_jumps_to_it(window, qtbot):
+    from builder.gallery import template_path
+    from builder.serialize import load
+
+    window.model.replace(load(template_path("lenet")), None)
+    view = window.current_view()
+    view.fit()
+    QTest.keyClick(window, Qt.Key_F, Qt.ControlModifier)
+    finder = window.finder
+    assert finder.isVisible() and finder.list.count() == 14  # every block, before typing
+    QTest.keyClicks(finder.search, "pool")  # type names: pool1, pool2 (AvgPool2d)
+    assert [finder.list.item(i).text().split()[0] for i in range(finder.list.count())] == [
+        "pool1", "pool2"]
+    QTest.keyClick(finder.search, Qt.Key_Down)
+    QTest.keyClick(finder.search, Qt.Key_Return)
+    assert not finder.isVisible()
+    assert view.scene().selected_node_ids() == ["pool2"]
+    centre = view.mapToScene(view.viewport().rect().center())
+    assert view.scene().nodes["pool2"].sceneBoundingRect().adjusted(-80, -80, 80, 80).contains(
+        centre)
+    window.find_node()
+    QTest.keyClicks(finder.search, "nothing like it")
+    assert finder.list.count() == 0 and finder.empty.isVisibleTo(finder)
+    QTest.keyClick(finder.search, Qt.Key_Escape)
+    assert not finder.isVisible()
