@@ -7,23 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["screenshot", "readable"]
-
-MIN_ZOOM = 0.55  # a fitted graph smaller than this is hard to read in a picture…
-READ_ZOOM = 0.75  # …so it is shown from its start at this zoom instead
-
-
-def readable(view) -> None:
-    """A long network fitted whole is too small to read in a picture: show its start (where
-    the data comes in) at a readable zoom instead; the minimap shows the rest."""
-    if view.zoom >= MIN_ZOOM:
-        return
-    rect = view.scene().nodes_rect()
-    view.resetTransform()
-    view.scale(READ_ZOOM, READ_ZOOM)
-    half_width = view.viewport().width() / READ_ZOOM / 2
-    view.centerOn(rect.left() - 40 + half_width, rect.center().y())
-
+__all__ = ["screenshot"]
 
 def screenshot(file: str | None, out_png: str, size: tuple[int, int] = (1600, 1000),
                train_steps: int = 0, select: str | None = None) -> int:
@@ -63,9 +47,7 @@ def screenshot(file: str | None, out_png: str, size: tuple[int, int] = (1600, 10
             view.scene().select_nodes([target])
     QApplication.processEvents()  # the inspector settles its size before the canvas is fitted
     failed = _train(window, train_steps) if train_steps > 0 else ""
-    window.fit_all()
-    if view is not None:
-        readable(view)
+    window.fit_all()  # readable: a long network shows its start, the minimap the rest
     for _ in range(3):
         QApplication.processEvents()
     out = Path(out_png)

@@ -1,4 +1,6 @@
-"""Auto-layout: columns from the graph's topological generations, rows by barycentre."""
+"""Auto-layout: columns from the graph's topological generations, rows by barycentre; a long
+chain of columns wraps into bands, read like lines of text, so the whole network fits a
+screen at a size where every block is readable."""
 
 from __future__ import annotations
 
@@ -6,15 +8,44 @@ import networkx as nx
 
 from builder.document import Network
 
-__all__ = ["layered_positions", "COLUMN", "ROW"]
+__all__ = ["layered_positions", "wrap_bands", "COLUMN", "ROW"]
 
 COLUMN = 220.0  # horizontal distance between generations, in scene units
 ROW = 110.0
+BAND_GAP = 1.6 * ROW  # between bands: room for the wire back to the next band's start
+WRAP_FROM = 7  # columns; up to this many stay in one band
+ASPECT = 2.1  # width / height of a canvas beside the docks (1038 × 488 at 1600 × 1000)
 
 
-def layered_positions(net: Network) -> dict[str, tuple[float, float]]:
+def wrap_bands(pos: dict[str, tuple[float, float]], aspect: float = ASPECT
+               ) -> dict[str, tuple[float, float]]:
+    """Cut a long left-to-right layout into bands of k columns stacked top to bottom, with
+    the k whose result fills a canvas of ``aspect`` best (the largest zoom that fits)."""
+    columns = sorted({x for x, _ in pos.values()})
+    if len(columns) < WRAP_FROM:
+        return pos
+    col = {x: i for i, x in enumerate(columns)}
+
+    def bands(k: int):
+        out, top = {}, 0.0
+        for b in range(0, len(columns), k):
+            members = {n: p for n, p in pos.items() if b <= col[p[0]] < b + k}
+            low = min(y for _, y in members.values())
+            high = max(y for _, y in members.values())
+            for n, (x, y) in members.items():
+                out[n] = ((col[x] - b) * COLUMN, top + y - low)
+            top += high - low + BAND_GAP
+        width = (min(k, len(columns)) - 1) * COLUMN + COLUMN
+        return out, min(aspect / width, 1.0 / (top - BAND_GAP + ROW))
+
+    best = max(range(2, len(columns) + 1), key=lambda k: (bands(k)[1], k))
+    return bands(best)[0]
+
+
+def layered_positions(net: Network, wrap: bool = True) -> dict[str, tuple[float, float]]:
     """Positions for every node: generation k goes to column k; within a column nodes are
-    ordered by the mean row of their predecessors, which keeps wires mostly straight."""
+    ordered by the mean row of their predecessors, which keeps wires mostly straight.  Long
+    chains wrap into bands (``wrap``)."""
     g = nx.DiGraph()
     g.add_nodes_from(net.nodes)
     g.add_edges_from((e.src, e.dst) for e in net.edges if e.src in g and e.dst in g)
@@ -41,4 +72,4 @@ def layered_positions(net: Network) -> dict[str, tuple[float, float]]:
             row[n] = i - offset + (sum(row.get(p, 0) for p in g.predecessors(n)) /
                                    max(1, g.in_degree(n)) if len(gen) == 1 else 0)
             pos[n] = (col * COLUMN, row[n] * ROW)
-    return pos
+    return wrap_bands(pos) if wrap else pos

@@ -18,19 +18,30 @@ __all__ = ["EdgeItem", "TempWire", "wire_path", "LABEL_LOD"]
 
 
 def wire_path(a: QPointF, b: QPointF) -> QPainterPath:
-    """A horizontal-tangent cubic from an output port to an input port.  A wire that runs
-    backwards (to a node further left) bends by a bounded amount, so it never swings far out
-    past the nodes it joins."""
+    """A horizontal-tangent cubic from an output port to an input port.  A wire that skips
+    over blocks in its row arcs above them; one to the start of the next band of a wrapped
+    layout returns like a line of text (out right, back left between the bands, in from the
+    left); any other backward wire bends by a bounded amount, never far past its nodes."""
     path = QPainterPath(a)
-    span = b.x() - a.x()
-    if span >= 0:
-        dx = max(span * 0.5, 40.0)
+    span, drop = b.x() - a.x(), b.y() - a.y()
+    if span > SKIP_SPAN and abs(drop) < 20:
+        lift = min(70.0 + span * 0.04, 120.0)
+        path.cubicTo(a.x() + 60, a.y() - lift, b.x() - 60, b.y() - lift, b.x(), b.y())
+    elif span < 0 and drop > 60:
+        mid, r = a.y() + drop / 2, 45.0
+        path.cubicTo(a.x() + r, a.y(), a.x() + r, mid, a.x(), mid)
+        path.lineTo(b.x(), mid)
+        path.cubicTo(b.x() - r, mid, b.x() - r, b.y(), b.x(), b.y())
     else:
-        dx = min(40.0 + abs(b.y() - a.y()) * 0.25 - span * 0.1, 140.0)
-    path.cubicTo(a.x() + dx, a.y(), b.x() - dx, b.y(), b.x(), b.y())
+        if span >= 0:
+            dx = max(span * 0.5, 40.0)
+        else:
+            dx = min(40.0 + abs(drop) * 0.25 - span * 0.1, 140.0)
+        path.cubicTo(a.x() + dx, a.y(), b.x() - dx, b.y(), b.x(), b.y())
     return path
 
 
+SKIP_SPAN = 300.0  # a same-row wire longer than this passes over at least one block
 LABEL_MAX_W = 140.0  # longer shapes are elided in the middle
 LABEL_LOD = 0.5  # labels are drawn from this zoom on
 _SIZES: dict[str, tuple[float, float]] = {}

@@ -7,7 +7,7 @@ never changes items for good on its own.
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QLineF, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QPainter, QPen
+from PySide6.QtGui import QFontInfo, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsView, QToolTip
 
 from app import theme
@@ -16,7 +16,7 @@ from app.canvas.edge_item import EdgeItem
 from app.canvas.editing import CanvasEditing
 from app.canvas.look import GRID
 from app.canvas.minimap import Minimap
-from app.canvas.node_item import NodeItem
+from app.canvas.node_item import NodeItem, fonts
 from app.canvas.quick_add import QuickAdd
 from app.canvas.scene import NetworkScene
 from app.canvas.splice import Splicer
@@ -25,6 +25,12 @@ from app.canvas.wiring import WireDrag
 __all__ = ["CanvasView", "MIME_BLOCK", "MIME_LIBRARY"]
 
 MIN_ZOOM, MAX_ZOOM = 0.04, 3.0
+TITLE_PX = 11.0  # block titles are never drawn smaller than this by fit()
+
+
+def readable_zoom() -> float:
+    """The zoom at which block titles are TITLE_PX pixels tall on screen."""
+    return TITLE_PX / QFontInfo(fonts()["title"]).pixelSize()
 HINT = ("Drag blocks here from the palette, or press Tab to search for one.\n"
         "Drag from a port to another to wire them.")
 PORTS_FROM_ZOOM = 0.22  # the level of detail below which nodes are drawn without ports
@@ -63,6 +69,7 @@ class CanvasView(CanvasAdding, CanvasEditing, QGraphicsView):
         self.quick_add = QuickAdd(self)
         self.quick_add.chosen.connect(self._on_quick_chosen)
         self.minimap = Minimap(self)
+        self._fit_when_shown = False
 
     def scene(self) -> NetworkScene:  # typed: always a NetworkScene
         return super().scene()
@@ -81,15 +88,29 @@ class CanvasView(CanvasAdding, CanvasEditing, QGraphicsView):
         self.minimap.sync()
 
     def fit(self) -> None:
+        """Show the whole graph, unless that makes block titles smaller than TITLE_PX on
+        screen: then its start (where the data comes in) at the smallest readable zoom, and
+        the minimap shows the rest.  A view not on screen yet (a tab behind another) has no
+        real size: it fits when it is first shown."""
+        if not self.isVisible():
+            self._fit_when_shown = True
+            return
+        self._fit_when_shown = False
         rect = self.scene().nodes_rect()
         if rect.isNull():
             self.resetTransform()
             return
-        self.fitInView(rect.adjusted(-60, -60, 60, 60), Qt.KeepAspectRatio)
-        if self.zoom > 1.25:  # a small graph: readable size, centred, not blown up
+        self.fitInView(rect.adjusted(-30, -30, 30, 30), Qt.KeepAspectRatio)
+        readable = readable_zoom()
+        if self.zoom > 1.25 or self.zoom < readable:
             self.resetTransform()
-            self.scale(1.25, 1.25)
-            self.centerOn(rect.center())
+            zoom = 1.25 if self.zoom > 1.25 else readable
+            self.scale(zoom, zoom)
+            if zoom == 1.25:  # a small graph: centred, not blown up
+                self.centerOn(rect.center())
+            else:
+                half = self.viewport().width() / zoom / 2, self.viewport().height() / zoom / 2
+                self.centerOn(rect.left() - 30 + half[0], rect.top() - 30 + half[1])
         self.minimap.sync()
 
     def center_on_node(self, node_id: str) -> None:
@@ -259,6 +280,11 @@ class CanvasView(CanvasAdding, CanvasEditing, QGraphicsView):
             self._wire = None
             return
         super().keyPressEvent(event)
+
+    def showEvent(self, event):
+        super().showEvent(event)
+        if self._fit_when_shown:
+            self.fit()
 
     def resizeEvent(self, event):
         super().resizeEvent(event)
