@@ -51,12 +51,25 @@ def log_scale(values: np.ndarray) -> tuple[np.ndarray, float, float]:
     return logs, low, high
 
 
+CHAR_PX = 6.5  # the axis font's average character width
+
+
+def elide(label: str, chars: int) -> str:
+    """``label`` in at most ``chars`` characters, its middle dropped (ends tell layers apart:
+    "block3.conv_b" → "blo…nv_b")."""
+    if len(label) <= chars:
+        return label
+    head = (chars - 1) // 2
+    return f"{label[:head]}…{label[len(label) - (chars - 1 - head):]}"
+
+
 def _ticks(plot, labels: list[str]) -> None:
-    """Layer names under the bars, thinned out when they would overlap."""
-    width = max(1, plot.width())
-    chars = max((len(s) for s in labels), default=1)
-    every = max(1, math.ceil(len(labels) * (chars * 6.5 + 8) / width))
-    ticks = [(i, s) for i, s in enumerate(labels) if i % every == 0]
+    """A name under every bar, shortened to the bar's share of the width; only where even 3
+    characters do not fit is every other (third…) bar named."""
+    width = max(1, plot.width() - 60)  # less the value axis
+    chars = int((width / max(1, len(labels)) - 6) / CHAR_PX)
+    every = 1 if chars >= 3 else math.ceil(len(labels) * (3 * CHAR_PX + 6) / width)
+    ticks = [(i, elide(s, max(chars, 3))) for i, s in enumerate(labels) if i % every == 0]
     plot.getPlotItem().getAxis("bottom").setTicks([ticks, []])
 
 
