@@ -24,7 +24,7 @@ from runtime.checkpoint import CheckpointError, checkpoint_exists, read_meta
 from runtime.console import Console
 from runtime.control import Control
 from runtime.events import Started
-from runtime.export import TOLERANCE, export_project
+from runtime.export import TOLERANCE, export_files, export_project
 from runtime.preflight import ERROR, preflight
 from runtime.preprocess import PreprocessError
 from runtime.recipes.base import RecipeError
@@ -195,7 +195,7 @@ def export(args) -> int:
     weights = Path(args.weights) if args.weights else None
     if weights is not None and not weights.exists():
         return _fail(f"no weights at {weights}", EXIT_INPUT)
-    taken = [p for p in _export_targets(project, args.onnx, args.code) if p.exists()]
+    taken = [p for p in export_files(project, args.onnx, args.code) if p.exists()]
     if taken and not getattr(args, "force", False):
         more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
         return _fail(f"{taken[0]} already exists{more}; pass --force to replace it",
@@ -226,18 +226,6 @@ def export(args) -> int:
         print(f"wrote {args.code} and its weights beside it")
     _warn_weights(weights)
     return EXIT_OK if ok else EXIT_FAILED
-
-
-def _export_targets(project: Project, onnx: str, code: str | None) -> list[Path]:
-    """Every file an export writes (``runtime.export.export_project``'s names)."""
-    out = Path(onnx)
-    many = len(project.networks) > 1
-    paths = [out.with_name(f"{out.stem}_{name}{out.suffix}") if many else out
-             for name in project.networks]
-    if code:
-        paths += [Path(code)] + [Path(code).with_name(f"{name}.safetensors")
-                                 for name in project.networks]
-    return paths
 
 
 def _warn_weights(weights: str | Path | None) -> None:

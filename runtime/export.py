@@ -45,6 +45,7 @@ from runtime.preprocess import (
 )
 
 __all__ = ["OPSET", "TOLERANCE", "ExportResult", "export_onnx", "parity", "export_project",
+           "export_files",
            "example_inputs", "run_preprocess"]
 
 # Opset 18: recent enough for every block we have (LayerNorm, GELU, attention ops), and
@@ -180,15 +181,30 @@ def run_preprocess(weights: str | Path | None) -> tuple[Preprocess | None, str]:
     return (load_preprocess(folder), str(folder)) if folder is not None else (None, "")
 
 
+def export_files(project: Project, out: str | Path, code: str | Path | None = None,
+                 weights_beside: bool = False) -> list[Path]:
+    """Every file ``export_project`` writes with these arguments, each once."""
+    out = Path(out)
+    many = len(project.networks) > 1
+    paths = [out.with_name(f"{out.stem}_{name}{out.suffix}") if many else out
+             for name in project.networks]
+    folders = ([out.parent] if weights_beside else []) + ([Path(code).parent] if code else [])
+    paths += [Path(code)] if code else []
+    for folder in dict.fromkeys(folders):
+        paths += [folder / f"{name}.safetensors" for name in project.networks]
+    return paths
+
+
 def export_project(project: Project, out: str | Path, weights: str | Path | None = None,
                    code: str | Path | None = None, tolerance: float = TOLERANCE,
-                   bare: bool = False, preprocess: Preprocess | None = None
-                   ) -> list[ExportResult]:
+                   bare: bool = False, preprocess: Preprocess | None = None,
+                   weights_beside: bool = False) -> list[ExportResult]:
     """Export every network of ``project``.  ``out`` is the .onnx path for a one-network
     project; with several networks each goes to ``<stem>_<network>.onnx`` beside it.
     ``weights``: a run folder holding ``<network>.safetensors`` (or one weights file for a
     one-network project).  ``code``: also write standalone PyTorch code (+ the weights as
-    safetensors beside it).
+    ``<network>.safetensors`` beside it); ``weights_beside``: the weights beside the ONNX
+    file too (one copy where both are in one folder).  ``export_files`` lists the files.
 
     The preprocessing training applied (``preprocess``, default: the run folder's record) is
     part of the ONNX graph and of the code's network classes, so both take raw data; with
@@ -222,8 +238,10 @@ def export_project(project: Project, out: str | Path, weights: str | Path | None
         results.append(ExportResult(name, path, diff, diff <= tolerance,
                                     [s.name for s in compiled.inputs], list(compiled.outputs),
                                     said))
-        if code is not None:
-            save_weights(compiled.module, Path(code).with_name(f"{name}.safetensors"))
+        folders = ([out.parent] if weights_beside else []) + \
+            ([Path(code).parent] if code is not None else [])
+        for folder in dict.fromkeys(folders):
+            save_weights(compiled.module, folder / f"{name}.safetensors")
     if code is not None:
         note = ""
         if bare and preprocess is not None and preprocess.fields:

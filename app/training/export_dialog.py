@@ -10,7 +10,6 @@ runs in a worker thread; every failure is explained in a sentence that says what
 from __future__ import annotations
 
 import html
-import shutil
 import threading
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QTextBrowser,
     QVBoxLayout,
@@ -71,43 +71,21 @@ def explain(error: BaseException) -> str:
 
 def run_export(project: Project, onnx_path: Path, weights: Path | None, save_weights: bool,
                code: bool, bare: bool = False) -> dict:
-    """Export (in any thread); returns {"results": [...], "files": [...], "error": str}.
-    ``weights``: a run folder (or its checkpoint), whose recorded preprocessing the exported
-    models apply unless ``bare``."""
-    from runtime.export import export_project
+    """Export (in any thread); returns {"results": [...], "files": [...], "error": str}:
+    ``files`` is every file written.  ``weights``: a run folder (or its checkpoint), whose
+    recorded preprocessing the exported models apply unless ``bare``."""
+    from runtime.export import export_files, export_project
 
     out: dict = {"results": [], "files": [], "error": ""}
+    code_path = onnx_path.with_suffix(".py") if code else None
     try:
         onnx_path.parent.mkdir(parents=True, exist_ok=True)
-        code_path = onnx_path.with_suffix(".py") if code else None
-        results = export_project(project, onnx_path, weights=weights, code=code_path,
-                                 bare=bare)
-        out["results"] = results
-        out["files"] += [r.path for r in results]
-        if code_path is not None:
-            out["files"].append(code_path)
-        if save_weights:
-            out["files"] += _write_weights(project, onnx_path, weights)
+        out["results"] = export_project(project, onnx_path, weights=weights, code=code_path,
+                                        bare=bare, weights_beside=save_weights)
+        out["files"] = export_files(project, onnx_path, code_path, save_weights)
     except Exception as e:  # noqa: BLE001 - explained to the user
         out["error"] = explain(e)
     return out
-
-
-def _write_weights(project: Project, onnx_path: Path, weights: Path | None) -> list[Path]:
-    from builder.compiler import compile_network
-    from runtime.checkpoint import save_weights
-
-    many = len(project.networks) > 1
-    written = []
-    for name, net in project.networks.items():
-        target = onnx_path.with_name(f"{onnx_path.stem}_{name}.safetensors" if many
-                                     else f"{onnx_path.stem}.safetensors")
-        if weights is not None:
-            shutil.copyfile(weights / f"{name}.safetensors", target)
-        else:
-            save_weights(compile_network(net).module, target)
-        written.append(target)
-    return written
 
 
 class _Done(QObject):
@@ -128,15 +106,16 @@ class ExportDialog(QDialog):
         self.source = QComboBox()
         self.source.addItem("Fresh weights (untrained), current graph", None)
         records = store.records() if store is not None else []
-        chosen = 0
-        for r in records:
+        latest = named = None
+        for r in reversed(records):  # the latest run first, and chosen unless told otherwise
             folder = weights_folder(r.folder, (r.project() or project).networks)
             if folder is None:
                 continue
             self.source.addItem(f"Run {r.label} ({r.status}, {r.steps} steps)", str(r.folder))
-            if r.name == current or chosen == 0:
-                chosen = self.source.count() - 1
-        self.source.setCurrentIndex(chosen)
+            index = self.source.count() - 1
+            latest = latest or index
+            named = index if r.name == current else named
+        self.source.setCurrentIndex(named or latest or 0)
         self.source.setToolTip("A run's weights are exported with the graph that run trained")
         form.addRow("Weights", self.source)
         self.path = QLineEdit(str(self._default_path()))
@@ -212,12 +191,19 @@ class ExportDialog(QDialog):
         path = Path(self.path.text()).expanduser()
         if path.suffix != ".onnx":
             path = path.with_name(path.name + ".onnx")
+        save, code, bare = self.weights.isChecked(), self.code.isChecked(), \
+            self.bare.isChecked()
+        from runtime.export import export_files
+
+        taken = [p for p in export_files(project, path, path.with_suffix(".py") if code
+                                         else None, save) if p.exists()]
+        if taken and not self.confirm_replace(taken):
+            self.report.setHtml("<p>Nothing was written: choose another file name.</p>")
+            return False
         self.result = None
         self.export_button.setEnabled(False)
         self.report.setHtml("<p>Exporting…</p>")
         done = self._done
-        save, code, bare = self.weights.isChecked(), self.code.isChecked(), \
-            self.bare.isChecked()
 
         def work():
             done.finished.emit(run_export(project, path, weights, save, code, bare))
@@ -225,6 +211,14 @@ class ExportDialog(QDialog):
         self._thread = threading.Thread(target=work, name="layerloom-export", daemon=True)
         self._thread.start()
         return True
+
+    def confirm_replace(self, taken: list[Path]) -> bool:
+        """Ask before replacing files (tests answer in its place)."""
+        names = "\n".join(str(p) for p in taken[:8]) + ("\n…" if len(taken) > 8 else "")
+        answer = QMessageBox.question(
+            self, "Replace files?", f"These files exist already:\n{names}\n\nReplace them?",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
 
     def _show_error(self, message: str) -> None:
         color = theme.current().error
@@ -259,4 +253,5 @@ class ExportDialog(QDialog):
         if others:
             parts.append("<p>Also written:<br>" + "<br>".join(html.escape(str(f))
                                                             for f in others) + "</p>")
+        parts.append(f"<p>{len(result['files'])} files written in all; no others.</p>")
         self.report.setHtml("".join(parts))

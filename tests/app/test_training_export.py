@@ -14,9 +14,12 @@ from builder.gallery import template_path
 
 
 def test_export_dialog_writes_onnx_that_onnxruntime_runs(window, qtbot, tmp_path):
+    train(qtbot, window, steps=10)
+    first = window.training.record.folder
     train(qtbot, window, steps=30)
     dialog = window.training.show_export()
-    assert dialog.source.currentData() == str(window.training.record.folder)  # the last run
+    # Before: the oldest run was chosen.
+    assert dialog.source.currentData() == str(window.training.record.folder) != str(first)
     dialog.path.setText(str(tmp_path / "out" / "spirals.onnx"))
     assert dialog.start()
     wait_for(lambda: dialog.result is not None, 60_000)
@@ -30,8 +33,21 @@ def test_export_dialog_writes_onnx_that_onnxruntime_runs(window, qtbot, tmp_path
                                    providers=["CPUExecutionProvider"])
     (logits,) = session.run(None, {"x": np.zeros((4, 2), np.float32)})
     assert logits.shape == (4, 3)
-    assert (tmp_path / "out" / "spirals.safetensors").is_file()
     assert "import torch" in (tmp_path / "out" / "spirals.py").read_text()
+    # Every file written is listed, and no other: one copy of the weights, named as the
+    # code and the CLI name them (before: a main.safetensors nobody listed beside spirals.*).
+    written = {p.name for p in (tmp_path / "out").iterdir()}
+    assert written == {"spirals.onnx", "spirals.py", "main.safetensors"}
+    assert {p.name for p in dialog.result["files"]} == written
+    for name in written:
+        assert name in report
+    # Exporting again over them asks first; "no" writes nothing.
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()}
+    asked = []
+    dialog.confirm_replace = lambda taken: asked.append(taken) or False
+    assert not dialog.start()
+    assert len(asked[0]) == 3 and "Nothing was written" in dialog.report.toPlainText()
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir()} == before
     dialog.close()
 
 
