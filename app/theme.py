@@ -64,6 +64,7 @@ _CATEGORY = {
     "Normalization": "#2d8f91",
     "Regularization": "#a34f63",
     "Recurrent": "#a98a2f",
+    "Sequence": "#8a8f2e",
     "Attention": "#b8663c",
     "Generative & special": "#a8468a",
     "Composite": "#56708a",

@@ -19,6 +19,7 @@ CATEGORIES = (
     "Normalization",
     "Regularization",
     "Recurrent",
+    "Sequence",
     "Attention",
     "Generative & special",
     "Composite",

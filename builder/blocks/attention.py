@@ -1,8 +1,12 @@
-"""Attention blocks: single-head attention, multi-head attention, the Transformer encoder layer.
+"""Attention blocks: single-head attention, multi-head attention, the Transformer encoder and
+decoder layers.
 
 Everything is batch-first and works on per-sample sequences ``[T, features]``.  Queries and
 keys may have different lengths (cross-attention: a decoder's steps attending over an
-encoder's), which is why the maps are ``[Tq, Tk]``.
+encoder's), which is why the maps are ``[Tq, Tk]``.  Every block takes a ``causal`` switch
+and a ``pad_mask`` of the keys; both become one boolean mask (``Attending.key_mask``).
+Multi-head attention is written out (``Attending.attend``) on nn.MultiheadAttention's weights
+so that its ONNX export keeps the sequence length dynamic; the fused kernel stays.
 """
 
 from __future__ import annotations
@@ -13,16 +17,74 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from builder.blocks.spec import BlockSpec, Param, Port, check, make, register
+from builder.blocks.spec import ANY, BlockSpec, Param, Port, check, make, register
 from builder.shapes import fmt_shape
 
-__all__ = ["Attention", "MultiHeadAttention"]
+__all__ = ["Attending", "Attention", "MultiHeadAttention", "EncoderLayer", "DecoderLayer"]
 
 
 # --- modules (self-contained: code generation copies their source) -------------------------
 
 
-class Attention(nn.Module):
+class Attending:
+    """What the attention modules share: the mask of hidden keys, and multi-head attention
+    written out.  torch's own F.multi_head_attention_forward, traced for ONNX, bakes the
+    sequence length into its reshapes; this one keeps every length dynamic, and with
+    ``need_weights`` off takes torch's fused scaled-dot-product kernel."""
+
+    def key_mask(self, query, key, pad_mask=None, causal=False):
+        """Keys each query may not see, True = hidden: [Tq, Tk] (causal only), [B, Tq, Tk]
+        (with ``pad_mask`` [B, Tk], True or nonzero = padding), or None.  A query left with
+        no key keeps the first one, so that its softmax never divides zero by zero (NaN):
+        only a padding query, or a sample that is all padding, gets there."""
+        if not causal and pad_mask is None:
+            return None
+        tq, tk = query.shape[1], key.shape[1]
+        hidden = None
+        if causal:
+            steps = torch.arange(tk, device=query.device)
+            hidden = steps.unsqueeze(0) > torch.arange(tq, device=query.device).unsqueeze(1)
+        if pad_mask is not None:
+            pad = (pad_mask != 0).unsqueeze(1).expand(-1, tq, -1)
+            hidden = pad if hidden is None else pad | hidden
+            blind = hidden.all(-1, keepdim=True)
+            hidden = torch.cat([hidden[..., :1] & ~blind, hidden[..., 1:]], -1)
+        return hidden
+
+    @staticmethod
+    def attend(attn, query, key, value, mask=None, need_weights=True):
+        """nn.MultiheadAttention ``attn`` (batch-first) on [B, T, features] inputs; returns
+        (y [B, Tq, E], weights averaged over the heads [B, Tq, Tk], or None)."""
+        if attn._qkv_same_embed_dim:
+            w = attn.in_proj_weight.chunk(3)
+        else:
+            w = (attn.q_proj_weight, attn.k_proj_weight, attn.v_proj_weight)
+        b = (None,) * 3 if attn.in_proj_bias is None else attn.in_proj_bias.chunk(3)
+        if query is key and key is value:  # self-attention: one packed projection
+            q, k, v = F.linear(query, attn.in_proj_weight, attn.in_proj_bias).chunk(3, -1)
+        else:
+            q, k, v = (F.linear(t, wi, bi) for t, wi, bi in zip((query, key, value), w, b))
+        q, k, v = (t.unflatten(-1, (attn.num_heads, -1)).transpose(1, 2) for t in (q, k, v))
+        if mask is not None and mask.dim() == 3:
+            mask = mask.unsqueeze(1)  # the same for every head
+        p = attn.dropout if attn.training else 0.0
+        weights = None
+        if need_weights:
+            scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+            if mask is not None:
+                scores = scores.masked_fill(mask, float("-inf"))
+            weights = F.softmax(scores, dim=-1)
+            y = torch.matmul(F.dropout(weights, p, attn.training), v)
+            weights = weights.mean(1)  # the map before dropout: rows that sum to 1
+        elif mask is not None and mask.dim() == 2:  # causal alone: the flash kernel takes it
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
+        else:
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=None if mask is None else ~mask, dropout_p=p)
+        return attn.out_proj(y.transpose(1, 2).flatten(2)), weights
+
+
+class Attention(Attending, nn.Module):
     """Attention of each query step over the key steps.
 
     score "scaled_dot": q·k/√d, "dot": q·k, "additive" (Bahdanau): vᵀ tanh(W_q q + W_k k).
@@ -30,16 +92,17 @@ class Attention(nn.Module):
     """
 
     def __init__(self, score: str = "scaled_dot", query_dim: int = 0, key_dim: int = 0,
-                 units: int = 32):
+                 units: int = 32, causal: bool = False):
         super().__init__()
         self.score = score
+        self.causal = causal
         self.scale = 1.0 / math.sqrt(key_dim) if score == "scaled_dot" else 1.0
         if score == "additive":
             self.w_query = nn.Linear(query_dim, units, bias=False)
             self.w_keys = nn.Linear(key_dim, units)
             self.v = nn.Linear(units, 1, bias=False)
 
-    def forward(self, query, keys, values=None):
+    def forward(self, query, keys, values=None, pad_mask=None):
         if values is None:
             values = keys
         if self.score == "additive":
@@ -47,31 +110,102 @@ class Attention(nn.Module):
             scores = self.v(hidden).squeeze(-1)  # [B, Tq, Tk]
         else:
             scores = torch.matmul(query, keys.transpose(1, 2)) * self.scale
+        mask = self.key_mask(query, keys, pad_mask, self.causal)
+        if mask is not None:
+            scores = scores.masked_fill(mask, float("-inf"))
         weights = F.softmax(scores, dim=-1)
         return torch.matmul(weights, values), weights
 
 
-class MultiHeadAttention(nn.MultiheadAttention):
-    """nn.MultiheadAttention, batch-first; key defaults to the query (self-attention) and value
-    to the key.  Returns (y, attention weights averaged over the heads).
+class MultiHeadAttention(Attending, nn.MultiheadAttention):
+    """nn.MultiheadAttention's weights, batch-first; key defaults to the query (self-attention)
+    and value to the key.  Returns (y, attention weights averaged over the heads).
 
     ``need_weights`` False takes torch's fused scaled-dot-product kernel, which never builds
     the [B, heads, Tq, Tk] map (less memory, faster), and returns None for the weights: set
     it so only where nothing reads the weights output."""
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 kdim: int | None = None, vdim: int | None = None, need_weights: bool = True):
+                 kdim: int | None = None, vdim: int | None = None, need_weights: bool = True,
+                 causal: bool = False):
         super().__init__(embed_dim, num_heads, dropout=dropout, bias=bias, kdim=kdim, vdim=vdim,
                          batch_first=True)
         self.need_weights = need_weights
+        self.causal = causal
 
-    def forward(self, query, key=None, value=None):
+    def forward(self, query, key=None, value=None, pad_mask=None):
         if key is None:
             key = query
         if value is None:
             value = key
-        return super().forward(query, key, value, need_weights=self.need_weights,
-                               average_attn_weights=True)
+        mask = self.key_mask(query, key, pad_mask, self.causal)
+        return self.attend(self, query, key, value, mask, self.need_weights)
+
+
+class EncoderLayer(Attending, nn.TransformerEncoderLayer):
+    """nn.TransformerEncoderLayer's weights, batch-first, with a causal switch and a padding
+    mask: self-attention, then feed-forward, each with a residual and a LayerNorm."""
+
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float = 0.1,
+                 activation: str = "relu", norm_first: bool = False, causal: bool = False):
+        super().__init__(d_model, nhead, dim_feedforward, dropout, activation,
+                         batch_first=True, norm_first=norm_first)
+        self.causal = causal
+
+    def forward(self, x, pad_mask=None):
+        mask = self.key_mask(x, x, pad_mask, self.causal)
+        if self.norm_first:
+            x = x + self._attend(self.norm1(x), mask)
+            return x + self._feed_forward(self.norm2(x))
+        x = self.norm1(x + self._attend(x, mask))
+        return self.norm2(x + self._feed_forward(x))
+
+    def _attend(self, x, mask):
+        return self.dropout1(self.attend(self.self_attn, x, x, x, mask, need_weights=False)[0])
+
+    def _feed_forward(self, x):
+        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+
+class DecoderLayer(Attending, nn.TransformerDecoderLayer):
+    """nn.TransformerDecoderLayer's weights, batch-first: masked self-attention, attention over
+    the encoder's ``memory``, feed-forward, each with a residual and a LayerNorm.  Returns
+    (y, the cross-attention weights averaged over the heads [B, T, S]; None when
+    ``need_weights`` is off, which takes the fused kernel)."""
+
+    def __init__(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float = 0.1,
+                 activation: str = "relu", norm_first: bool = False, causal: bool = True,
+                 need_weights: bool = True):
+        super().__init__(d_model, nhead, dim_feedforward, dropout, activation,
+                         batch_first=True, norm_first=norm_first)
+        self.causal = causal
+        self.need_weights = need_weights
+
+    def forward(self, x, memory, pad_mask=None, memory_pad_mask=None):
+        own = self.key_mask(x, x, pad_mask, self.causal)
+        cross = self.key_mask(x, memory, memory_pad_mask)
+        if self.norm_first:
+            x = x + self._attend_self(self.norm1(x), own)
+            y, weights = self._attend_memory(self.norm2(x), memory, cross)
+            x = x + y
+            x = x + self._feed_forward(self.norm3(x))
+        else:
+            x = self.norm1(x + self._attend_self(x, own))
+            y, weights = self._attend_memory(x, memory, cross)
+            x = self.norm2(x + y)
+            x = self.norm3(x + self._feed_forward(x))
+        return x, weights
+
+    def _attend_self(self, x, mask):
+        return self.dropout1(self.attend(self.self_attn, x, x, x, mask, need_weights=False)[0])
+
+    def _attend_memory(self, x, memory, mask):
+        y, weights = self.attend(self.multihead_attn, x, memory, memory, mask,
+                                 self.need_weights)
+        return self.dropout2(y), weights
+
+    def _feed_forward(self, x):
+        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
 
 # --- shape rules, FLOPs and formulas -------------------------------------------------------
@@ -82,8 +216,19 @@ def _dim(d) -> int:
     return d if isinstance(d, int) else 1
 
 
+def _check_pad(block: str, port: str, mask, keys) -> None:
+    """A padding mask holds one flag per key step: [Tk] where the keys are [Tk, d]."""
+    if mask is None:
+        return
+    check(len(mask) == 1, f"{block}: {port} needs one flag per key step [Tk]; received "
+          f"{fmt_shape(mask)}")
+    check(not (isinstance(mask[0], int) and isinstance(keys[0], int)) or mask[0] == keys[0],
+          f"{block}: {port} needs one flag per key step, {keys[0]} for the keys "
+          f"{fmt_shape(keys)}; received {fmt_shape(mask)}")
+
+
 def _attention_dims(p, ins):
-    q, k, v = ins
+    q, k, v = ins[:3]
     check(q is not None and len(q) == 2 and isinstance(q[1], int),
           f"Attention needs a query sequence [Tq, d]; received {fmt_shape(q)}")
     check(k is not None and len(k) == 2 and isinstance(k[1], int),
@@ -98,12 +243,19 @@ def _attention_dims(p, ins):
         check(q[1] == k[1], f"Attention: a dot-product score needs queries and keys of the same "
               f"size; received query {fmt_shape(q)} and keys {fmt_shape(k)} (use the additive "
               "score, or a Linear layer to match them)")
+    _check_pad("Attention", "pad_mask", ins[3] if len(ins) > 3 else None, k)
     return q, k, v if v is not None else k
 
 
 def _attention_shape(p, ins):
     q, k, v = _attention_dims(p, ins)
     return [(q[0], v[1]), (q[0], k[0])]
+
+
+def _attention_build(p, ins):
+    q, k, _ = _attention_dims(p, ins)
+    return make(Attention, p["score"], q[1], k[1], p["units"],
+                **({"causal": True} if p["causal"] else {}))
 
 
 def _attention_flops(p, ins, outs):
@@ -116,9 +268,14 @@ def _attention_flops(p, ins, outs):
     return out + 2 * tq * tk * q[1]
 
 
+def _masks_text(p) -> str:
+    return "; causal: step t sees keys ≤ t" if p["causal"] else ""
+
+
 def _attention_explain(p, ins, outs):
     q, k, v = _attention_dims(p, ins)
-    tail = f"\ncontext = softmax(scores)·V: [{q[0]}×{k[0]}]·[{k[0]}×{v[1]}] → {fmt_shape(outs[0])}"
+    tail = (f"\ncontext = softmax(scores)·V: [{q[0]}×{k[0]}]·[{k[0]}×{v[1]}] → "
+            f"{fmt_shape(outs[0])}{_masks_text(p)}")
     if p["score"] == "additive":
         u = p["units"]
         n = q[1] * u + k[1] * u + u + u
@@ -129,15 +286,14 @@ def _attention_explain(p, ins, outs):
     return f"score(q, k) = q·k / √{q[1]} = q·k / {math.sqrt(q[1]):.3g}" + tail
 
 
-def _mha_dims(p, ins, block="MultiHeadAttention"):
-    q = ins[0]
+def _mha_dims(p, q, k=None, v=None, block="MultiHeadAttention"):
     check(q is not None and len(q) == 2 and isinstance(q[1], int),
           f"{block} needs a sequence [T, embed] per sample; received {fmt_shape(q)}")
     e, h = q[1], p["heads"]
     check(e % h == 0, f"{block}: {h} heads must divide the embedding size {e} of the input "
           f"{fmt_shape(q)} evenly (each head gets {e}/{h} features); pick a divisor of {e}")
-    k = ins[1] if len(ins) > 1 and ins[1] is not None else q
-    v = ins[2] if len(ins) > 2 and ins[2] is not None else k
+    k = k if k is not None else q
+    v = v if v is not None else k
     for name, s in (("key", k), ("value", v)):
         check(len(s) == 2 and isinstance(s[1], int),
               f"{block} needs a {name} sequence [T, features]; received {fmt_shape(s)}")
@@ -146,15 +302,22 @@ def _mha_dims(p, ins, block="MultiHeadAttention"):
     return q, k, v
 
 
+def _mha(p, ins):
+    q, k, v = _mha_dims(p, *ins[:3])
+    _check_pad("MultiHeadAttention", "pad_mask", ins[3] if len(ins) > 3 else None, k)
+    return q, k, v
+
+
 def _mha_shape(p, ins):
-    q, k, v = _mha_dims(p, ins)
+    q, k, _ = _mha(p, ins)
     return [q, (q[0], k[0])]
 
 
 def _mha_build(p, ins):
-    q, k, v = _mha_dims(p, ins)
-    given = {"dropout": p["dropout"], "bias": p["bias"], "kdim": k[1], "vdim": v[1]}
-    defaults = {"dropout": 0.0, "bias": True, "kdim": q[1], "vdim": q[1]}
+    q, k, v = _mha(p, ins)
+    given = {"dropout": p["dropout"], "bias": p["bias"], "kdim": k[1], "vdim": v[1],
+             "causal": p["causal"]}
+    defaults = {"dropout": 0.0, "bias": True, "kdim": q[1], "vdim": q[1], "causal": False}
     return make(MultiHeadAttention, q[1], p["heads"],
                 **{k: v for k, v in given.items() if v != defaults[k]})
 
@@ -166,47 +329,96 @@ def _mha_core_flops(q, k, v):
 
 
 def _mha_explain(p, ins, outs):
-    q, k, v = _mha_dims(p, ins)
+    q, k, v = _mha(p, ins)
     e, h = q[1], p["heads"]
     b = 4 * e if p["bias"] else 0
     n = e * e + k[1] * e + v[1] * e + e * e + b
     return (f"head_i = softmax(Q_i·K_iᵀ/√{e // h})·V_i with d_head = {e}/{h} = {e // h}; "
-            f"y = concat(heads)·W_o\nparams = {e}·{e} + {k[1]}·{e} + {v[1]}·{e} + {e}·{e}"
-            + (f" + {b}" if b else "") + f" = {n:,}")
+            f"y = concat(heads)·W_o{_masks_text(p)}\nparams = {e}·{e} + {k[1]}·{e} + "
+            f"{v[1]}·{e} + {e}·{e}" + (f" + {b}" if b else "") + f" = {n:,}")
 
 
-def _encoder_shape(p, ins):
-    q, _, _ = _mha_dims(p, ins, "TransformerEncoderLayer")
-    return [q]
-
-
-def _encoder_build(p, ins):
-    q, _, _ = _mha_dims(p, ins, "TransformerEncoderLayer")
+def _layer_kwargs(p, causal_default: bool) -> dict:
+    """The layer's constructor options that differ from its defaults (short generated code)."""
     given = {"dropout": p["dropout"], "activation": p["activation"],
-             "norm_first": p["norm_first"]}
-    defaults = {"dropout": 0.1, "activation": "relu", "norm_first": False}
-    return make(nn.TransformerEncoderLayer, q[1], p["heads"], p["feedforward"],
-                batch_first=True, **{k: v for k, v in given.items() if v != defaults[k]})
+             "norm_first": p["norm_first"], "causal": p["causal"]}
+    defaults = {"dropout": 0.1, "activation": "relu", "norm_first": False,
+                "causal": causal_default}
+    return {k: v for k, v in given.items() if v != defaults[k]}
+
+
+def _encoder(p, ins):
+    x, _, _ = _mha_dims(p, ins[0], block="TransformerEncoderLayer")
+    _check_pad("TransformerEncoderLayer", "pad_mask", ins[1] if len(ins) > 1 else None, x)
+    return x
 
 
 def _encoder_flops(p, ins, outs):
-    q, _, _ = _mha_dims(p, ins, "TransformerEncoderLayer")
+    q = _encoder(p, ins)
     return _mha_core_flops(q, q, q) + 4 * _dim(q[0]) * q[1] * p["feedforward"]
 
 
+def _sublayers(p) -> str:
+    return ("x + Attn(LN(x)), then x + FF(LN(x))" if p["norm_first"]
+            else "LN(x + Attn(x)), then LN(x + FF(x))")
+
+
 def _encoder_explain(p, ins, outs):
-    q, _, _ = _mha_dims(p, ins, "TransformerEncoderLayer")
+    q = _encoder(p, ins)
     e, h, f = q[1], p["heads"], p["feedforward"]
     n = 4 * e * e + 4 * e + 2 * e * f + f + e + 4 * e
-    order = ("x + Attn(LN(x)), then x + FF(LN(x))" if p["norm_first"]
-             else "LN(x + Attn(x)), then LN(x + FF(x))")
-    return (f"{order}; {h} heads of size {e // h}, FF = Linear {e}→{f}, {p['activation']}, "
-            f"Linear {f}→{e}\nparams = 4·{e}² + 4·{e} (attention) + 2·{e}·{f} + {f} + {e} (FF)"
-            f" + 4·{e} (2 LayerNorms) = {n:,}")
+    return (f"{_sublayers(p)}; {h} heads of size {e // h}, FF = Linear {e}→{f}, "
+            f"{p['activation']}, Linear {f}→{e}{_masks_text(p)}\nparams = 4·{e}² + 4·{e} "
+            f"(attention) + 2·{e}·{f} + {f} + {e} (FF) + 4·{e} (2 LayerNorms) = {n:,}")
+
+
+def _decoder(p, ins):
+    block = "TransformerDecoderLayer"
+    x, _, _ = _mha_dims(p, ins[0], block=block)
+    m = ins[1]
+    check(m is not None and len(m) == 2 and m[1] == x[1],
+          f"{block}: memory (the encoder's output) must be a sequence [S, {x[1]}], as wide as "
+          f"the decoder's input {fmt_shape(x)}; received {fmt_shape(m)} (a TimeDistributed "
+          "Linear can match the widths)")
+    _check_pad(block, "pad_mask", ins[2] if len(ins) > 2 else None, x)
+    _check_pad(block, "memory_pad_mask", ins[3] if len(ins) > 3 else None, m)
+    return x, m
+
+
+def _decoder_flops(p, ins, outs):
+    x, m = _decoder(p, ins)
+    return (_mha_core_flops(x, x, x) + _mha_core_flops(x, m, m)
+            + 4 * _dim(x[0]) * x[1] * p["ff_units"])
+
+
+def _decoder_explain(p, ins, outs):
+    x, m = _decoder(p, ins)
+    e, h, f = x[1], p["heads"], p["ff_units"]
+    n = 8 * e * e + 8 * e + 2 * e * f + f + e + 6 * e
+    order = ("x + SelfAttn(LN(x)), x + CrossAttn(LN(x), memory), x + FF(LN(x))"
+             if p["norm_first"] else
+             "LN(x + SelfAttn(x)), LN(x + CrossAttn(x, memory)), LN(x + FF(x))")
+    seen = "step t sees steps ≤ t" if p["causal"] else "every step sees every step"
+    return (f"{order}; self-attention: {seen}; cross-attention [{x[0]}×{m[0]}] over the "
+            f"memory; {h} heads of size {e // h}\nparams = 2·(4·{e}² + 4·{e}) (2 attentions) + "
+            f"2·{e}·{f} + {f} + {e} (FF) + 6·{e} (3 LayerNorms) = {n:,}")
 
 
 _HEADS = Param("heads", "int", 4, help="Attention heads; must divide the embedding size.",
                min=1, max=256)
+_DROPOUT = Param("dropout", "float", 0.1, help="Dropout after attention and feed-forward.",
+                 min=0.0, max=0.95)
+_ACTIVATION = Param("activation", "choice", "relu", choices=("relu", "gelu"),
+                    help="Activation inside the feed-forward network.")
+_NORM_FIRST = Param("norm_first", "bool", False,
+                    help="Pre-norm: normalise before each sub-layer (trains more stably).")
+_CAUSAL = Param("causal", "bool", False,
+                help="Step t attends only to steps ≤ t (no peeking at the future): for models "
+                     "that predict the next step.")
+_PAD = Port("pad_mask", ANY, optional=True,
+            help="Padding keys [Tk], True (or nonzero) = padding, which no step attends to; "
+                 "a PaddingMask of the token ids.")
+
 
 register(
     BlockSpec(
@@ -221,23 +433,24 @@ register(
                        "vᵀ tanh(W_q q + W_k k)."),
             Param("units", "int", 32, help="Hidden size of the additive score (additive only).",
                   min=1, max=65_536),
+            _CAUSAL,
         ),
         inputs=(
             Port("query", help="What each output step is looking for [Tq, d]."),
             Port("keys", help="What each input step offers to be matched against [Tk, d]."),
             Port("values", optional=True, help="What each input step returns [Tk, dv]; the keys "
                                                "when unconnected."),
+            _PAD,
         ),
         outputs=(
             Port("context", help="Attention-weighted values, one per query step [Tq, dv]."),
             Port("weights", help="The attention map [Tq, Tk]; each row sums to 1."),
         ),
-        build=lambda p, ins: make(Attention, p["score"], _attention_dims(p, ins)[0][1],
-                                  _attention_dims(p, ins)[1][1], p["units"]),
+        build=_attention_build,
         shape=_attention_shape,
         explain=_attention_explain,
         flops=_attention_flops,
-        example_inputs=((6, 16), (10, 16), None),
+        example_inputs=((6, 16), (10, 16), None, None),
     ),
     BlockSpec(
         "MultiHeadAttention",
@@ -250,11 +463,13 @@ register(
             Param("dropout", "float", 0.0, help="Dropout on the attention weights while "
                                                 "training.", min=0.0, max=0.95),
             Param("bias", "bool", True, help="Learn biases in the projections."),
+            _CAUSAL,
         ),
         inputs=(
             Port("query"),
             Port("key", optional=True, help="Keys [Tk, dk]; the query when unconnected."),
             Port("value", optional=True, help="Values [Tk, dv]; the key when unconnected."),
+            _PAD,
         ),
         outputs=(
             Port("y", help="One output per query step [Tq, embed]."),
@@ -264,32 +479,68 @@ register(
         build=_mha_build,
         shape=_mha_shape,
         explain=_mha_explain,
-        flops=lambda p, ins, outs: _mha_core_flops(*_mha_dims(p, ins)),
+        flops=lambda p, ins, outs: _mha_core_flops(*_mha(p, ins)),
         title="Multi-head attention",
-        example_inputs=((10, 32), None, None),
+        example_inputs=((10, 32), None, None, None),
     ),
     BlockSpec(
         "TransformerEncoderLayer",
         "Attention",
         "One layer of a Transformer encoder: multi-head self-attention lets every step look at "
         "every other, then a small feed-forward network processes each step; both are wrapped "
-        "in residual connections and layer normalisation.",
+        "in residual connections and layer normalisation. Causal, it becomes a GPT-style "
+        "block: each step sees only the steps before it.",
         params=(
             _HEADS,
             Param("feedforward", "int", 128, help="Hidden size of the feed-forward network.",
                   min=1, max=1_000_000),
-            Param("dropout", "float", 0.1, help="Dropout after attention and feed-forward.",
-                  min=0.0, max=0.95),
-            Param("activation", "choice", "relu", choices=("relu", "gelu"),
-                  help="Activation inside the feed-forward network."),
-            Param("norm_first", "bool", False,
-                  help="Pre-norm: normalise before each sub-layer (trains more stably)."),
+            _DROPOUT, _ACTIVATION, _NORM_FIRST, _CAUSAL,
         ),
-        build=_encoder_build,
-        shape=_encoder_shape,
+        inputs=(Port("x"), _PAD),
+        build=lambda p, ins: make(EncoderLayer, _encoder(p, ins)[1], p["heads"],
+                                  p["feedforward"], **_layer_kwargs(p, False)),
+        shape=lambda p, ins: [_encoder(p, ins)],
         explain=_encoder_explain,
         flops=_encoder_flops,
         title="Transformer encoder layer",
-        example_inputs=((10, 32),),
+        example_inputs=((10, 32), None),
+    ),
+    BlockSpec(
+        "TransformerDecoderLayer",
+        "Attention",
+        "One layer of a Transformer decoder: masked self-attention over the output produced so "
+        "far (step t sees only steps ≤ t), then cross-attention in which every step reads the "
+        "encoder's output (the memory, which may be longer or shorter), then a feed-forward "
+        "network; each wrapped in a residual connection and layer normalisation. The weights "
+        "output is the cross-attention map: which input steps each output step read.",
+        params=(
+            _HEADS,
+            Param("ff_units", "int", 128, help="Hidden size of the feed-forward network.",
+                  min=1, max=1_000_000),
+            _DROPOUT,
+            Param("causal", "bool", True, help="Step t of the decoder's input attends only to "
+                                               "steps ≤ t: it cannot peek at what it predicts."),
+            _NORM_FIRST, _ACTIVATION,
+        ),
+        inputs=(
+            Port("x", help="The decoder's input sequence [T, D] (e.g. the shifted targets)."),
+            Port("memory", help="The encoder's output [S, D]; S may differ from T."),
+            Port("pad_mask", ANY, optional=True,
+                 help="Padding steps of x [T], True (or nonzero) = padding."),
+            Port("memory_pad_mask", ANY, optional=True,
+                 help="Padding steps of the memory [S], True (or nonzero) = padding."),
+        ),
+        outputs=(
+            Port("y", help="One output per decoder step [T, D]."),
+            Port("weights", help="Cross-attention map averaged over the heads [T, S]."),
+        ),
+        skippable=(("weights", "need_weights"),),
+        build=lambda p, ins: make(DecoderLayer, _decoder(p, ins)[0][1], p["heads"],
+                                  p["ff_units"], **_layer_kwargs(p, True)),
+        shape=lambda p, ins: [_decoder(p, ins)[0], (ins[0][0], ins[1][0])],
+        explain=_decoder_explain,
+        flops=_decoder_flops,
+        title="Transformer decoder layer",
+        example_inputs=((8, 32), (10, 32), None, None),
     ),
 )

@@ -266,7 +266,9 @@ register(
         "Pooling",
         "Averages each channel over the whole image, turning [C, H, W] into [C]: one number "
         "per feature detector saying how present that feature is overall. Modern CNNs end "
-        "with it instead of large fully connected layers.",
+        "with it instead of large fully connected layers. It pools the LAST axes, so it "
+        "wants channels first ([C, L] from a Conv1d); a sequence [T, D] from an RNN or a "
+        "Transformer needs Pool over time (TimePool) instead.",
         build=lambda p, ins: (_global_shape(ins, "GlobalAvgPool"), make(GlobalAvgPool))[1],
         shape=lambda p, ins: _global_shape(ins, "GlobalAvgPool"),
         explain=lambda p, ins, outs: _global_explain(ins, "mean"),
@@ -278,7 +280,8 @@ register(
         "GlobalMaxPool",
         "Pooling",
         "Keeps each channel's largest value over the whole image, turning [C, H, W] into [C]: "
-        "did this feature fire anywhere, and how strongly?",
+        "did this feature fire anywhere, and how strongly? It pools the LAST axes (channels "
+        "first, [C, L] from a Conv1d); for a sequence [T, D] use Pool over time (TimePool).",
         build=lambda p, ins: (_global_shape(ins, "GlobalMaxPool"), make(GlobalMaxPool))[1],
         shape=lambda p, ins: _global_shape(ins, "GlobalMaxPool"),
         explain=lambda p, ins, outs: _global_explain(ins, "maximum"),

@@ -19,8 +19,8 @@ from builder import blocks
 from builder.codegen import _Writer
 from builder.shapes import ShapeError
 
-TYPES = ["Attention", "MultiHeadAttention", "TransformerEncoderLayer"]
-
+TYPES = ["Attention", "MultiHeadAttention", "TransformerEncoderLayer",
+         "TransformerDecoderLayer"]
 
 
 @pytest.mark.parametrize("block", TYPES)
@@ -36,7 +36,7 @@ def test_attention_has_its_own_palette_category():
     cats = blocks.by_category()
     assert [s.type for s in cats["Attention"]] == TYPES
     assert not {"Attention", "MultiHeadAttention"} & {s.type for s in cats["Recurrent"]}
-    assert blocks.CATEGORIES.index("Attention") == blocks.CATEGORIES.index("Recurrent") + 1
+    assert blocks.CATEGORIES.index("Attention") == blocks.CATEGORIES.index("Sequence") + 1
 
 
 def test_symbolic_length_passes_through():
@@ -190,6 +190,11 @@ def test_invalid_inputs_raise_clear_errors(block, ins, over, words):
     ("Attention", [(5, 4), (6, 4), None], {}, None),
     ("MultiHeadAttention", [(5, 4), (6, 3), None], dict(heads=2), True),
     ("MultiHeadAttention", [(5, 4), None, None], dict(heads=2), False),
+    ("MultiHeadAttention", [(5, 4), (6, 3), None, (6,)], dict(heads=2, causal=True), True),
+    ("TransformerEncoderLayer", [(5, 4), (5,)], dict(heads=2, causal=True), None),
+    ("TransformerDecoderLayer", [(5, 4), (6, 4), None, (6,)], dict(heads=2), True),
+    ("TransformerDecoderLayer", [(5, 4), (6, 4), (5,), None], dict(heads=2, norm_first=True),
+     False),
 ])
 def test_modules_are_self_contained(block, ins, over, need_weights):
     """Generated code copies a custom module's source with only torch, nn, F and math around."""
@@ -200,8 +205,8 @@ def test_modules_are_self_contained(block, ins, over, need_weights):
     namespace = {"torch": torch, "nn": nn, "F": F, "math": math}
     for source in writer.helpers.values():
         exec(compile(source, "<generated>", "exec"), namespace)  # noqa: S102
-    copy = namespace[made.cls.__name__](*made.args, **dict(made.kwargs))
-    original = made()
+    copy = namespace[made.cls.__name__](*made.args, **dict(made.kwargs)).eval()
+    original = made().eval()
     if need_weights is not None:
         copy.need_weights = original.need_weights = need_weights
     copy.load_state_dict(original.state_dict())
@@ -241,3 +246,241 @@ def test_attention_takes_the_fused_path_unless_its_weights_are_read(draw):
     out = module(x)
     y = out[0] if draw else out
     assert y.shape == (3, 6, 16)
+
+
+# --- causal and padding masks ----------------------------------------------------------------
+
+MASKABLE = {  # block → (params, input shapes with the sequence x first)
+    "Attention": (dict(score="additive", units=6), [(7, 8), (7, 8), None, None]),
+    "MultiHeadAttention": (dict(heads=2), [(7, 8), None, None, None]),
+    "TransformerEncoderLayer": (dict(heads=2, feedforward=16), [(7, 8), None]),
+    "TransformerDecoderLayer": (dict(heads=2, ff_units=16), [(7, 8), (5, 8), None, None]),
+}
+
+
+def _masked_module(block, need_weights=True, **over):
+    torch.manual_seed(0)
+    params, ins = MASKABLE[block]
+    spec, p = _params(block, **{**params, **over})
+    m = spec.build(p, ins)().eval()
+    if hasattr(m, "need_weights"):
+        m.need_weights = need_weights
+    return m
+
+
+def _attend(block, m, x, pad=None, memory=None, memory_pad=None):
+    """(y, weights or None) of ``block`` attending over its own input ``x`` [B, 7, 8]."""
+    if block == "Attention":
+        return m(x, x, None, pad)
+    if block == "MultiHeadAttention":
+        return m(x, None, None, pad)
+    if block == "TransformerEncoderLayer":
+        return m(x, pad), None
+    return m(x, memory, pad, memory_pad)
+
+
+@pytest.mark.parametrize("block,need_weights", [(b, True) for b in MASKABLE]
+                         + [("MultiHeadAttention", False), ("TransformerDecoderLayer", False)])
+def test_causal_output_never_depends_on_later_steps(block, need_weights):
+    m = _masked_module(block, need_weights, causal=True)
+    free = _masked_module(block, need_weights, causal=False)
+    x, memory = torch.randn(2, 7, 8), torch.randn(2, 5, 8)
+    with torch.no_grad():
+        y, weights = _attend(block, m, x, memory=memory)
+        for t in (0, 3, 6):
+            x2 = x.clone()
+            x2[:, t] += 1.0 + torch.randn(2, 8)
+            y2, _ = _attend(block, m, x2, memory=memory)
+            torch.testing.assert_close(y2[:, :t], y[:, :t], rtol=0, atol=1e-6)
+            assert not torch.allclose(y2[:, t], y[:, t])
+            if t == 3:  # without the switch, earlier steps do see the change
+                a, _ = _attend(block, free, x, memory=memory)
+                b, _ = _attend(block, free, x2, memory=memory)
+                assert not torch.allclose(a[:, :t], b[:, :t])
+    if weights is not None and block != "TransformerDecoderLayer":  # its map is over memory
+        assert torch.equal(torch.triu(weights, 1), torch.zeros_like(weights))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("block,need_weights", [(b, True) for b in MASKABLE]
+                         + [("MultiHeadAttention", False), ("TransformerDecoderLayer", False)])
+def test_padding_keys_get_no_weight_and_change_nothing(block, need_weights, causal):
+    m = _masked_module(block, need_weights, causal=causal)
+    x, memory = torch.randn(2, 7, 8), torch.randn(2, 5, 8)
+    pad = torch.zeros(2, 7, dtype=torch.bool)
+    pad[0, 4:] = True  # sample 0: 4 steps and 3 of padding
+    with torch.no_grad():
+        y, weights = _attend(block, m, x, pad, memory)
+        x2 = x.clone()
+        x2[0, 4:] = torch.randn(3, 8) * 5
+        y2, _ = _attend(block, m, x2, pad.float(), memory)  # nonzero = padding, any dtype
+    torch.testing.assert_close(y2[0, :4], y[0, :4], rtol=0, atol=1e-6)
+    torch.testing.assert_close(y2[1], y[1], rtol=0, atol=1e-6)
+    assert not torch.allclose(y2[0, 4:], y[0, 4:])
+    if weights is not None and block != "TransformerDecoderLayer":
+        assert torch.equal(weights[0, :, 4:], torch.zeros(7, 3))
+        torch.testing.assert_close(weights.sum(-1), torch.ones(2, 7))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_decoder_memory_padding_gets_no_weight_and_changes_nothing(causal):
+    m = _masked_module("TransformerDecoderLayer", causal=causal)
+    x, memory = torch.randn(2, 7, 8), torch.randn(2, 5, 8)
+    memory_pad = torch.tensor([[False, False, True, False, True], [False] * 5])
+    with torch.no_grad():
+        y, weights = m(x, memory, None, memory_pad)
+        memory2 = memory.clone()
+        memory2[0, 2] += 3.0
+        memory2[0, 4] -= 3.0
+        y2, _ = m(x, memory2, None, memory_pad)
+    assert weights.shape == (2, 7, 5)
+    assert torch.equal(weights[0, :, [2, 4]], torch.zeros(7, 2))
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 7))
+    torch.testing.assert_close(y2, y, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("block", list(MASKABLE))
+def test_a_sample_that_is_all_padding_gives_no_nan(block):
+    m = _masked_module(block, causal=True).train()
+    x = torch.randn(2, 7, 8, requires_grad=True)
+    memory = torch.randn(2, 5, 8, requires_grad=True)
+    pad = torch.zeros(2, 7, dtype=torch.bool)
+    pad[1] = True
+    memory_pad = torch.ones(2, 5, dtype=torch.bool)
+    y, weights = _attend(block, m, x, pad, memory, memory_pad)
+    assert torch.isfinite(y).all()
+    if weights is not None:
+        assert torch.isfinite(weights).all()
+        torch.testing.assert_close(weights.sum(-1), torch.ones_like(weights.sum(-1)))
+    y.square().sum().backward()
+    assert torch.isfinite(x.grad).all() and all(
+        torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
+
+
+def test_masked_layers_compute_what_torch_computes():
+    """Same weights, same masks (torch's boolean masks, True = not allowed): the same numbers
+    as nn.MultiheadAttention and the Transformer layers (train mode, no dropout, so torch
+    takes its reference path)."""
+    torch.manual_seed(0)
+    x, memory = torch.randn(3, 7, 8), torch.randn(3, 5, 8)
+    causal = torch.triu(torch.ones(7, 7, dtype=torch.bool), 1)
+    pad = torch.zeros(3, 7, dtype=torch.bool)
+    pad[0, 5:] = True
+    memory_pad = torch.zeros(3, 5, dtype=torch.bool)
+    memory_pad[1, 3:] = True
+    ours = _masked_module("MultiHeadAttention", causal=True).train()
+    ref = nn.MultiheadAttention(8, 2, batch_first=True)
+    ref.load_state_dict(ours.state_dict())
+    for a, b in zip(ours(x, None, None, pad),
+                    ref(x, x, x, attn_mask=causal, key_padding_mask=pad), strict=True):
+        torch.testing.assert_close(a, b)
+    ours = _masked_module("TransformerEncoderLayer", causal=True, dropout=0.0).train()
+    ref = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True).train()
+    ref.load_state_dict(ours.state_dict())
+    torch.testing.assert_close(ours(x, pad), ref(x, causal, pad))
+    for norm_first in (False, True):
+        ours = _masked_module("TransformerDecoderLayer", dropout=0.0, norm_first=norm_first,
+                              activation="gelu").train()
+        ref = nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0, activation="gelu",
+                                         batch_first=True, norm_first=norm_first).train()
+        ref.load_state_dict(ours.state_dict())
+        y, weights = ours(x, memory, pad, memory_pad)
+        torch.testing.assert_close(y, ref(x, memory, tgt_mask=causal, tgt_key_padding_mask=pad,
+                                          memory_key_padding_mask=memory_pad))
+        assert weights.shape == (3, 7, 5)
+
+
+@pytest.mark.parametrize("block,ins", [
+    ("MultiHeadAttention", [(7, 8), (5, 6), None, (5,)]),
+    ("MultiHeadAttention", [(7, 8), (5, 8), None, None]),  # causal alone: is_causal kernel
+    ("MultiHeadAttention", [(4, 8), (5, 8), None, None]),
+    ("TransformerDecoderLayer", [(7, 8), (5, 8), (7,), (5,)]),
+])
+def test_fused_path_with_masks_gives_the_numbers_of_the_drawn_one(block, ins):
+    torch.manual_seed(0)
+    spec, p = _params(block, heads=2, causal=True, dropout=0.0)
+    drawn = spec.build(p, ins)().train()
+    fused = spec.build(p, ins)().train()
+    fused.load_state_dict(drawn.state_dict())
+    fused.need_weights = False
+    args = [None if s is None else torch.rand(3, *s) > 0.6 if len(s) == 1
+            else torch.randn(3, *s, requires_grad=True) for s in ins]
+    y, weights = drawn(*args)
+    y_fused, none = fused(*args)
+    assert none is None and weights.shape == (3, ins[0][0], ins[1][0])
+    torch.testing.assert_close(y_fused, y)
+    g = torch.autograd.grad(y.square().sum(), args[0])
+    g_fused = torch.autograd.grad(y_fused.square().sum(), args[0])
+    torch.testing.assert_close(g_fused, g)
+
+
+@pytest.mark.parametrize("over", [{}, dict(norm_first=True, activation="gelu"),
+                                  dict(causal=False, dropout=0.0)])
+def test_transformer_decoder_layer(over):
+    ins = [(6, 12), (9, 12), (6,), (9,)]
+    _, p, rule = _check("TransformerDecoderLayer", ins, heads=3, ff_units=20, **over)
+    assert rule == [(6, 12), (6, 9)]
+    _check("TransformerDecoderLayer", [(6, 12), (9, 12), None, None], heads=3, ff_units=20,
+           **over)
+    spec = blocks.get("TransformerDecoderLayer")
+    m = spec.build(p, ins)()
+    text = spec.explain(p, ins, rule)
+    assert sum(t.numel() for t in m.parameters()) == int(text.rsplit("= ", 1)[1]
+                                                         .replace(",", ""))
+    assert ("step t sees steps ≤ t" in text) == p["causal"]
+    assert spec.shape(p, [("T", 12), ("S", 12), None, ("S",)]) == [("T", 12), ("T", "S")]
+
+
+def test_causal_defaults_and_symbolic_masks():
+    assert blocks.get("TransformerDecoderLayer").defaults()["causal"] is True
+    for block in ("Attention", "MultiHeadAttention", "TransformerEncoderLayer"):
+        spec = blocks.get(block)
+        assert spec.defaults()["causal"] is False
+        assert any(port.name == "pad_mask" and port.optional
+                   for port in spec.input_ports(spec.defaults()))
+    spec, p = _params("TransformerEncoderLayer", causal=True)
+    assert spec.shape(p, [("T", 32), ("T",)]) == [("T", 32)]
+    assert "causal" in spec.explain(p, [("T", 32), None], [("T", 32)])
+    _check("TransformerEncoderLayer", [(6, 12), (6,)], heads=3, causal=True)
+    _check("Attention", [(6, 8), (9, 8), None, (9,)], causal=True)
+    _check("MultiHeadAttention", [(6, 8), (9, 4), (9, 3), (9,)], heads=2, causal=True)
+
+
+@pytest.mark.parametrize("block,ins,over,words", [
+    ("TransformerDecoderLayer", [(5, 32), (6, 16), None, None], {}, "as wide as"),
+    ("TransformerDecoderLayer", [(5, 32), None, None, None], {}, "memory"),
+    ("TransformerDecoderLayer", [(5, 32), (6, 32), None, (5,)], {},
+     "memory_pad_mask needs one flag per key step, 6"),
+    ("TransformerDecoderLayer", [(5, 30), (6, 30), None, None], {}, "4 heads must divide"),
+    ("TransformerEncoderLayer", [(5, 32), (5, 2)], {}, "pad_mask needs one flag per key step"),
+    ("MultiHeadAttention", [(5, 32), (6, 32), None, (5,)], {}, "one flag per key step, 6"),
+    ("Attention", [(5, 8), (6, 8), None, (7,)], {}, "one flag per key step, 6"),
+])
+def test_invalid_masks_and_memories_raise_clear_errors(block, ins, over, words):
+    spec, p = _params(block, **over)
+    with pytest.raises(ShapeError, match=words):
+        spec.shape(p, ins)
+
+
+def test_decoder_takes_the_fused_path_unless_its_map_is_read():
+    from builder.codegen import generate
+    from builder.compiler import compile_network
+    from builder.document import Network, Project
+    for draw in (False, True):
+        net = Network("main")
+        net.add("Input", id="x", shape=["T", 16], kind="sequence")
+        net.add("Input", id="memory", shape=["S", 16], kind="sequence", field="m")
+        net.add("TransformerDecoderLayer", id="decode", heads=2, ff_units=32)
+        net.add("Output", id="y")
+        net.connect("x", "decode", dst_port="x")
+        net.connect("memory", "decode", dst_port="memory")
+        net.connect("decode", "y", src_port="y")
+        if draw:
+            net.add("Output", id="map")
+            net.connect("decode", "map", src_port="weights")
+        module = compile_network(net).module
+        assert module.decode.need_weights is draw
+        code = generate(Project({"main": net}))
+        assert ("DecoderLayer(16, 2, 32, need_weights=False)" in code) is not draw
+        out = module(torch.randn(3, 6, 16), torch.randn(3, 4, 16))
+        assert (out[1].shape == (3, 6, 4)) if draw else (out.shape == (3, 6, 16))
