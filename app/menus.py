@@ -67,6 +67,8 @@ def build_actions(w) -> None:
     a(w, "freeze", "&Freeze selected", v("set_selection_trainable", False), "Ctrl+K",
       tip="Make the selected blocks' weights not trainable (transfer learning)")
     a(w, "unfreeze", "U&nfreeze selected", v("set_selection_trainable", True), "Ctrl+Shift+K")
+    a(w, "bypass", "&Bypass selected", v("toggle_bypass_selection"), "Ctrl+B", canvas=True,
+      tip="Skip the selected blocks: each passes its input through unchanged (an ablation)")
     a(w, "select_all", "Select &all", v("select_all"), K.SelectAll, canvas=True)
     a(w, "quick_add", "Add &block…", v("open_quick_add"), tip="Also Tab or Space on the canvas")
     a(w, "find", "&Find block…", w.find_node, K.Find,
@@ -117,7 +119,7 @@ def build_menus(w) -> None:
     m.addAction(A["quit"])
     m = bar.addMenu("&Edit")
     for key in ("undo", "redo", None, "cut", "copy", "paste", "duplicate", "delete", "dissolve",
-                None, "freeze", "unfreeze", None, "select_all", "quick_add", "find"):
+                None, "freeze", "unfreeze", "bypass", None, "select_all", "quick_add", "find"):
         m.addSeparator() if key is None else m.addAction(A[key])
     m = bar.addMenu("&View")
     for key in ("fit", "zoom_in", "zoom_out", "zoom_reset", None, "snap", "minimap", None,

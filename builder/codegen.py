@@ -155,6 +155,9 @@ class _Writer:
             if node.block in SINKS:
                 results[node_id] = inputs[0]
                 continue
+            if node.bypass:  # skipped in Layerloom: its input goes on unchanged
+                var[(node_id, out_ports[0].name)] = inputs[0]
+                continue
             params, _ = params_of(node)
             in_shapes = [shapes.inputs[node_id][p.name] for p in in_ports]
             sub = subnet_of(node, params, in_shapes)

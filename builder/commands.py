@@ -190,29 +190,34 @@ _MISSING = object()
 
 @dataclass
 class SetNodeOptions(Command):
-    """Trainable switch and initialiser of one or more nodes."""
+    """Trainable switch, initialiser and bypass of one or more nodes."""
 
     network: str
     node_ids: tuple[str, ...]
     trainable: bool | None = None
     init: str | None = None
-    _old: dict[str, tuple[bool, str]] = field(default_factory=dict, repr=False)
+    bypass: bool | None = None
+    _old: dict[str, tuple[bool, str, bool]] = field(default_factory=dict, repr=False)
     text = "Change node options"
 
     def apply(self, project):
         net = _net(project, self.network)
-        self._old = {i: (_node(net, i).trainable, net.nodes[i].init) for i in self.node_ids}
+        self._old = {i: (_node(net, i).trainable, net.nodes[i].init, net.nodes[i].bypass)
+                     for i in self.node_ids}
         for i in self.node_ids:
             if self.trainable is not None:
                 net.nodes[i].trainable = self.trainable
             if self.init is not None:
                 net.nodes[i].init = self.init
+            if self.bypass is not None:
+                net.nodes[i].bypass = self.bypass
         return Change(self.network, frozenset(self.node_ids))
 
     def revert(self, project):
         net = _net(project, self.network)
-        for i, (trainable, init) in self._old.items():
-            net.nodes[i].trainable, net.nodes[i].init = trainable, init
+        for i, (trainable, init, bypass) in self._old.items():
+            n = net.nodes[i]
+            n.trainable, n.init, n.bypass = trainable, init, bypass
         return Change(self.network, frozenset(self.node_ids))
 
 

@@ -139,6 +139,9 @@ def compile_network(net: Network, input_shapes: dict[str, Shape | None] | None =
         if node.block == "Output":
             results[node_id] = args[0]
             continue
+        if node.bypass:  # checked: the first input has the first output's shape
+            values[(node_id, out_ports[0].name)] = args[0]
+            continue
         spec = spec_of(node)
         fn = spec.inline(params) if spec is not None and spec.inline else None
         if fn is not None:  # stateless hot-path op: no module call overhead

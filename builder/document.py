@@ -70,10 +70,11 @@ class Node:
     trainable: bool = True
     init: str = "default"
     subnet: Network | None = None  # set for a Group: the sub-network it holds
+    bypass: bool = False  # passes its first input through unchanged (a quick ablation)
 
     def copy(self) -> Node:
         return Node(self.id, self.block, dict(self.params), self.pos, self.trainable, self.init,
-                    self.subnet.copy() if self.subnet is not None else None)
+                    self.subnet.copy() if self.subnet is not None else None, self.bypass)
 
 
 @dataclass

@@ -27,6 +27,7 @@ class Code(str, Enum):
     UNKNOWN_BLOCK = "unknown-block"
     EMPTY_GROUP = "empty-group"
     IN_GROUP = "in-group"  # on a Group node: a summary of the problems inside it
+    BYPASS = "bypass"  # a bypassed block whose input cannot stand in for its output
 
 
 @dataclass(frozen=True)

@@ -235,6 +235,33 @@ def _lint(G: Graph, out: Shapes) -> list[Problem]:
     return found
 
 
+def _bypass(G: Graph, out: Shapes) -> list[Problem]:
+    """A bypassed block hands its first input on as its first output: only where the two
+    have one shape, and nothing reads its other outputs."""
+    found = []
+    for node_id, node in G.net.nodes.items():
+        if not node.bypass:
+            continue
+        ins, outs = G.ports.get(node_id, ((), ()))
+        said = None
+        if not ins or not outs:
+            said = f"{node.block} has no input to pass on; it cannot be bypassed"
+        else:
+            a = out.inputs.get(node_id, {}).get(ins[0].name)
+            b = out.outputs.get(node_id, {}).get(outs[0].name)
+            extra = sorted({e.src_port for e in G.net.edges if e.src == node_id}
+                           - {outs[0].name})
+            if a is not None and b is not None and tuple(a) != tuple(b):
+                said = (f"bypassed, but it turns {fmt_shape(a)} into {fmt_shape(b)}: its input "
+                        "cannot stand in for its output. Switch the bypass off (Ctrl+B)")
+            elif extra:
+                said = (f"bypassed, but its output {', '.join(extra)} is wired: a bypass passes "
+                        f"on only {ins[0].name} as {outs[0].name}")
+        if said:
+            found.append(Problem(Code.BYPASS, said, G.path, node_id))
+    return found
+
+
 def propagate(G: Graph, input_shapes: dict[str, Shape | None] | None = None) -> Shapes:
     """Shapes on every port of the acyclic part of the network.
 
@@ -315,4 +342,4 @@ def check(net: Network, input_shapes: dict[str, Shape | None] | None = None,
     G = Graph(net, path or "")
     problems = validate(G)
     shapes = propagate(G, input_shapes)
-    return Report(G, shapes, problems + shapes.problems + _lint(G, shapes))
+    return Report(G, shapes, problems + shapes.problems + _lint(G, shapes) + _bypass(G, shapes))

@@ -231,6 +231,9 @@ def _node(types: list[str], strict: bool) -> dict:
                 "pos": {"type": "array", "items": coordinate, "minItems": 2, "maxItems": 2,
                         "default": [0, 0]},
                 "trainable": {"type": "boolean", "default": True},
+                "bypass": {"description": "Pass the first input through unchanged (the "
+                                          "block is skipped); needs equal shapes in and out.",
+                           "type": "boolean", "default": False},
                 "init": {"enum": list(INITS), "default": "default"},
                 "subnet": {"$ref": "#/$defs/network"}},
             "allOf": rules}

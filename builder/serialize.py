@@ -72,6 +72,8 @@ def _net_to_dict(net: Network) -> dict:
             d["trainable"] = False
         if n.init != "default":
             d["init"] = n.init
+        if n.bypass:
+            d["bypass"] = True
         if n.subnet is not None:
             d["subnet"] = _net_to_dict(n.subnet)
         nodes.append(d)
@@ -175,7 +177,7 @@ MIGRATIONS = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
 _TOP_KEYS = ("format", "version", "description", "networks", "dataset", "recipe", "training",
              "streams")
 _NETWORK_KEYS = ("name", "nodes", "edges")
-_NODE_KEYS = ("id", "block", "params", "pos", "trainable", "init", "subnet")
+_NODE_KEYS = ("id", "block", "params", "pos", "trainable", "init", "subnet", "bypass")
 _EDGE_KEYS = ("from", "to")
 
 
@@ -252,7 +254,8 @@ def _read_node(nd: Any, r: Reader, i: int, net: Network, depth: int) -> Node:
             raise nr.fail("only a Group node may hold a subnet")
         subnet = _read_network(nr.get(nd, "subnet", dict), nr.at("subnet"), depth + 1)
     return Node(node_id, block, params, (float(pos[0]), float(pos[1])),
-                nr.get(nd, "trainable", bool, True), init, subnet)
+                nr.get(nd, "trainable", bool, True), init, subnet,
+                nr.get(nd, "bypass", bool, False))
 
 
 _FIELD_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "dict[str, Any]": dict,

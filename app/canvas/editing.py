@@ -31,6 +31,14 @@ class CanvasEditing:
         command = edits.set_trainable(scene.net_name, scene.net, scene.selected_node_ids(), on)
         return command is not None and scene.model.do(command)
 
+    def toggle_bypass_selection(self) -> bool:
+        scene = self.scene()
+        command, why = edits.toggle_bypass(scene.net_name, scene.net, scene.selected_node_ids())
+        if command is None:
+            scene.model.refused.emit(why)
+            return False
+        return scene.model.do(command)
+
     def select_all(self) -> None:
         self.scene().select_nodes(self.scene().nodes)
 
@@ -101,7 +109,8 @@ class CanvasEditing:
                                   ("Freeze (not trainable)",
                                    lambda: self.set_selection_trainable(False), has_sel),
                                   ("Unfreeze", lambda: self.set_selection_trainable(True),
-                                   has_sel)):
+                                   has_sel),
+                                  ("Bypass on / off", self.toggle_bypass_selection, has_sel)):
             menu.addAction(text, fn).setEnabled(enabled)
         menu.addSeparator()
         menu.addAction("Auto-layout", self.auto_layout)

@@ -30,6 +30,7 @@ ROW_STRETCH = 1.25
 
 __all__ = ["new_node", "add_block", "add_and_wire", "delete", "output_kind", "input_kind",
            "kinds_fit", "can_connect", "loop_through", "loop_message", "fitting_blocks",
+           "toggle_bypass",
            "paste_nodes", "fragment_of", "auto_layout", "dissolve", "set_trainable"]
 
 
@@ -184,6 +185,20 @@ def dissolve(net_name: str, net: Network, node_ids) -> Command | None:
 def set_trainable(net_name: str, net: Network, node_ids, on: bool) -> Command | None:
     ids = tuple(i for i in node_ids if i in net.nodes)
     return SetNodeOptions(net_name, ids, trainable=on) if ids else None
+
+
+def toggle_bypass(net_name: str, net: Network, node_ids) -> tuple[Command | None, str]:
+    """Bypass the selected blocks (or, when all are bypassed, switch it off): one command,
+    or none and why.  Where shapes do not allow it, the check says so on the block."""
+    ids = tuple(i for i in node_ids if i in net.nodes
+                and net.nodes[i].block not in (*SOURCES, "Output"))
+    if not ids:
+        return None, ("Select a block to bypass (Ctrl+B); Input and Output blocks have "
+                      "nothing to pass on")
+    on = not all(net.nodes[i].bypass for i in ids)
+    command = SetNodeOptions(net_name, ids, bypass=on)
+    command.text = f"{'Bypass' if on else 'Restore'} {', '.join(ids)}"
+    return command, ""
 
 
 def paste_nodes(net_name: str, net: Network, fragment: Network, offset=(40.0, 40.0),

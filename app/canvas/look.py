@@ -39,6 +39,7 @@ class NodeLook:
     height: float
     port_top: float  # y of the first port; below the texts when ports carry labels
     group: bool = False  # a Group: drawn as a stack, ports always named (its inner Inputs)
+    bypassed: bool = False  # dimmed, a line from its first input straight to its output
 
     def port_pos(self, name: str, is_input: bool) -> tuple[float, float] | None:
         ports = self.inputs if is_input else self.outputs
@@ -121,4 +122,5 @@ def look_of(node: Node) -> NodeLook:
         height=float(max(text_h, port_h, 48.0)),
         port_top=port_top,
         group=group,
+        bypassed=node.bypass,
     )

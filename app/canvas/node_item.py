@@ -180,6 +180,8 @@ class NodeItem(QGraphicsItem):
             painter.fillRect(rect, theme.color("accent") if selected else self.overlay or cat)
             return
         painter.setRenderHint(painter.RenderHint.Antialiasing)
+        if look.bypassed:
+            painter.setOpacity(0.35)
         if look.group:  # two cards behind the node: a group is a stack of blocks
             painter.setPen(QPen(cat, 1.2))
             painter.setBrush(theme.color("node_body"))
@@ -212,6 +214,12 @@ class NodeItem(QGraphicsItem):
         painter.drawRoundedRect(rect.adjusted(0.5, 0.5, -0.5, -0.5), 6, 6)
         if self.overlay is not None:
             self._paint_overlay(painter, look, lod >= 0.45)
+        if look.bypassed and look.inputs and look.outputs:
+            painter.setOpacity(1.0)  # the way the data really goes: straight through
+            a = look.port_pos(look.inputs[0][0], True)
+            b = look.port_pos(look.outputs[0][0], False)
+            painter.setPen(QPen(theme.color("wire"), 2.0))
+            painter.drawLine(QPointF(*a), QPointF(*b))
 
     def _paint_overlay(self, painter, look: NodeLook, texts: bool) -> None:
         painter.setPen(QPen(self.overlay, 3.0))

@@ -350,3 +350,23 @@ def test_typing_in_the_quick_add_or_inspector_never_edits_the_graph(window, view
     QTest.keyClick(edit, Qt.Key_Backspace)
     QTest.keyClick(edit, Qt.Key_Delete)
     assert "relu1" in net(window).nodes
+
+
+def test_ctrl_b_bypasses_the_selection_dimmed_in_one_undo_step(window, view, qtbot):
+    scene = view.scene()
+    scene.select_nodes(["relu1"])
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key_B, Qt.ControlModifier)
+    assert net(window).nodes["relu1"].bypass and scene.nodes["relu1"].look.bypassed
+    assert not window.model.report("main").problems  # ReLU keeps the shape: allowed
+    view.viewport().repaint()
+    window.model.undo()
+    assert not net(window).nodes["relu1"].bypass and not scene.nodes["relu1"].look.bypassed
+    window.model.redo()
+    window.acts["bypass"].trigger()  # all selected are bypassed: switch it off
+    assert not net(window).nodes["relu1"].bypass
+    # An Input has nothing to pass on: refused, and said why.
+    scene.select_nodes(["x"])
+    with qtbot.waitSignal(window.model.refused) as said:
+        window.acts["bypass"].trigger()
+    assert "nothing to pass on" in said.args[0]
