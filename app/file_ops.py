@@ -14,9 +14,10 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from app import settings
 from app.autosave import Recovery
 from app.document_model import DocumentModel
+from builder import pngtext
 from builder.document import Network, Project
 from builder.gallery import DEFAULT, template_path
-from builder.serialize import LoomError, load, save
+from builder.serialize import LoomError, load, loads, save
 
 __all__ = ["FileController", "blank_project", "fallback_mlp", "FILTER"]
 
@@ -95,6 +96,27 @@ class FileController(QObject):
             return False
         self.model.replace(project, Path(path).resolve())
         settings.add_recent(path)
+        self.opened.emit()
+        return True
+
+    def open_picture(self, path: str | Path, confirm: bool = True) -> bool:
+        """Open the project a Layerloom picture carries, as an unsaved copy (the picture is
+        not a project file to save over)."""
+        if confirm and not self.confirm_discard():
+            return False
+        name = Path(path).name
+        try:
+            text = pngtext.read(path)
+            if text is None:
+                self.show_error("No project in this picture", f"{name} holds no Layerloom "
+                                "project: only screenshots, sample grids and plots that "
+                                "Layerloom saved carry one.")
+                return False
+            project = loads(text)
+        except (OSError, pngtext.PngTextError, LoomError) as e:
+            self.show_error("Cannot open the picture's project", f"{name}: {e}")
+            return False
+        self.model.replace(project, None, origin=f"the project in {name}")
         self.opened.emit()
         return True
 

@@ -333,14 +333,20 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
             event.ignore()
 
     def dragEnterEvent(self, event):
-        if any(u.toLocalFile().endswith(".loom") for u in event.mimeData().urls()):
+        if any(u.toLocalFile().lower().endswith((".loom", ".png"))
+               for u in event.mimeData().urls()):
             event.acceptProposedAction()
 
     def dropEvent(self, event):
         for url in event.mimeData().urls():
-            if url.toLocalFile().endswith(".loom"):
+            path = url.toLocalFile()
+            if path.endswith(".loom"):
                 event.acceptProposedAction()
-                self.files.open_path(url.toLocalFile())
+                self.files.open_path(path)
+                return
+            if path.lower().endswith(".png"):  # a picture Layerloom made holds its project
+                event.acceptProposedAction()
+                self.files.open_picture(path)
                 return
 
 

@@ -21,6 +21,8 @@ def screenshot(file: str | None, out_png: str, size: tuple[int, int] = (1600, 10
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow, make_app
+    from builder import pngtext
+    from builder.serialize import dumps
 
     make_app()
     window = MainWindow(autosave=False)
@@ -53,6 +55,8 @@ def screenshot(file: str | None, out_png: str, size: tuple[int, int] = (1600, 10
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
     ok = window.grab().save(str(out))
+    if ok:  # the picture carries its project: dropped on the window, it opens it
+        pngtext.embed(out, dumps(window.model.project))
     window.model.document.mark_clean()  # nothing to ask on close
     window.close()
     window.deleteLater()

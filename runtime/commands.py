@@ -243,7 +243,7 @@ def sample(args) -> int:
     try:
         samples = sample_project(project, args.weights, args.n, args.seed, args.prompt,
                                  args.temperature, args.network)
-        said = write_samples(samples, out, args.force, project.recipe.name)
+        said = write_samples(samples, out, args.force, project.recipe.name, project)
     except SetupError as e:  # a project that does not compile or fit its recipe
         code = EXIT_INPUT if e.kind == "dataset" else EXIT_FAILED
         return _fail(str(e), code)

@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from builder import pngtext
 from builder.document import Project
+from builder.serialize import dumps
 from runtime.assemble import load_data, make_recipe
 from runtime.checkpoint import CheckpointError, load_weights, read_meta
 from runtime.events import Samples, summarise_keys
@@ -189,10 +191,11 @@ def _txt(texts, path: Path) -> str:
 
 
 def write_samples(samples: Samples, path: str | Path, force: bool = False,
-                  recipe: str = "the") -> str:
+                  recipe: str = "the", project: Project | None = None) -> str:
     """Write ``samples`` to ``path`` as its kind says; returns what was written, in words.
     The suffix must be the kind's (.png, .csv, .txt); an existing file is replaced only with
-    ``force``."""
+    ``force``.  A PNG carries ``project`` (``builder.pngtext``): dropped on the window, it
+    opens the project that made it."""
     path = Path(path)
     suffix = SUFFIXES.get(samples.kind)
     if suffix is None:
@@ -204,7 +207,10 @@ def write_samples(samples: Samples, path: str | Path, force: bool = False,
         raise SampleError(f"{path} already exists; pass --force to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     if samples.kind == "images":
-        return _png(samples.data, path, samples.extra.get("cols"))
+        said = _png(samples.data, path, samples.extra.get("cols"))
+        if project is not None:
+            pngtext.embed(path, dumps(project))
+        return said
     if samples.kind == "points":
         return _csv(samples.data, samples.labels, path)
     return _txt(samples.data, path)

@@ -155,3 +155,38 @@ def test_start_page_groups_the_gallery_with_a_thumbnail_per_example(window):
     drawn = sum(image.pixelColor(x, y) != background
                 for x in range(0, image.width(), 2) for y in range(0, image.height(), 2))
     assert drawn > 60
+
+
+def _drop_file(window, path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(200, 200), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier)
+    window.dropEvent(event)
+    return event
+
+
+def test_a_screenshot_dropped_on_the_window_opens_its_project(window, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from app.screenshot import screenshot
+    from builder.gallery import template_path
+    from builder.serialize import load
+
+    out = tmp_path / "shot.png"
+    assert screenshot(str(template_path("lenet")), str(out), (900, 600)) == 0
+    window.files.ask_save = lambda: "discard"
+    assert _drop_file(window, out).isAccepted()
+    assert to_dict(window.model.project) == to_dict(load(template_path("lenet")))
+    assert window.model.path is None  # an unsaved copy: saving asks for a name
+    assert "the project in shot.png" in window.windowTitle()
+    # A picture Layerloom did not make: said so, nothing changes.
+    errors = []
+    monkeypatch.setattr(window.files, "show_error", lambda t, m: errors.append(m))
+    Image.new("RGB", (4, 4)).save(tmp_path / "plain.png")
+    before = to_dict(window.model.project)
+    _drop_file(window, tmp_path / "plain.png")
+    assert "holds no Layerloom project" in errors[0]
+    assert to_dict(window.model.project) == before
