@@ -8,7 +8,7 @@ from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QCursor
 
 from app.canvas import edits
-from app.canvas.look import GRID, NODE_W
+from app.canvas.look import DOT, GRID, NODE_W
 from app.canvas.node_item import NodeItem
 from app.canvas.wiring import WireDrag
 
@@ -73,6 +73,17 @@ class CanvasAdding:
         command = self.splicer.add_into(scene.net_name, node, edge)
         if command is None or not scene.model.do(command):
             return self.add_block(block, scene_pos)
+        scene.select_nodes([node.id])
+        return node.id
+
+    def add_reroute(self, edge, scene_pos: QPointF) -> str | None:
+        """A reroute point where a wire was double-clicked: drag it to route the wire."""
+        scene = self.scene()
+        node = edits.new_node(scene.net, "Reroute", (scene_pos.x() - DOT / 2,
+                                                     scene_pos.y() - DOT / 2))
+        command = self.splicer.add_into(scene.net_name, node, edge)
+        if command is None or not scene.model.do(command):
+            return None
         scene.select_nodes([node.id])
         return node.id
 

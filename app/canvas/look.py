@@ -12,7 +12,7 @@ from builder.blocks.spec import BlockSpec
 from builder.document import Node
 from builder.ports import GROUP, node_ports, params_of, spec_of
 
-__all__ = ["NodeLook", "look_of", "format_value", "format_shape", "NODE_W", "HEADER_H",
+__all__ = ["NodeLook", "look_of", "DOT", "format_value", "format_shape", "NODE_W", "HEADER_H",
            "LINE_H", "PORT_GAP", "PORT_R", "GRID"]
 
 NODE_W = 140.0  # leaves room for a shape label between nodes 220 apart
@@ -40,6 +40,7 @@ class NodeLook:
     port_top: float  # y of the first port; below the texts when ports carry labels
     group: bool = False  # a Group: drawn as a stack, ports always named (its inner Inputs)
     bypassed: bool = False  # dimmed, a line from its first input straight to its output
+    dot: bool = False  # a reroute point: a small dot on the wire, no box
 
     def port_pos(self, name: str, is_input: bool) -> tuple[float, float] | None:
         ports = self.inputs if is_input else self.outputs
@@ -86,9 +87,17 @@ def _key_lines(spec: BlockSpec, params: dict) -> tuple[str, ...]:
     return tuple(lines)
 
 
+DOT = 16.0  # a reroute point's size
+
+
 def look_of(node: Node) -> NodeLook:
     spec = spec_of(node)
     ins, outs = node_ports(node)
+    if node.block == "Reroute":
+        return NodeLook("Reroute point", node.id, spec.category, (),
+                        tuple((p.name, p.kind, p.optional) for p in ins),
+                        tuple((p.name, p.kind) for p in outs), False, True, DOT, DOT, DOT / 2,
+                        dot=True)
     if spec is not None:
         params, _ = params_of(node)
         lines = _key_lines(spec, params)

@@ -149,7 +149,10 @@ class NodeItem(QGraphicsItem):
         return self.pos() + QPointF(*local)
 
     def port_at(self, local: QPointF, slack: float = 6.0) -> tuple[str, bool] | None:
-        """(port name, is_input) of the port under a point in item coordinates."""
+        """(port name, is_input) of the port under a point in item coordinates.  A reroute
+        dot is all ports but for its middle, which moves it."""
+        if self.look.dot:
+            slack = 0.0
         best, best_d = None, (PORT_R + slack) ** 2
         for is_input, ports in ((True, self.look.inputs), (False, self.look.outputs)):
             for port in ports:
@@ -180,6 +183,12 @@ class NodeItem(QGraphicsItem):
             painter.fillRect(rect, theme.color("accent") if selected else self.overlay or cat)
             return
         painter.setRenderHint(painter.RenderHint.Antialiasing)
+        if look.dot:  # a reroute point: a knot in the wire
+            painter.setPen(QPen(theme.color("accent") if selected else theme.color("wire"),
+                                2.0 if selected else 1.4))
+            painter.setBrush(theme.color("node_body"))
+            painter.drawEllipse(rect.adjusted(2, 2, -2, -2))
+            return
         if look.bypassed:
             painter.setOpacity(0.35)
         if look.group:  # two cards behind the node: a group is a stack of blocks

@@ -249,6 +249,10 @@ class CanvasView(CanvasAdding, CanvasEditing, QGraphicsView):
         item = self.itemAt(pos)
         item = item.parentItem() if item is not None and item.parentItem() else item
         net = self.scene().net
+        if isinstance(item, EdgeItem) and event.button() == Qt.LeftButton:
+            self.add_reroute(item.edge, self.mapToScene(pos))  # a knot to route the wire by
+            event.accept()
+            return
         if isinstance(item, NodeItem) and item.look.group and item.node_id in net.nodes:
             self.open_group_requested.emit(f"{self.scene().net_name}/{item.node_id}")
             event.accept()

@@ -12,7 +12,13 @@ from torch import nn
 from builder.blocks.spec import ANY, INDEX, BlockSpec, Param, Port, check, make, register
 from builder.shapes import fmt_shape
 
-__all__ = ["Add", "Multiply", "Concat", "Reshape", "Slice", "Split", "DropConnectLinear"]
+__all__ = ["Add", "Multiply", "Concat", "Reshape", "Slice", "Split", "DropConnectLinear",
+           "passthrough"]
+
+
+def passthrough(x):
+    """A reroute point in the compiled graph: the same tensor, no module, no copy."""
+    return x
 
 
 # --- modules (self-contained: code generation copies their source) -------------------------
@@ -282,6 +288,20 @@ register(
         shape=lambda p, ins: [ins[0]],
         has_weights=False,
         keeps_space=True,
+    ),
+    BlockSpec(
+        "Reroute",
+        "Dense & shape",
+        "A point on a wire, to route it by hand: around blocks, along a skip connection. "
+        "Double-click a wire to add one; the tensor passes on unchanged.",
+        inputs=(Port("x", ANY),),
+        outputs=(Port("y", ANY),),
+        build=lambda p, ins: make(nn.Identity),
+        shape=lambda p, ins: [ins[0]],
+        inline=lambda p: passthrough,
+        has_weights=False,
+        keeps_space=True,
+        title="Reroute point",
     ),
     BlockSpec(
         "Concat",

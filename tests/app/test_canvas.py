@@ -370,3 +370,26 @@ def test_ctrl_b_bypasses_the_selection_dimmed_in_one_undo_step(window, view, qtb
     with qtbot.waitSignal(window.model.refused) as said:
         window.acts["bypass"].trigger()
     assert "nothing to pass on" in said.args[0]
+
+
+def test_double_clicking_a_wire_adds_a_reroute_point_to_route_it_by(window, view, qtbot):
+    scene = view.scene()
+    before = list(net(window).edges)
+    wire = scene.edges[Edge("relu1", "y", "hidden2", "x")]
+    at = view.mapFromScene(wire._mid)
+    QTest.mouseDClick(view.viewport(), Qt.LeftButton, Qt.NoModifier, at)
+    (knot,) = [i for i, n in net(window).nodes.items() if n.block == "Reroute"]
+    assert Edge("relu1", "y", knot, "x") in net(window).edges
+    assert Edge(knot, "y", "hidden2", "x") in net(window).edges
+    assert scene.nodes[knot].look.dot and scene.nodes[knot].boundingRect().width() < 30
+    assert not window.model.report("main").problems  # the shape passes on
+    # Drag it: the wire follows, the network computes the same.
+    a = view.mapFromScene(scene.nodes[knot].sceneBoundingRect().center())
+    y0 = net(window).nodes[knot].pos[1]
+    drag(view, a, a + QPoint(0, 120))
+    assert net(window).nodes[knot].pos[1] > y0 + 50
+    wire = scene.edges[Edge(knot, "y", "hidden2", "x")]
+    assert wire.sceneBoundingRect().bottom() > scene.nodes["hidden2"].sceneBoundingRect().bottom()
+    window.model.undo()
+    window.model.undo()
+    assert net(window).edges == before

@@ -79,3 +79,26 @@ def test_generated_code_and_onnx_skip_the_bypassed_block(tmp_path):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (y,) = session.run(None, {"x": x.numpy()})
     np.testing.assert_allclose(y, compiled.module(x).detach().numpy(), atol=1e-5)
+
+
+def test_a_reroute_point_is_the_same_tensor_in_torch_code_and_onnx(tmp_path):
+    net = mlp()
+    net.add("Reroute", id="knot")
+    net.edges = [e for e in net.edges if e.dst != "fc2"]
+    net.connect("relu", "knot")
+    net.connect("knot", "fc2")
+    compiled = compile_network(net)
+    assert not hasattr(compiled.module, "knot")  # no module: a function that returns x
+    plain = compile_network(mlp())
+    plain.module.load_state_dict(compiled.module.state_dict())
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(compiled.module.eval()(x), plain.module.eval()(x))
+    scope: dict = {}
+    exec(compile(generate(Project({"main": net})), "generated.py", "exec"), scope)
+    model = scope["Main"]().eval()
+    model.load_state_dict(compiled.module.state_dict())
+    torch.testing.assert_close(model(x), plain.module(x))
+    session = ort.InferenceSession(str(export_onnx(compiled, tmp_path / "r.onnx")),
+                                   providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"x": x.numpy()})[0],
+                               plain.module(x).detach().numpy(), atol=1e-5)
