@@ -28,6 +28,7 @@ from app import theme
 from app.document_model import DocumentModel
 from app.inspector import node_facts as facts
 from app.inspector.param_field import ParamField
+from app.inspector.run_to_here import RunToHere
 from app.quick_fix import fix_label
 from builder.commands import RenameNode, SetNodeOptions, SetParams
 from builder.document import INITS, valid_name
@@ -133,6 +134,9 @@ class Inspector(QScrollArea):
         self._heading(nb, "Size")
         self.cost = _label()
         nb.addWidget(self.cost)
+        self._heading(nb, "Run to here")
+        self.run_here = RunToHere()
+        nb.addWidget(self.run_here)
         self.formula_head = self._heading(nb, "Formula")
         self.formula = _label()
         mono = QFont("DejaVu Sans Mono")
@@ -201,6 +205,9 @@ class Inspector(QScrollArea):
         self.init.setCurrentIndex(max(0, self.init.findText(node.init)))
         self.shapes.setText(facts.shapes_html(report, node.id))
         self.cost.setText(facts.cost_text(self.model.stats(self.net_name), node))
+        inside_group = "/" in self.net_name  # a group's inside runs only within its network
+        self.run_here.set_target(self.model.project, None if inside_group else self.net_name,
+                                 node.id)
         formula = facts.formula_text(report, node)
         self.formula_head.setVisible(bool(formula))
         self.formula.setVisible(bool(formula))

@@ -83,6 +83,8 @@ def diff_networks(a: Network, b: Network) -> NetworkDiff:
             what.append("frozen" if not nb.trainable else "unfrozen")
         if na.init != nb.init:
             what.append(f"init {na.init} → {nb.init}")
+        if na.bypass != nb.bypass:
+            what.append("bypassed" if nb.bypass else "bypass off")
         if (na.subnet is None) != (nb.subnet is None) or (
                 na.subnet is not None and not diff_networks(na.subnet, nb.subnet).empty):
             what.append("inner network")
