@@ -29,9 +29,10 @@ from app.training.plots.style import Panel, live_curve, plot_widget, series_colo
 from app.training.runs import RunRecord, RunStore
 from app.training.series import RunSeries, ema
 
-__all__ = ["RunsPanel", "metric_choices", "curve_of"]
+__all__ = ["RunsPanel", "metric_choices", "metric_columns", "curve_of"]
 
-COLUMNS = ("Run", "Status", "Steps", "Val loss", "Val accuracy", "Dataset", "Started")
+COLUMNS = ("Run", "Status", "Steps", "Dataset", "Started")  # then each recipe's metrics
+MAX_METRICS = 6  # validation metric columns at most; the rest are in the plot's picker
 STATUS = {"max_steps": "done (step cap)", "completed": "done", "early_stopping": "stopped early",
           "stopped": "stopped", "failed": "failed", "running": "running"}
 SMOOTH = 0.6  # per-step curves are compared smoothed (raw ones are unreadable overlaid)
@@ -64,6 +65,18 @@ def curve_of(series: RunSeries, kind: str, name: str):
     return (c.x, c.y) if c is not None and len(c) else None
 
 
+def metric_columns(records) -> list[str]:
+    """The validation metrics the listed runs report, loss first, then the ones most runs
+    share: a GAN's and a classifier's runs each show their own numbers."""
+    counts: dict[str, int] = {}
+    for r in records:
+        for name, value in r.final.items():
+            if isinstance(value, (int, float)):
+                counts[name] = counts.get(name, 0) + 1
+    ranked = sorted(counts, key=lambda n: (n != "loss", -counts[n], n))
+    return ranked[:MAX_METRICS]
+
+
 def _num(value) -> str:
     return f"{value:.4g}" if isinstance(value, (int, float)) else ""
 
@@ -86,6 +99,7 @@ class RunsPanel(QWidget):
         self.records: list[RunRecord] = []
 
         self.tree = QTreeWidget()
+        self.metrics: list[str] = []  # the validation metric columns, set by reload
         self.tree.setColumnCount(len(COLUMNS))
         self.tree.setHeaderLabels(list(COLUMNS))
         self.tree.setRootIsDecorated(False)
@@ -165,12 +179,16 @@ class RunsPanel(QWidget):
     def reload(self) -> None:
         checked = set(self.checked_names())
         self.records = self.store.records()
+        self.metrics = metric_columns(self.records)
+        headers = [*COLUMNS[:3], *(f"Val {m}" for m in self.metrics), *COLUMNS[3:]]
         self.tree.blockSignals(True)
         self.tree.clear()
+        self.tree.setColumnCount(len(headers))
+        self.tree.setHeaderLabels(headers)
         for r in self.records:
             item = QTreeWidgetItem([
                 r.label, STATUS.get(r.status, r.status), str(r.steps) if r.steps else "",
-                _num(r.final.get("loss")), _num(r.final.get("accuracy")), r.dataset,
+                *(_num(r.final.get(m)) for m in self.metrics), r.dataset,
                 time.strftime("%H:%M:%S", time.localtime(r.created))])
             item.setData(0, Qt.UserRole, r.name)
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
@@ -179,7 +197,7 @@ class RunsPanel(QWidget):
             if r.message:
                 item.setToolTip(1, r.message)
             self.tree.addTopLevelItem(item)
-        for i in range(len(COLUMNS)):
+        for i in range(len(headers)):
             self.tree.resizeColumnToContents(i)
         self.tree.blockSignals(False)
         where = "a temporary folder (saved with the project)" if self.store.temporary \

@@ -20,6 +20,10 @@ def test_two_runs_overlay_and_say_what_changed(window, qtbot, tmp_path):
 
     runs = t.runs
     assert [r.optimizer for r in runs.records] == ["sgd lr 0.01", "adam lr 0.01"]
+    header = runs.tree.headerItem()
+    names = [header.text(i) for i in range(header.columnCount())]
+    assert names[3:5] == ["Val loss", "Val accuracy"]
+    assert all(runs.tree.topLevelItem(i).text(4) for i in range(2))  # filled for both
     runs.set_checked([r.name for r in runs.records])
     t.dock.tabs.setCurrentWidget(runs)
     choose(runs.metric, "step:loss")
@@ -163,3 +167,23 @@ def test_file_datasets_browse_and_downloads_show_progress(window, qtbot, monkeyp
     form.download()
     wait_for(lambda: not form.downloading, 10_000)
     assert "no network" in form.download_status.text()
+
+
+def test_the_runs_table_shows_each_recipes_own_metrics(tmp_path):
+    # Before: fixed loss and accuracy columns, blank for a GAN's runs.
+    from pathlib import Path
+
+    from app.training.runs import RunRecord
+    from app.training.runs_panel import metric_columns
+
+    def run(n, final):
+        return RunRecord(Path(tmp_path / f"r{n}"), n, f"run {n}", 0.0, "completed", 10,
+                         final=final)
+
+    gan = run(1, {"loss_d": 0.6, "loss_g": 0.9, "fid": 12.0})
+    classifier = run(2, {"loss": 0.3, "accuracy": 0.9, "top5_accuracy": 1.0})
+    assert metric_columns([gan, classifier])[0] == "loss"
+    assert {"loss_d", "loss_g", "fid", "accuracy"} <= set(metric_columns([gan, classifier]))
+    assert metric_columns([gan]) == ["fid", "loss_d", "loss_g"]
+    many = run(3, {f"m{i}": float(i) for i in range(10)})
+    assert len(metric_columns([many])) == 6
