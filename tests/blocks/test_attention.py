@@ -254,7 +254,7 @@ MASKABLE = {  # block → (params, input shapes with the sequence x first)
     "Attention": (dict(score="additive", units=6), [(7, 8), (7, 8), None, None]),
     "MultiHeadAttention": (dict(heads=2), [(7, 8), None, None, None]),
     "TransformerEncoderLayer": (dict(heads=2, feedforward=16), [(7, 8), None]),
-    "TransformerDecoderLayer": (dict(heads=2, ff_units=16), [(7, 8), (5, 8), None, None]),
+    "TransformerDecoderLayer": (dict(heads=2, feedforward=16), [(7, 8), (5, 8), None, None]),
 }
 
 
@@ -418,9 +418,9 @@ def test_fused_path_with_masks_gives_the_numbers_of_the_drawn_one(block, ins):
                                   dict(causal=False, dropout=0.0)])
 def test_transformer_decoder_layer(over):
     ins = [(6, 12), (9, 12), (6,), (9,)]
-    _, p, rule = _check("TransformerDecoderLayer", ins, heads=3, ff_units=20, **over)
+    _, p, rule = _check("TransformerDecoderLayer", ins, heads=3, feedforward=20, **over)
     assert rule == [(6, 12), (6, 9)]
-    _check("TransformerDecoderLayer", [(6, 12), (9, 12), None, None], heads=3, ff_units=20,
+    _check("TransformerDecoderLayer", [(6, 12), (9, 12), None, None], heads=3, feedforward=20,
            **over)
     spec = blocks.get("TransformerDecoderLayer")
     m = spec.build(p, ins)()
@@ -470,7 +470,7 @@ def test_decoder_takes_the_fused_path_unless_its_map_is_read():
         net = Network("main")
         net.add("Input", id="x", shape=["T", 16], kind="sequence")
         net.add("Input", id="memory", shape=["S", 16], kind="sequence", field="m")
-        net.add("TransformerDecoderLayer", id="decode", heads=2, ff_units=32)
+        net.add("TransformerDecoderLayer", id="decode", heads=2, feedforward=32)
         net.add("Output", id="y")
         net.connect("x", "decode", dst_port="x")
         net.connect("memory", "decode", dst_port="memory")

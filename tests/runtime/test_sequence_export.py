@@ -53,7 +53,7 @@ def _seq2seq() -> Network:
         net.chain(side, f"{side}_embed", f"{side}_position")
         net.connect(side, f"{side}_pad")
     net.add("TransformerEncoderLayer", id="encode", heads=2, feedforward=16)
-    net.add("TransformerDecoderLayer", id="decode", heads=2, ff_units=16, norm_first=True)
+    net.add("TransformerDecoderLayer", id="decode", heads=2, feedforward=16, norm_first=True)
     net.add("TimeDistributedLinear", id="logits", units=VOCAB)
     net.add("Permute", id="transpose", dims="1 0")
     net.add("Output", id="y")
