@@ -7,8 +7,11 @@ Tensor encoding of one tree with at most M = 2**(max_depth+1) - 1 nodes, listed 
 - ``left``, ``right`` [M] int64: positions of the node's children in the same arrays, -1 for
   leaves and padding;
 - ``root`` [] int64: position of the root, which is the last real node;
+- ``node_values`` [M] float32: the value of the subtree under each node (a digit's own value
+  at a leaf), 0 for padding: what a view shows under each node;
 - ``y``: the value, [1] float32 (target ``value``) or its last digit as a class [] int64
   (target ``last digit``: value mod 10, always 0..9).
+``DataInfo.extra["tree"]`` names these fields (``TREE``): where a recipe finds trees to draw.
 """
 
 from __future__ import annotations
@@ -20,28 +23,33 @@ from builder.blocks.spec import Param
 from runtime.data.core import DataInfo, FieldInfo, TensorData
 from runtime.data.registry import SEED, VAL_FRACTION, DatasetSpec, n_samples, register
 
-__all__ = ["VOCAB", "OPS", "random_trees", "tree_text"]
+__all__ = ["VOCAB", "OPS", "TREE", "random_trees", "tree_text"]
 
 VOCAB = ("<pad>", *"0123456789", "+", "-", "*")
 OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 _LEAF_CHANCE = 0.3  # below the root, an inner position becomes a leaf this often
+# DataInfo.extra["tree"]: which fields encode the trees, for the recipes' tree pictures.
+TREE = {"tokens": "tokens", "left": "left", "right": "right", "root": "root",
+        "values": "node_values"}
 
 
 def _grow(rng, depth: int, max_depth: int, ops: str, out: list) -> tuple[int, int]:
-    """Append one random subtree in post-order to ``out``; returns (its position, value)."""
+    """Append one random subtree in post-order to ``out`` as (token, left, right, value)
+    per node; returns (its position, value)."""
     if depth == max_depth or (depth > 0 and rng.random() < _LEAF_CHANCE):
         digit = int(rng.integers(0, 10))
-        out.append((1 + digit, -1, -1))
+        out.append((1 + digit, -1, -1, digit))
         return len(out) - 1, digit
     op = ops[int(rng.integers(0, len(ops)))]
     left, a = _grow(rng, depth + 1, max_depth, ops, out)
     right, b = _grow(rng, depth + 1, max_depth, ops, out)
-    out.append((VOCAB.index(op), left, right))
+    out.append((VOCAB.index(op), left, right, OPS[op](a, b)))
     return len(out) - 1, OPS[op](a, b)
 
 
 def random_trees(n: int, max_depth: int, ops: str, seed: int):
-    """(tokens, left, right, root, values) arrays for ``n`` random trees (see module doc)."""
+    """(tokens, left, right, root, values, node_values) arrays for ``n`` random trees (see
+    the module doc; ``values`` [n] is each whole tree's)."""
     rng = np.random.default_rng(seed)
     m = 2 ** (max_depth + 1) - 1
     tokens = np.zeros((n, m), np.int64)
@@ -49,12 +57,13 @@ def random_trees(n: int, max_depth: int, ops: str, seed: int):
     right = np.full((n, m), -1, np.int64)
     root = np.zeros(n, np.int64)
     values = np.zeros(n, np.int64)
+    node_values = np.zeros((n, m), np.float32)
     for i in range(n):
-        nodes: list[tuple[int, int, int]] = []
+        nodes: list[tuple[int, int, int, int]] = []
         root[i], values[i] = _grow(rng, 0, max_depth, ops, nodes)
         k = len(nodes)
-        tokens[i, :k], left[i, :k], right[i, :k] = zip(*nodes, strict=True)
-    return tokens, left, right, root, values
+        tokens[i, :k], left[i, :k], right[i, :k], node_values[i, :k] = zip(*nodes, strict=True)
+    return tokens, left, right, root, values, node_values
 
 
 def tree_text(tokens, left, right, root: int) -> str:
@@ -68,16 +77,18 @@ def tree_text(tokens, left, right, root: int) -> str:
 
 def _build(p, ctx):
     ops = p["ops"].replace(" ", "")
-    tokens, left, right, root, values = random_trees(p["n_samples"], p["max_depth"], ops,
-                                                     p["seed"])
+    tokens, left, right, root, values, node_values = random_trees(
+        p["n_samples"], p["max_depth"], ops, p["seed"])
     m = tokens.shape[1]
     fields = {
         "tokens": FieldInfo((m,), "tokens", "int64", "node tokens in post-order"),
         "left": FieldInfo((m,), "index", "int64", "left child position, -1 if none"),
         "right": FieldInfo((m,), "index", "int64", "right child position, -1 if none"),
         "root": FieldInfo((), "index", "int64", "position of the root node"),
+        "node_values": FieldInfo((m,), "target", "float32", "value of each node's subtree"),
     }
-    data = {"tokens": tokens, "left": left, "right": right, "root": root}
+    data = {"tokens": tokens, "left": left, "right": right, "root": root,
+            "node_values": node_values}
     if p["target"] == "value":
         task, y, fy, classes, names = "regression", values[:, None].astype(np.float32), \
             FieldInfo((1,), "target", "float32", "value of the expression"), None, ()
@@ -88,7 +99,7 @@ def _build(p, ctx):
     data["y"] = y
     info = DataInfo("expressions", task, fields, num_classes=classes, class_names=names,
                     vocab=VOCAB, source="generated",
-                    extra={"encoding": "post-order", "pad": 0, "max_nodes": m})
+                    extra={"encoding": "post-order", "pad": 0, "max_nodes": m, "tree": TREE})
     return TensorData({k: torch.from_numpy(v) for k, v in data.items()}), info
 
 
