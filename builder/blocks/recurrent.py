@@ -56,14 +56,20 @@ class RNNLayer(LastStep, nn.RNN):
 
 class LSTMLayer(LastStep, nn.LSTM):
     """nn.LSTM, batch-first, with batch-first states (h and c) and a choice of the whole output
-    sequence or only its last step.  A missing initial h or c starts at zeros."""
+    sequence or only its last step.  A missing initial h or c starts at zeros.
+    ``forget_bias`` starts the forget gates' biases there (torch: 0, Keras: 1)."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, dropout: float = 0.0, bidirectional: bool = False,
-                 output: str = "sequence"):
+                 output: str = "sequence", forget_bias: float = 0.0):
         super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=True,
                          dropout=dropout, bidirectional=bidirectional)
         self.output = output
+        if bias and forget_bias:
+            with torch.no_grad():  # gate order i, f, g, o; b_ih + b_hh is the gate's bias
+                for name, b in self.named_parameters():
+                    if name.startswith("bias_"):
+                        b[hidden_size:2 * hidden_size] = forget_bias if "ih" in name else 0.0
 
     def forward(self, x, h0=None, c0=None):
         state = None
@@ -154,7 +160,7 @@ def _rnn_build(kind: str):
         dropout = p["dropout"] if p["num_layers"] > 1 else 0.0
         given = {"num_layers": p["num_layers"], "nonlinearity": p.get("nonlinearity", "tanh"),
                  "bias": p["bias"], "dropout": dropout, "bidirectional": p["bidirectional"],
-                 "output": p["output"]}
+                 "output": p["output"], "forget_bias": p.get("forget_bias", 0.0)}
         # only what differs from the module's defaults: short, readable generated code
         kwargs = {k: v for k, v in given.items() if v != _RNN_DEFAULTS[k]}
         return make(cls, x[1], p["hidden"], **kwargs)
@@ -162,7 +168,7 @@ def _rnn_build(kind: str):
 
 
 _RNN_DEFAULTS = {"num_layers": 1, "nonlinearity": "tanh", "bias": True, "dropout": 0.0,
-                 "bidirectional": False, "output": "sequence"}
+                 "bidirectional": False, "output": "sequence", "forget_bias": 0.0}
 
 
 def _rnn_layer_inputs(p, ins):
@@ -212,6 +218,11 @@ def _rnn_params(kind: str):
     if kind == "RNN":
         params.insert(1, Param("nonlinearity", "choice", "tanh", choices=("tanh", "relu"),
                                help="Activation applied to the new hidden state."))
+    if kind == "LSTM":
+        params.append(Param("forget_bias", "float", 0.0, min=-10.0, max=10.0,
+                            help="Starting bias of the forget gates (torch: 0, Keras: 1); "
+                            "1-3 keeps the memory open from the start, so long dependencies "
+                            "can be learned."))
     return tuple(params)
 
 

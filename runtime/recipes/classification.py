@@ -102,16 +102,21 @@ class Classification(SupervisedRecipe):
         return metrics, extras
 
     def samples(self, data, step, epoch):
+        if self.info.extra.get("tree"):  # trees are drawn as trees (SupervisedRecipe)
+            return super().samples(data, step, epoch)
         fed = self.fed_inputs("model")
         if self.per_step:  # no plane or images for token ids; text where they have one
             return self.text_samples(data, step, epoch) if self.info.vocab else []
+        if self.info.vocab and any(s.kind == "index" for s in fed):  # a sequence → a class
+            return self.text_samples(data, step, epoch)
         if len(fed) == 1 and len(fed[0].shape) == 3 and data.info.fields.get(
                 fed[0].field) is not None and data.info.fields[fed[0].field].kind == "image":
             return self.image_samples(data, fed[0].field, step, epoch)
         return super().samples(data, step, epoch)
 
     def text_samples(self, data, step, epoch) -> list:
-        """The first validation sequences, decoded: input → prediction (target)."""
+        """The first validation sequences, decoded: input → prediction (target); the
+        class names when a whole sequence has one class."""
         val = data.val
         if not isinstance(val, TensorData) or len(val) == 0:
             return []
@@ -120,11 +125,16 @@ class Classification(SupervisedRecipe):
             pred = self.prediction(batch, train=False).argmax(-1)
         fed = [s for s in self.fed_inputs("model") if s.kind == "index"]
         vocab, lines, right = self.info.vocab, [], []
+        names = self.info.class_names or tuple(str(c) for c in range(self.classes))
+        pad = tokens.pad_id(self.info)
         for i, y in enumerate(batch[self.target]):
-            keep = (y != self.pad).tolist()
             x = batch[fed[0].field][i] if fed else y[:0]
-            src = tokens.decode(x, vocab, (x != self.pad).tolist())
-            guess, want = tokens.decode(pred[i], vocab, keep), tokens.decode(y, vocab, keep)
+            src = tokens.decode(x, vocab, (x != pad).tolist())
+            if self.per_step:
+                keep = (y != self.pad).tolist()
+                guess, want = tokens.decode(pred[i], vocab, keep), tokens.decode(y, vocab, keep)
+            else:
+                guess, want = names[int(pred[i])], names[int(y)]
             lines.append(tokens.text_line(src, guess, want))
             right.append(guess == want)
         return [self.event(step, epoch, "predictions", "text", lines, None,

@@ -1,22 +1,28 @@
 """Regression: predict numbers; mean squared error, mean absolute error or Huber loss.
 
 Validation reports all three views of the error (MSE, MAE, RMSE) and R², whichever loss is
-trained, so the user can compare losses on the same scale.
+trained, so the user can compare losses on the same scale.  A forecaster (a ``[T, 1]``
+sequence in, the next values out) is drawn as a few validation windows: the past, the true
+future and the predicted one.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from builder.blocks.spec import Param
+from runtime.data.core import TensorData
+from runtime.events import Samples
 from runtime.recipes.base import RecipeError
 from runtime.recipes.supervised import OUTPUT, TARGET, SupervisedRecipe
 
-__all__ = ["Regression", "LOSSES"]
+__all__ = ["Regression", "LOSSES", "WINDOWS"]
 
 LOSSES = ("mse", "mae", "huber")
+WINDOWS = 3  # validation windows a forecast picture shows, side by side
 
 
 class Regression(SupervisedRecipe):
@@ -94,3 +100,58 @@ class Regression(SupervisedRecipe):
                        self.numpy(torch.stack([xs[:, 0], curve], 1)), None,
                        points=self.numpy(torch.stack([x[:, 0], y.reshape(-1).float()], 1))),
         ]
+
+    # --- forecasts -------------------------------------------------------------------------
+
+    def samples(self, data, step, epoch):
+        fed = self.fed_inputs("model")
+        if len(fed) == 1 and self._forecaster(data, fed[0].field):
+            return self.forecast_samples(data, fed[0].field, step, epoch)
+        return super().samples(data, step, epoch)
+
+    def _forecaster(self, data, field: str) -> bool:
+        """One series in ([T, 1] values), its next values out ([H] floats): a forecast."""
+        x, y = data.info.fields.get(field), data.info.fields.get(self.target)
+        return (x is not None and x.kind == "sequence" and len(x.shape) == 2
+                and x.shape[1] == 1 and y is not None and len(y.shape) == 1
+                and y.dtype.startswith("float") and isinstance(data.val, TensorData)
+                and len(data.val) > 0)
+
+    def _raw(self, t: Tensor, field: str) -> Tensor:
+        """Values in the data's own units: a standardised field's statistics undone."""
+        if field not in self.info.stats:
+            return t
+        mean, std = (torch.tensor(s, device=t.device) for s in self.info.stats[field])
+        if mean.numel() != t.shape[-1]:
+            mean, std = mean[:1], std[:1]
+        return t * std + mean
+
+    def forecast_samples(self, data, field: str, step: int, epoch: int,
+                         count: int = WINDOWS) -> list:
+        """The first validation windows side by side (a gap between them) as one "curve":
+        ``past`` the last values the model read (at most twice the horizon, at least 16,
+        so the future stays in sight), and as series the true future and the forecast,
+        each starting from the last past value so the lines join on."""
+        x, y = data.val[field][:count], data.val[self.target][:count].float()
+        with torch.no_grad():
+            pred = self._match(self.predict(x, field), y).float()
+        y, pred = self.numpy(self._raw(y, self.target)), self.numpy(self._raw(pred, self.target))
+        h = y.shape[1]
+        past = self.numpy(self._raw(x[..., 0].float(), field))[:, -max(16, 2 * h):]
+        w = past.shape[1]
+        gap = max(2, (w + h) // 8)
+        lines: dict[str, list[np.ndarray]] = {"past": [], "true future": [], "forecast": []}
+        for i in range(len(past)):
+            at = i * (w + h + gap)
+            future = at + w - 1 + np.arange(h + 1)
+            lines["past"].append(np.stack([at + np.arange(w), past[i]], 1))
+            for name, values in (("true future", y[i]), ("forecast", pred[i])):
+                lines[name].append(np.stack([future, np.r_[past[i, -1], values]], 1))
+        # NaN rows between windows break the lines.
+        gap_row = np.full((1, 2), np.nan)
+        joined = {k: np.concatenate([p for part in v for p in (part, gap_row)][:-1])
+                  for k, v in lines.items()}
+        past = joined.pop("past")
+        extra = {"name": "past", "series": joined, "y_label": "value",
+                 "x_label": "time step (windows side by side)"}
+        return [Samples(step, epoch, "forecast", "curve", past, None, extra)]

@@ -42,20 +42,31 @@ EXPECTED = {
     "expressions": ({**SMALL, "max_depth": 3},
                     {"tokens": ((15,), "tokens", "int64"), "left": ((15,), "index", "int64"),
                      "right": ((15,), "index", "int64"), "root": ((), "index", "int64"),
+                     "node_values": ((15,), "target", "float32"),
                      "y": ((1,), "target", "float32")}, "regression"),
     "text": ({"seq_len": 32}, {"x": ((32,), "tokens", "int64"), "y": ((32,), "tokens", "int64")},
              "language"),
+    "progression": (SMALL, {"x": ((2,), "tokens", "int64"), "y": ((8,), "tokens", "int64")},
+                    "sequence"),
+    "majority": (SMALL, {"x": ((16,), "tokens", "int64"), "y": ((), "label", "int64")},
+                 "classification"),
+    "tagging": (SMALL, {"x": ((12,), "tokens", "int64"), "y": ((12,), "tokens", "int64")},
+                "sequence"),
+    "remember_first": (SMALL, {"x": ((50,), "tokens", "int64"), "y": ((), "label", "int64")},
+                       "classification"),
 }
 
 
 # Offline image sets, covered by tests/data/test_data_offline.py (the generated ones cache to
 # the data folder, so each test there passes a folder of its own).
 OFFLINE_IMAGES = {"digits8", "glyph_digits", "shapes"}
+# Word corpora have no n_samples (their size is the text's): tests/data/test_word_corpora.py.
+WORD_CORPORA = {"analogies", "words"}
 
 
 def test_every_generated_dataset_is_covered():
     offline = {n for n, s in DATASETS.items() if s.kind in ("generated", "bundled")}
-    assert offline == set(EXPECTED) | OFFLINE_IMAGES
+    assert offline == set(EXPECTED) | OFFLINE_IMAGES | WORD_CORPORA
 
 
 def _same(a, b) -> bool:
