@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from template_parts import _project, _seq  # noqa: E402
 
-from builder.document import DatasetConfig, Network, Project, RecipeConfig  # noqa: E402
+from builder.document import DatasetConfig, Network, Project  # noqa: E402
 from builder.serialize import save  # noqa: E402
 from resources import TEMPLATES  # noqa: E402
 
@@ -168,59 +168,8 @@ def mobilenet_small() -> Project:
         net, DatasetConfig("shapes", {"n_samples": 20_000}), epochs=3, batch=128, lr=0.002)
 
 
-# --- sequences: a symbol per time step, and an encoder–decoder ------------------------------
-
-
-def seq_copy() -> Project:
-    net = Network("main")
-    _seq(net,
-         ("Input", "x", {"shape": [8], "kind": "tokens"}),
-         ("Embedding", "embed", {"vocab": 12, "dim": 16}),
-         ("GRU", "gru", {"hidden": 32}),
-         ("Linear", "logits", {"units": 12}),
-         ("Output", "y", {}))
-    return _project(
-        "Copy a sequence with a GRU\n"
-        "Embedding → GRU → a Linear at every step: one symbol predicted per time step, scored "
-        "per token and per whole sequence; the padding of short sequences counts for nothing.",
-        net, DatasetConfig("copy", {"length": 8, "min_length": 4, "symbols": 10}), epochs=5,
-        batch=64, lr=0.01)
-
-
-def seq2seq_reverse() -> Project:
-    net = Network("main")
-    _seq(net,
-         ("Input", "x", {"shape": [8], "kind": "tokens"}),
-         ("Embedding", "src_embed", {"vocab": 12, "dim": 32}),
-         ("GRU", "encoder", {"hidden": 64}))
-    _seq(net,
-         ("Input", "y_in", {"shape": [8], "kind": "tokens", "field": "y_in",
-                            "source": "recipe"}),
-         ("Embedding", "tgt_embed", {"vocab": 12, "dim": 32}),
-         ("GRU", "decoder", {"hidden": 64}))
-    # The encoder's final state starts the decoder; attention lets each decoder step read
-    # the encoder step it needs (for a reversal: the mirror position) instead of relying on
-    # one summary vector.
-    net.connect("encoder", "decoder", "h", "h0")
-    net.add("Attention", id="attend")
-    net.connect("decoder", "attend", "y", "query")
-    net.connect("encoder", "attend", "y", "keys")
-    net.add("Concat", id="join", axis=-1)
-    net.connect("decoder", "join", "y", "x1")
-    net.connect("attend", "join", "context", "x2")
-    _seq(net, ("Linear", "logits", {"units": 12}), ("Output", "y", {}), after="join")
-    project = _project(
-        "Reverse a sequence with an encoder–decoder and attention\n"
-        "A GRU encoder reads the source and starts a GRU decoder that is fed the target shifted "
-        "by one (teacher forcing); attention over the encoder's steps; greedy decoding tests it.",
-        net, DatasetConfig("reverse", {"n_samples": 20000, "length": 8, "min_length": 2,
-                                       "symbols": 10}),
-        epochs=8, batch=64, lr=0.003)
-    project.recipe = RecipeConfig("seq2seq", {"model": net.name})
-    return project
-
 TEMPLATE_BUILDERS = {f.__name__: f for f in (mlp, lenet, alexnet, resnet_small, densenet_small,
-                                               mobilenet_small, seq_copy, seq2seq_reverse)}
+                                               mobilenet_small)}
 
 
 def wgan_gp_2d() -> Project:

@@ -301,7 +301,8 @@ def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = No
     p.add_argument("--seed", type=int, default=0, metavar="S", help="default 0")
     p.add_argument("--prompt", metavar="TEXT",
                    help="what a conditional model makes: a class (conditional GAN), "
-                        "codes such as '3, 0.5, -1' (InfoGAN), a source (seq2seq)")
+                        "codes such as '3, 0.5, -1' (InfoGAN), a source (seq2seq), "
+                        "the text to continue (language model)")
     p.add_argument("--temperature", type=float, default=1.0, metavar="T",
                    help="below 1: more typical samples, above 1: more varied (default 1)")
     p.add_argument("-o", "--output", required=True, metavar="OUT",

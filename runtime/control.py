@@ -50,8 +50,8 @@ class Control:
         """Change live settings (``runtime.adjust``); a paused trainer applies them at once."""
         with self._cond:
             for key, value in changes.items():
-                if key == "lr":
-                    self._changes.setdefault("lr", {}).update(value)
+                if key in ("lr", "recipe"):  # per network / per param: merged
+                    self._changes.setdefault(key, {}).update(value)
                 else:
                     self._changes[key] = value
             self.pending = True

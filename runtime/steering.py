@@ -90,13 +90,13 @@ class Steering:
         return state
 
     def _adjust(self, changes: dict, cur: Current, pos: Position) -> None:
-        problems = check_changes(changes)
+        problems = check_changes(changes, cur.active)
         if self.dist:  # one rank's GUI cannot speak for the others
             problems.append("settings cannot change during a distributed run")
         if problems:
             self.emit(Warning(pos.step, "settings", "; ".join(problems)))
             return
         said = apply_changes(changes, self.settings, cur.optimizers, cur.schedules,
-                             cur.active.names, cur.ctx)
+                             cur.active.names, cur.ctx, cur.active)
         if said:
             self.emit(SettingsChanged(pos.step, changes, "; ".join(said)))

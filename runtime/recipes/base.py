@@ -177,6 +177,7 @@ class Recipe:
     tasks: ClassVar[tuple[str, ...]] = ()  # dataset tasks it accepts; empty: any
     feeds: ClassVar[tuple[Feed, ...]] = ()  # Inputs the recipe fills itself
     streams: ClassVar[tuple[Stream, ...]] = ()  # empty: one dataset, the project's
+    live: ClassVar[tuple[str, ...]] = ()  # params that may change mid-run (runtime.adjust)
     # The validation metric that decides "best" and early stopping; None: no such metric.
     monitor: ClassVar[tuple[str, str] | None] = ("loss", "min")
 

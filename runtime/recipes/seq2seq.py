@@ -9,6 +9,10 @@ network takes the whole ``y_in``; steps not decoded yet hold ``<pad>``, which a 
 decoder never looks at).  The gap between the two accuracies is *exposure bias*: a model
 that only ever saw perfect histories stumbles over its own mistakes.
 
+A network with attention may send the attention weights to a second Output named
+``attention`` ([Tq, Tk] per sample); the recipe then draws them for one validation example,
+decoded output steps against source steps, next to the decoded text.
+
 ``layerloom sample`` decodes a prompt: its characters, looked up in the vocabulary, are the
 source (padded to the source's width).  A prompt is required: the recipe keeps no data of
 its own to pick sources from.
@@ -27,9 +31,10 @@ from runtime.recipes import tokens
 from runtime.recipes.base import Feed, Recipe, RecipeError, Role
 from runtime.recipes.supervised import OUTPUT, TARGET
 
-__all__ = ["Seq2Seq", "shift_right"]
+__all__ = ["Seq2Seq", "shift_right", "ATTENTION"]
 
 TEXTS = 8  # validation sources decoded for the samples view
+ATTENTION = "attention"  # the Output that carries the attention map, when there is one
 
 
 def shift_right(y: Tensor, bos: int) -> Tensor:
@@ -72,7 +77,14 @@ class Seq2Seq(Recipe):
 
     def logits(self, batch: dict[str, Tensor], y_in: Tensor, train: bool = True) -> Tensor:
         out = self.forward("model", batch, train, replace={"y_in": y_in})
-        return self.output("model", out, self.options.get("output") or None)
+        return self.output("model", out, self._prediction())
+
+    def _prediction(self) -> str | None:
+        """The Output of the logits: the one named in the params, else the first that is
+        not the attention map."""
+        outputs = self.compiled["model"].outputs
+        return self.options.get("output") or next(
+            (o for o in outputs if o != ATTENTION), None)
 
     def decode(self, batch: dict[str, Tensor], n: int, steps: int, temperature: float = 0.0,
                generator: torch.Generator | None = None) -> Tensor:
@@ -85,14 +97,8 @@ class Seq2Seq(Recipe):
         y_in[:, 0] = self.bos
         out = torch.empty((n, steps), dtype=torch.int64, device=device)
         for t in range(steps):
-            step = self.logits(batch, y_in, train=False)[:, t].float()
-            if temperature < 1e-4:
-                pick = step.argmax(-1)
-            else:
-                probs = (step / temperature).softmax(-1)
-                where = generator.device if generator is not None else probs.device
-                pick = torch.multinomial(probs.to(where), 1, generator=generator)[:, 0]
-            out[:, t] = pick.to(device)
+            step = self.logits(batch, y_in, train=False)[:, t]
+            out[:, t] = tokens.pick(step, temperature, generator)
             if t + 1 < width:
                 y_in[:, t + 1] = out[:, t]
         return out
@@ -156,8 +162,33 @@ class Seq2Seq(Recipe):
             lines.append(tokens.text_line(tokens.decode(src, vocab, (src != self.pad).tolist()),
                                           text, target))
             right.append(text == target)
-        return [Samples(step, epoch, "greedy decoding", "text", lines, None,
-                        {"correct": np.array(right, dtype=bool)})]
+        text = Samples(step, epoch, "greedy decoding", "text", lines, None,
+                       {"correct": np.array(right, dtype=bool)})
+        if ATTENTION not in self.compiled["model"].outputs:
+            return [text]
+        return [text, self._attention_map(batch, field, pred, step, epoch)]
+
+    def _attention_map(self, batch, field, pred, step, epoch) -> Samples:
+        """The attention weights of the first validation example while the network decodes
+        it (fed its own greedy output): one row per output step, one column per source
+        step, padding left out of both."""
+        one = {k: v[:1] for k, v in batch.items()}
+        out = self.forward("model", one, False, replace={"y_in": shift_right(pred[:1],
+                                                                             self.bos)})
+        weights = self.output("model", out, ATTENTION)[0].float()
+        src, want = one[field][0], one[self.target][0]
+        if weights.dim() != 2:
+            raise RecipeError(f"output {ATTENTION!r} of network {self.names['model']!r} "
+                              f"should be a [Tq, Tk] attention map; it is "
+                              f"{list(weights.shape)} per sample")
+        rows = (want != self.pad).nonzero()[:, 0]
+        cols = (src != self.pad).nonzero()[:, 0]
+        vocab = self.info.vocab
+        return Samples(step, epoch, "attention map", "matrix",
+                       weights[rows][:, cols].cpu().numpy(), None,
+                       {"rows": [tokens.decode(pred[0, i:i + 1], vocab) for i in rows.tolist()],
+                        "columns": [tokens.decode(src[j:j + 1], vocab) for j in cols.tolist()],
+                        "x_label": "source", "y_label": "output", "levels": [0.0, 1.0]})
 
     def sample(self, n, generator, prompt=None, temperature=1.0):
         if not prompt:

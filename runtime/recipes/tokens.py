@@ -17,9 +17,10 @@ from runtime.data.core import DataInfo
 from runtime.recipes.base import RecipeError
 
 __all__ = ["IGNORE", "vocab_size", "pad_id", "is_tokens", "check_logits", "token_loss",
-           "token_counts", "decode", "encode_prompt", "text_line"]
+           "token_counts", "pick", "decode", "encode_prompt", "text_line"]
 
 IGNORE = -100  # cross-entropy's default ignore_index: "no padding" when the data has none
+GREEDY = 1e-4  # a temperature below this picks the most likely symbol (no division by ~0)
 
 
 def vocab_size(info: DataInfo, recipe: str) -> int:
@@ -81,6 +82,19 @@ def token_counts(pred: Tensor, y: Tensor, pad: int) -> dict[str, Tensor]:
     whole = (right | ~real).reshape(y.shape[0], -1).all(1)
     return {"correct": right.sum(), "n": real.sum(), "seq_correct": whole.sum(),
             "seqs": torch.tensor(y.shape[0], device=y.device)}
+
+
+def pick(logits: Tensor, temperature: float, generator: torch.Generator | None = None
+         ) -> Tensor:
+    """One id per row of ``[N, V]`` logits: the most likely (``temperature`` ≈ 0), or one
+    drawn from softmax(logits / temperature) with ``generator`` (which may live on the CPU
+    while the logits are on an accelerator)."""
+    if temperature < GREEDY:
+        return logits.argmax(-1)
+    probs = (logits.float() / temperature).softmax(-1)
+    where = generator.device if generator is not None else probs.device
+    drawn = torch.multinomial(probs.to(where), 1, generator=generator)[:, 0]
+    return drawn.to(logits.device)
 
 
 def decode(ids, vocab: tuple[str, ...], keep=None) -> str:

@@ -10,10 +10,11 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QPlainTextEdit
+from PySide6.QtWidgets import QPlainTextEdit, QVBoxLayout, QWidget
 
 from app import theme
 from app.training.plots.captions import FittedTitle, LabelAxis, SideLegend
+from app.training.plots.live_settings import LiveSettings
 from app.training.plots.style import class_colors, live_curve, plot_widget, series_color
 
 __all__ = ["CurveView", "BarsView", "HistogramView", "TextView", "reference_text"]
@@ -47,31 +48,53 @@ class _Chart:
 
 class CurveView(_Chart):
     """[N, 2] of x, y as a line (dots on it while they are few), ``extra["points"]`` as grey
-    dots under it (the data a fit follows), the axes named by ``x_label`` / ``y_label``."""
+    dots under it (the data a fit follows), the axes named by ``x_label`` / ``y_label``.
+    ``extra["series"]`` ({name: [M, 2]}): more lines in their own colours, named in a legend
+    beside the plot with the first line (``extra["name"]``); NaN rows break a line."""
 
     def __init__(self, title: str):
         self.plot = plot_widget(title, "", x_label="")
         self.widget = self.plot
         self.title = FittedTitle(self.plot)
+        self.legend = SideLegend(self.plot)
+        self.plot.getPlotItem().getAxis("left").enableAutoSIPrefix(False)  # no "(x0.001)"
         self.dots = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(150, 150, 150, 140))
         self.plot.addItem(self.dots)
         self.curve = live_curve(self.plot, series_color(0), width=2)
+        self.series: list[pg.PlotDataItem] = []
         self._drawn = None
 
     def clear(self, title: str) -> None:
-        self.curve.setData([], [])
+        for curve in (self.curve, *self.series):
+            curve.setData([], [])
+        self.legend.set([])
         self.dots.setData([], [])
         self._drawn = None
         self.title.set(title)
+
+    @staticmethod
+    def _line(curve, data, color) -> None:
+        data = np.asarray(data, dtype=np.float64).reshape(-1, 2)
+        few = np.isfinite(data[:, 1]).sum() <= 50
+        curve.setData(data[:, 0], data[:, 1], connect="finite", symbol="o" if few else None,
+                      symbolSize=5, symbolPen=None, symbolBrush=color)
 
     def show(self, view, heading: list[str]) -> None:
         sample, fresh = self._take(view, heading)
         if sample is None:
             return
-        data = np.asarray(sample.data, dtype=np.float64).reshape(-1, 2)
-        few = len(data) <= 50
-        self.curve.setData(data[:, 0], data[:, 1], symbol="o" if few else None,
-                           symbolSize=5, symbolPen=None, symbolBrush=series_color(0))
+        self._line(self.curve, sample.data, series_color(0))
+        series = sample.extra.get("series") or {}
+        while len(self.series) < len(series):
+            self.series.append(live_curve(self.plot, series_color(len(self.series) + 1),
+                                          width=2))
+        for i, (curve, data) in enumerate(zip(self.series, series.values())):
+            self._line(curve, data, series_color(i + 1))
+        for curve in self.series[len(series):]:
+            curve.setData([], [])
+        names = [sample.extra.get("name", "data"), *series]
+        self.legend.set([(c, html.escape(str(n))) for c, n in
+                         zip((self.curve, *self.series), names)] if series else [])
         points = sample.extra.get("points")
         if points is None:
             self.dots.setData([], [])
@@ -234,30 +257,54 @@ class HistogramView(_Chart):
             self.plot.getPlotItem().getViewBox().enableAutoRange()
 
 
+class _TextPage(QWidget):
+    """The text under a row of the run's live settings; reads like the text box it holds."""
+
+    def __init__(self):
+        super().__init__()
+        self.settings = LiveSettings()
+        self.text = QPlainTextEdit()
+        self.text.setReadOnly(True)
+        mono = QFont("DejaVu Sans Mono")
+        mono.setStyleHint(QFont.Monospace)
+        self.text.setFont(mono)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        lay.addWidget(self.settings)
+        lay.addWidget(self.text, 1)
+
+    def toPlainText(self) -> str:
+        return self.text.toPlainText()
+
+
 class TextView:
     """Text samples (a list of strings) under a heading, ✓/✗ before each line when
-    ``extra["correct"]`` says which are right."""
+    ``extra["correct"]`` says which are right; samples that span lines (a language model's
+    writing) are set apart by a blank line.  ``extra["live"]``: spin boxes for the run's live
+    settings (the temperature of the next samples), whose changes ``setting_changed``
+    emits as (name, value)."""
 
     plot = None
 
     def __init__(self, title: str):
-        self.widget = QPlainTextEdit()
-        self.widget.setReadOnly(True)
-        mono = QFont("DejaVu Sans Mono")
-        mono.setStyleHint(QFont.Monospace)
-        self.widget.setFont(mono)
+        self.widget = _TextPage()
+        self.setting_changed = self.widget.settings.changed
 
     def clear(self, title: str) -> None:
-        self.widget.clear()
+        self.widget.text.clear()
+        self.widget.settings.clear()
 
     def show(self, view, heading: list[str]) -> None:
         sample = view.samples[0]
+        self.widget.settings.follow(sample.extra.get("live") or {})
         correct = sample.extra.get("correct")
         lines = [f"— {' · '.join(heading)} —"]
+        apart = any("\n" in str(t) for t in sample.data)
         for i, t in enumerate(sample.data):
             mark = "" if correct is None or i >= len(correct) else \
                 ("✓ " if correct[i] else "✗ ")
-            lines.append(f"{mark}{t}")
+            lines.append(("\n" if apart else "") + f"{mark}{t}")
         text = "\n".join(lines)
-        if text != self.widget.toPlainText():
-            self.widget.setPlainText(text)
+        if text != self.widget.text.toPlainText():
+            self.widget.text.setPlainText(text)
