@@ -16,11 +16,13 @@ from runtime.data import (  # noqa: F401 - imported for their registrations
     imagefolder,
     images,
     npzfile,
+    rnn_tasks,
     sequences,
     shapes,
     text,
     toys,
     trees,
+    words,
 )
 from runtime.data.augment import Augment, colour_jitter, random_crop, random_flip
 from runtime.data.cifar import CifarError
