@@ -132,12 +132,20 @@ class Samples:
     that many (a traversal grid, noisy | reconstruction | clean triplets), ``labels`` a caption
     per image, ``extra["rows"]`` / ``extra["columns"]`` captions per row / column.
     ``points``: [N, 2]; ``labels`` class ids colour them, ``extra["names"]`` names the classes.
-    ``curve``: [N, 2] of x, y (``extra["x_label"]``, ``extra["y_label"]``).
+    ``curve``: [N, 2] of x, y (``extra["x_label"]``, ``extra["y_label"]``); ``extra["series"]``
+    {name: [M, 2]} more lines with a legend, ``extra["name"]`` the first's (NaN rows break one).
     ``bars``: [K] values, ``labels`` K names; ``extra["reference"]`` draws a level line
     (a sparsity target ρ).
     ``histogram``: a list of 1-D arrays, one per group, ``labels`` the group names;
     ``extra["highlight"]`` the index of the group to stand out (a held-out class).
-    ``heatmap``: [H, W] with ``extra["extent"]``.  ``text``: a list of strings."""
+    ``heatmap``: [H, W] with ``extra["extent"]``.  ``text``: a list of strings.
+    ``tree``: a list of dicts (``labels`` text per node, ``left``/``right`` child indices or -1,
+    ``root``, ``values`` a number per node or None), ``labels`` a caption per tree,
+    ``extra["predicted"]`` / ``extra["truth"]`` the answer at each root (``classes``: ids).
+    ``matrix``: [R, C] values, ``extra["rows"]`` / ``extra["columns"]`` their names (an
+    attention map: output steps × source steps), ``extra["levels"]`` the colour range.
+    ``embedding``: [N, D] word vectors, ``labels`` the N words; ``extra["analogies"]``
+    (a, b, c, d) questions, ``extra["groups"]`` a family name per word ("" for none)."""
 
     step: int
     epoch: int

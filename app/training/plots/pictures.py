@@ -11,12 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QStackedWidget, QVBoxLayout, QWidget
 
 from app.training.plots.charts import BarsView, CurveView, HistogramView, TextView
 from app.training.plots.images import ImagesView, mosaic
+from app.training.plots.matrix import MatrixView
 from app.training.plots.plane import PlaneView, boundary_image
+from app.training.plots.projector import ProjectorView
 from app.training.plots.style import Panel
+from app.training.plots.tree import TreeView
 from app.training.series import RunSeries
 
 __all__ = ["PicturePanel", "ViewPicker", "View", "views_of", "mosaic", "boundary_image"]
@@ -30,6 +34,9 @@ PAGES = {
     "bars": BarsView,
     "histogram": HistogramView,
     "text": TextView,
+    "tree": TreeView,
+    "matrix": MatrixView,
+    "embedding": ProjectorView,
 }
 ON_PLANE = 0.9  # the share of points inside a heatmap's extent that puts them over it
 
@@ -96,6 +103,7 @@ class PicturePanel(QWidget):
     The user's choice is kept while a view of that name arrives."""
 
     min_interval = 0.5  # seconds between redraws (the dock asks)
+    setting_changed = Signal(str, object)  # a live recipe setting set in a view (the dock)
 
     def __init__(self, title: str = "Predictions", skip_plane: bool = False, parent=None):
         super().__init__(parent)
@@ -133,6 +141,8 @@ class PicturePanel(QWidget):
         page = self.pages.get(cls)
         if page is None:
             page = self.pages[cls] = cls(self.title)
+            if isinstance(page, TextView):  # its live settings go to the run
+                page.setting_changed.connect(self.setting_changed)
             self.stack.addWidget(page.widget)
             page.clear(self.title)
         return page
