@@ -40,6 +40,8 @@ from app.window_dialogs import WindowDialogs
 
 __all__ = ["MainWindow", "run_app", "make_app", "freeze_startup_heap"]
 
+WIDE = 1200  # pixels of window width from which the right docks take the full height
+
 
 class MainWindow(GroupActions, WindowDialogs, QMainWindow):
     def __init__(self, model: DocumentModel | None = None, autosave: bool = True):
@@ -79,10 +81,12 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
         self.inspector = Inspector(self.model)
         self.problems = ProblemsPanel(self.model)
         self.docks = [
-            self._dock("Blocks", self.palette, Qt.LeftDockWidgetArea),
-            self._dock("Inspector", self.inspector, Qt.RightDockWidgetArea),
-            self._dock("Problems", self.problems, Qt.BottomDockWidgetArea),
+            self.add_dock("Blocks", self.palette, Qt.LeftDockWidgetArea),
+            self.add_dock("Inspector", self.inspector, Qt.RightDockWidgetArea),
+            self.add_dock("Problems", self.problems, Qt.BottomDockWidgetArea),
         ]
+        self._tall_right: bool | None = None
+        self._fit_corners()
         self.resizeDocks(self.docks[:2], [230, 320], Qt.Horizontal)
         self.resizeDocks(self.docks[2:], [120], Qt.Vertical)
         self.stats_label = QLabel()
@@ -121,7 +125,27 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
         self._rebuild_tabs()
         self._update_state()
 
-    def _dock(self, title: str, widget, area) -> QDockWidget:
+    def set_size(self, width: int, height: int) -> None:
+        """Resize, with the dock corners for the new width first (they set the minimum)."""
+        self._fit_corners(width)
+        self.layout().activate()  # the minimum size follows the corners now, not later
+        self.resize(width, height)
+
+    def _fit_corners(self, width: int | None = None) -> None:
+        """In a wide window the inspector and training setup take the full height (long forms
+        fit without scrolling) and the training dock the rest of the width below the canvas;
+        in a narrow one the training dock keeps the full width its plots need."""
+        tall = (self.width() if width is None else width) >= WIDE
+        if tall != self._tall_right:
+            self._tall_right = tall
+            area = Qt.RightDockWidgetArea if tall else Qt.BottomDockWidgetArea
+            self.setCorner(Qt.BottomRightCorner, area)
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._fit_corners()
+
+    def add_dock(self, title: str, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(title)
         dock.setWidget(widget)

@@ -131,6 +131,6 @@ def build_menus(w) -> None:
     for key in ("layout", "summary", None, "group", "ungroup", "edit_group", "open_composite",
                 "save_to_library", None, "add_network", "rename_network", "remove_network"):
         m.addSeparator() if key is None else m.addAction(A[key])
-    m = bar.addMenu("&Help")
+    m = w.help_menu = bar.addMenu("&Help")
     m.addAction(A["shortcuts"])
     m.addAction(A["about"])

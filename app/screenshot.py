@@ -36,7 +36,7 @@ def screenshot(file: str | None, out_png: str, size: tuple[int, int] = (1600, 10
             return 2
     else:
         window.files.new_from_template(confirm=False)
-    window.resize(*size)
+    window.set_size(*size)
     window.show()
     QApplication.processEvents()
     view = window.current_view()

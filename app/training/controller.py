@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtWidgets import QMessageBox, QToolBar
+from PySide6.QtWidgets import QMenu, QMessageBox, QToolBar
 
 from app.training.bridge import IDLE, LOADING, PAUSED, RUNNING, STOPPING, TrainingBridge
 from app.training.canvas_heat import CanvasHeat
 from app.training.dock import TrainingDock
+from app.training.export_dialog import weights_folder
 from app.training.filters import first_conv, read_filters
+from app.training.graph_diff import diff_networks
 from app.training.runs import RunRecord, RunStore
 from app.training.runs_panel import RunsPanel
 from app.training.series import RunSeries
@@ -33,6 +36,7 @@ from runtime.events import (
     Started,
     Status,
 )
+from runtime.events import Warning as RunWarning
 
 __all__ = ["TrainingController", "LOCK_MESSAGE"]
 
@@ -49,12 +53,15 @@ class TrainingController(QObject):
         self.store = RunStore(self.model.path)
         self.series = RunSeries()
         self.record: RunRecord | None = None
+        window.inspector.run_here.weights_source = self.latest_weights
         self.started: Started | None = None
         self._t_start = 0.0
         self._step_start = 0
         self._detail_at = 0.0
         self._heat_at, self._heat_due = 0.0, False
         self._checkpoint_asked = False
+        self._detached = False  # the running run belongs to a project no longer open
+        self._rolled_back = False  # this run had a NaN and was set back (a warning says so)
         self._filters: list[tuple[str, str]] = []
         self._pending_move = False
         self.heat = CanvasHeat(window)
@@ -76,11 +83,13 @@ class TrainingController(QObject):
         b = self.bridge
         b.events.connect(self._on_events)
         b.state_changed.connect(self._on_state)
-        b.warned.connect(lambda w: self.dock.show_message(w.message, "warning"))
+        b.warned.connect(self._on_warning)
         b.failed.connect(self._on_failed)
         b.finished.connect(self._on_finished)
         self.dock.canvas_mode_changed.connect(lambda mode: self.heat.set_mode(mode, self.series))
         self.dock.details_requested.connect(self._show_details)
+        self.dock.recipe_setting_changed.connect(
+            lambda name, value: self.bridge.adjust({"recipe": {name: value}}))
         self.runs.diff_requested.connect(self.heat.show_diff)
         self.runs.marks_cleared.connect(lambda: self.heat.set_mode(self.heat.mode, self.series))
         self.model.replaced.connect(self._on_replaced)
@@ -92,8 +101,8 @@ class TrainingController(QObject):
     # --- docks (the window places them) ----------------------------------------------------
     def place_docks(self) -> None:
         w = self.window
-        self.train_dock = w._dock("Training", self.dock, Qt.BottomDockWidgetArea)
-        self.settings_dock = w._dock("Training setup", self.settings, Qt.RightDockWidgetArea)
+        self.train_dock = w.add_dock("Training", self.dock, Qt.BottomDockWidgetArea)
+        self.settings_dock = w.add_dock("Training setup", self.settings, Qt.RightDockWidgetArea)
         problems = next(d for d in w.docks if d.objectName() == "Problems")
         inspector = next(d for d in w.docks if d.objectName() == "Inspector")
         w.tabifyDockWidget(problems, self.train_dock)
@@ -102,13 +111,8 @@ class TrainingController(QObject):
         self.train_dock.raise_()
         w.resizeDocks([self.train_dock], [400], Qt.Vertical)
         w.docks += [self.train_dock, self.settings_dock]
-        help_menu = next((a for a in w.menuBar().actions() if a.text() == "&Help"), None)
-        menu = w.menuBar().addMenu("&Training") if help_menu is None else None
-        if menu is None:
-            from PySide6.QtWidgets import QMenu
-
-            menu = QMenu("&Training", w)
-            w.menuBar().insertMenu(help_menu, menu)
+        menu = QMenu("&Training", w)
+        w.menuBar().insertMenu(w.help_menu.menuAction(), menu)  # before Help, as is usual
         for key in ("train", "pause", "resume", "stop", "checkpoint", None, "export", None):
             menu.addSeparator() if key is None else menu.addAction(self.acts[key])
         menu.addAction(self.train_dock.toggleViewAction())
@@ -138,6 +142,8 @@ class TrainingController(QObject):
         writer = MetricsWriter(self.record.folder)
         self.series = RunSeries()
         self.started = None
+        self._detached = self._rolled_back = False
+        self._fit_dock(project)
         self.dock.set_series(self.series)
         self.dock.clear_message()
         self.dock.set_progress(0, 1)
@@ -179,6 +185,18 @@ class TrainingController(QObject):
         self._checkpoint_asked = True
         self.bridge.request_checkpoint()
 
+    def latest_weights(self, network: str) -> Path | None:
+        """The weights of the latest run that trained ``network`` as it is on the canvas
+        now (a run of another graph would not fit it; moved blocks do not count); None:
+        there is none."""
+        now = self.model.project.networks[network]
+        for r in reversed(self.store.records()):
+            trained = r.project()
+            if trained is not None and network in trained.networks and \
+                    diff_networks(trained.networks[network], now).empty:
+                return weights_folder(r.folder, [network])
+        return None
+
     def show_export(self):
         from app.training.export_dialog import ExportDialog
 
@@ -208,7 +226,16 @@ class TrainingController(QObject):
     def _live_series(self, name: str) -> RunSeries | None:
         return self.series if self.record is not None and name == self.record.name else None
 
+    def _on_warning(self, warning) -> None:
+        if self._detached:
+            return
+        if isinstance(warning, RunWarning) and warning.code == "nonfinite":
+            self._rolled_back = True
+        self.dock.show_message(warning.message, "warning")
+
     def _on_events(self, events: list) -> None:
+        if self._detached:  # a run of the project that was closed, still winding down
+            return
         series = self.series
         layers = False
         checkpoint = None
@@ -323,6 +350,9 @@ class TrainingController(QObject):
             r.status, r.steps, r.epochs = finished.reason, finished.step, finished.epoch
             r.seconds, r.final = finished.seconds, dict(finished.final)
             r.save()
+        if self._detached:  # its record is saved; the dock shows the new project
+            self.record = None
+            return
         self.series.extend_lr()
         self.dock.settle()
         self.heat.apply(self.series)
@@ -333,8 +363,7 @@ class TrainingController(QObject):
             text = (f"Finished ({finished.reason.replace('_', ' ')}) after {finished.step} steps "
                     f"in {finished.seconds:.1f} s" + (f": validation {final}" if final else "")
                     + (f". Weights and checkpoint are in {r.folder}" if r else ""))
-            if "became NaN" in self.dock.message_text or "infinite" in \
-                    self.dock.message_text:
+            if self._rolled_back:  # the NaN warning stays on screen; this goes to the log
                 self.dock.note(text)
             else:
                 self.dock.show_message(text, "info")
@@ -348,9 +377,24 @@ class TrainingController(QObject):
         self.store = RunStore(self.model.path)
         self.runs.set_store(self.store)
         self.heat.clear()
+        # Nothing of the old project's run stays on screen (its titles, bars, pictures).
+        self._detached = self.bridge.active
+        self.record = None if not self._detached else self.record
+        self.series, self.started = RunSeries(), None
+        self.dock.set_series(self.series)
+        self.dock.clear_message()
+        self.dock.set_progress(0, 1)
+        self.dock.detail.setText("")
+        self.dock.set_state(IDLE)
+        self._fit_dock(self.model.project)
         busy = self.bridge.active
         for view in self.window.views.values():
             view.scene().set_read_only(busy)
+
+    def _fit_dock(self, project) -> None:
+        self.dock.fit_to(confusion=project.recipe.name == "classification",
+                         filters=any(first_conv(net) is not None
+                                     for net in project.networks.values()))
 
     def _on_model_state(self) -> None:
         """The project was saved under a (new) name: the run history follows it."""

@@ -101,6 +101,7 @@ def _row(*widgets, stretch_at: int | None = None) -> QHBoxLayout:
 class TrainingDock(QWidget):
     canvas_mode_changed = Signal(str)
     details_requested = Signal()
+    recipe_setting_changed = Signal(str, object)  # a live recipe setting set in a view
 
     def __init__(self, runs_panel: QWidget | None = None, parent=None):
         super().__init__(parent)
@@ -117,9 +118,10 @@ class TrainingDock(QWidget):
         self.detail = QLabel()
         self.detail.setProperty("role", "dim")
         self.detail.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # may be cut
-        self.detail.setMinimumWidth(80)
+        self.detail.setMinimumWidth(0)
         self.progress = QProgressBar()
-        self.progress.setFixedWidth(120)
+        self.progress.setMinimumWidth(60)  # the header shrinks with the window
+        self.progress.setMaximumWidth(120)
         self.progress.setTextVisible(True)
         self.progress.setFormat("%p %")
         self.log_scale = QCheckBox("Log loss")
@@ -127,7 +129,8 @@ class TrainingDock(QWidget):
         self.smoothing = QSlider(Qt.Horizontal)
         self.smoothing.setRange(0, 99)
         self.smoothing.setValue(60)
-        self.smoothing.setFixedWidth(90)
+        self.smoothing.setMinimumWidth(50)
+        self.smoothing.setMaximumWidth(90)
         self.smoothing.setToolTip("Smoothing of the per-step curves (an exponential moving "
                                   "average; the raw values stay visible, faint)")
         self.smoothing_value = QLabel("0.60")
@@ -136,6 +139,8 @@ class TrainingDock(QWidget):
         for key, text in MODES.items():
             self.canvas_mode.addItem(text, key)
         self.canvas_mode.setToolTip("Colour the blocks on the canvas by what the run measures")
+        self.canvas_mode.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.canvas_mode.setMinimumContentsLength(10)
         self.save_button = QPushButton("Save…")
         self.save_button.setToolTip("Save the plots of this tab as PNG and SVG files")
         smooth_label = QLabel("Smooth")
@@ -172,6 +177,8 @@ class TrainingDock(QWidget):
         self.confusion = ConfusionPanel()
         self.filters = FiltersPanel()
         self.samples = PicturePanel("Samples", skip_plane=True)
+        for pictures in (self.picture, self.samples):
+            pictures.setting_changed.connect(self.recipe_setting_changed)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
@@ -211,6 +218,12 @@ class TrainingDock(QWidget):
         self._tab_panels.append(panels)
 
     # --- what is shown ---------------------------------------------------------------------
+    def fit_to(self, confusion: bool, filters: bool) -> None:
+        """Show only the panels this project can fill: a confusion matrix where a recipe
+        classifies, first-layer filters where a network starts with a convolution."""
+        self.confusion.setVisible(confusion)
+        self.filters.setVisible(filters)
+
     def all_panels(self) -> list:
         return [p for panels in self._tab_panels for p in panels]
 

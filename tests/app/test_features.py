@@ -231,3 +231,15 @@ def test_a_tab_behind_another_is_fitted_when_first_shown(window, qtbot):
     qtbot.waitUntil(lambda: view.zoom > 0.9, timeout=2000)
     visible = view.mapToScene(view.viewport().rect()).boundingRect()
     assert visible.contains(view.scene().nodes_rect())
+
+
+def test_the_right_docks_take_the_full_height(window, qtbot):
+    # Before: the training dock spanned the whole width and left the inspector and the
+    # training setup about 40 % of the height, so both scrolled all the time.
+    window.resize(1600, 1000)
+    window.show()
+    qtbot.waitExposed(window)
+    inspector = next(d for d in window.docks if d.objectName() == "Inspector")
+    training = window.training.train_dock
+    assert inspector.height() > 0.75 * window.height()
+    assert training.geometry().right() < inspector.geometry().left()

@@ -97,6 +97,7 @@ class GradientBars(Panel):
         for item in self._values:
             item.setText("")
         self._labels = []
+        _ticks(self.plot, [])  # no names of the last run's layers under no bars
         self.norms = {}
         self._seen = -1
         self._y = None
@@ -223,6 +224,7 @@ class ActivationPanel(Panel):
         self.bars.setData(x=np.zeros(0), y=np.zeros(0), height=np.zeros(0))
         self.dots.setData([], [])
         self._labels = []
+        _ticks(self.plot, [])
         self._seen = -1
         self.range.reset()
         self.set_empty(True)

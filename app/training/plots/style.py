@@ -95,7 +95,7 @@ def plot_widget(title: str, y_label: str = "", x_label: str = "step", grid: bool
     for name in ("left", "bottom"):
         item.getAxis(name).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
     item.titleLabel.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
-    widget.setMinimumSize(160, 120)
+    widget.setMinimumSize(120, 120)
     if legend:
         t = theme.current()
         back = QColor(t.base)
