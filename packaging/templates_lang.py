@@ -49,11 +49,11 @@ def _seq2seq(task: str, attention: bool) -> Project:
     params, t_src, t_tgt, vocab, epochs, shows = _TASKS[task]
     net = Network("main")
     _seq(net,
-         ("Input", "x", {"shape": [t_src], "kind": "tokens"}),
+         ("Input", "x", {"shape": ["S"], "kind": "tokens"}),  # any length, in ONNX too
          ("Embedding", "src_embed", {"vocab": vocab, "dim": 32}),
          ("GRU", "encoder", {"hidden": 64}))
     _seq(net,
-         ("Input", "y_in", {"shape": [t_tgt], "kind": "tokens", "field": "y_in",
+         ("Input", "y_in", {"shape": ["T"], "kind": "tokens", "field": "y_in",
                             "source": "recipe"}),
          ("Embedding", "tgt_embed", {"vocab": vocab, "dim": 32}),
          ("GRU", "decoder", {"hidden": 64}))

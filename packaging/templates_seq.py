@@ -15,7 +15,9 @@ from builder.document import DatasetConfig, Network, Project, RecipeConfig
 __all__ = ["BUILDERS"]
 
 
-def _tokens_in(length: int) -> tuple:
+def _tokens_in(length: int | str = "T") -> tuple:
+    """Token ids; a symbolic length ("T") where the network takes any length (and so does
+    its ONNX export)."""
     return ("Input", "x", {"shape": [length], "kind": "tokens"})
 
 
@@ -47,7 +49,7 @@ def rnn_one_to_many() -> Project:
 
 def rnn_many_to_one() -> Project:
     net = Network("main")
-    _seq(net, _tokens_in(16), _embed(5), _recurrent("LSTM", output="last"),
+    _seq(net, _tokens_in(), _embed(5), _recurrent("LSTM", output="last"),
          ("Linear", "logits", {"units": 4}), ("Output", "y", {}))
     return _project(
         "Many-to-one: which symbol occurs most?\n"
@@ -66,7 +68,7 @@ def _tagger(name: str, length: int, symbols: int, layers: int = 1, bidirectional
     params = {"num_layers": layers, "bidirectional": bidirectional}
     if layers > 1:
         params["dropout"] = 0.1
-    _seq(net, _tokens_in(length), _embed(symbols + 3), _recurrent(cell, **params),
+    _seq(net, _tokens_in(), _embed(symbols + 3), _recurrent(cell, **params),
          ("Linear", "logits", {"units": 3}), ("Output", "y", {}))
     return net
 
@@ -117,7 +119,7 @@ def _long(cell: str, what: str) -> Project:
     # The LSTM's forget gates start open (bias 3; Gers et al.): with torch's 0 they halve
     # the memory at every step and nothing survives 50 of them (measured: chance, 25%).
     opened = {"forget_bias": 3.0} if cell == "LSTM" else {}
-    _seq(net, _tokens_in(_LONG), _embed(15), _recurrent(cell, output="last", **opened),
+    _seq(net, _tokens_in(), _embed(15), _recurrent(cell, output="last", **opened),
          ("Linear", "logits", {"units": 4}), ("Output", "y", {}))
     project = _project(
         f"Long memory with {what}: name the first of {_LONG} symbols\n"
