@@ -91,6 +91,8 @@ class RunToHere(QWidget):
         self.histogram = QLabel()
         for w in (self.button, self.said, self.picture, self.histogram):
             lay.addWidget(w)
+        for w in (self.said, self.picture, self.histogram):
+            w.hide()  # no room taken before there is an answer
         self._done = _Done()
         self._done.finished.connect(self._show, Qt.QueuedConnection)
         self.project: Project | None = None
@@ -105,6 +107,7 @@ class RunToHere(QWidget):
             self.result = None
             for label in (self.said, self.picture, self.histogram):
                 label.clear()
+                label.hide()
         self.button.setEnabled(target is not None and self._thread is None)
 
     @property
@@ -120,6 +123,7 @@ class RunToHere(QWidget):
         project, weights, done = self.project, self.weights_source(network), self._done
         self.button.setEnabled(False)
         self.said.setText("Running one sample…")
+        self.said.show()
 
         def work():
             try:
@@ -147,4 +151,6 @@ class RunToHere(QWidget):
                           f"{result.weights}{zeros}.\n{stats}")
         self.picture.setPixmap(QPixmap.fromImage(maps_image(values)) if values.ndim == 3
                                else QPixmap())
+        self.picture.setVisible(values.ndim == 3)
         self.histogram.setPixmap(QPixmap.fromImage(histogram_image(values)))
+        self.histogram.show()

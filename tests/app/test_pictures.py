@@ -217,6 +217,11 @@ def test_text_samples_mark_right_and_wrong(dock):
     assert dock.samples.shown == "text" and dock.samples.plot is None
     assert text.splitlines() == ["— Greedy decoding · epoch 3 —", "✓ abc → cba (cba)",
                                  "✗ ab → ab (ba)"]
+    # Lines the recipe marked itself (tokens.text_line) get no second mark: "✓ ✓" before.
+    feed(dock, event("greedy decoding", "text", ["✓ abc → cba (cba)", "✗ ab → ab (ba)"],
+                     correct=np.array([True, False]), step=400))
+    text = dock.samples.page("text").widget.toPlainText()
+    assert text.splitlines()[1:] == ["✓ abc → cba (cba)", "✗ ab → ab (ba)"]
 
 
 def autoencoder_views(epoch: int = 2, step: int = 300) -> list[Samples]:

@@ -302,7 +302,8 @@ class TextView:
         lines = [f"— {' · '.join(heading)} —"]
         apart = any("\n" in str(t) for t in sample.data)
         for i, t in enumerate(sample.data):
-            mark = "" if correct is None or i >= len(correct) else \
+            marked = str(t).startswith(("✓", "✗"))  # the recipe's line says it already
+            mark = "" if correct is None or i >= len(correct) or marked else \
                 ("✓ " if correct[i] else "✗ ")
             lines.append(("\n" if apart else "") + f"{mark}{t}")
         text = "\n".join(lines)
