@@ -7,7 +7,7 @@ pushed into the node items; the document is never touched."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QEvent, QRectF, Qt
 from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
@@ -38,17 +38,31 @@ class HeatLegend(QWidget):
         self.title = ""
         self.low = self.high = ""
         self.entries: list[tuple[QColor, str]] = []  # diff mode: (colour, meaning)
-        self.move(12, 12)
+        self.canvas = canvas
+        canvas.installEventFilter(self)  # follows the canvas' size
+        self.place()
         self.hide()
+
+    def place(self) -> None:
+        """The bottom-left corner (the minimap has the right one): a fitted graph starts at
+        the top left, where the legend used to cover its first blocks."""
+        self.move(12, self.canvas.viewport().height() - self.H - 12)
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Resize:
+            self.place()
+        return False
 
     def show_scale(self, title: str, low: str, high: str) -> None:
         self.title, self.low, self.high, self.entries = title, low, high, []
+        self.place()
         self.show()
         self.raise_()
         self.update()
 
     def show_entries(self, title: str, entries: list[tuple[QColor, str]]) -> None:
         self.title, self.entries = title, entries
+        self.place()
         self.show()
         self.raise_()
         self.update()

@@ -33,6 +33,7 @@ def test_every_bar_of_the_gradient_chart_is_named(qtbot, width):
 
 
 def test_elide_keeps_both_ends():
-    assert elide("block3.conv_b", 8) == "blo…nv_b"
+    assert elide("block3.conv_b", 8) == "block…_b"
+    assert elide("encoder", 5) == "enc…r"
     assert elide("relu", 8) == "relu"
     assert len(elide("a_very_long_layer_name", 5)) == 5

@@ -35,7 +35,13 @@ def test_train_pause_resume_stop_from_the_toolbar(window, qtbot):
     scene = window.current_view().scene()
     wait_for(lambda: scene.nodes["hidden1"].overlay is not None, 30_000)
     assert scene.nodes["hidden1"].overlay_text.startswith("‖∇‖")
-    assert window.current_view().heat_legend.isVisible()
+    view = window.current_view()
+    legend = view.heat_legend
+    assert legend.isVisible()
+    # In the bottom-left corner, clear of the graph's start (before: over the first blocks).
+    assert legend.geometry().bottom() > view.viewport().height() - 20
+    first = view.mapFromScene(scene.nodes["x"].sceneBoundingRect()).boundingRect()
+    assert not legend.geometry().intersects(first)
     assert scene.nodes["relu1"].overlay is None  # no weights, no gradient norm
 
     window.acts["train_pause"].trigger()

@@ -55,11 +55,11 @@ CHAR_PX = 6.5  # the axis font's average character width
 
 
 def elide(label: str, chars: int) -> str:
-    """``label`` in at most ``chars`` characters, its middle dropped (ends tell layers apart:
-    "block3.conv_b" → "blo…nv_b")."""
+    """``label`` in at most ``chars`` characters, its middle dropped; more of the start than
+    of the end, which names the layer ("block3.conv_b" → "block…_b", "encoder" → "enc…r")."""
     if len(label) <= chars:
         return label
-    head = (chars - 1) // 2
+    head = -(-2 * (chars - 1) // 3)
     return f"{label[:head]}…{label[len(label) - (chars - 1 - head):]}"
 
 
