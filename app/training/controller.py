@@ -26,6 +26,7 @@ from app.training.series import RunSeries
 from app.training.settings_panel import TrainingSettingsPanel
 from app.training.toolbar import make_actions
 from builder.names import attr_names
+from builder.serialize import dumps
 from builder.training import batch_mode
 from runtime.adjust import changes_between, live_values
 from runtime.events import (
@@ -68,6 +69,7 @@ class TrainingController(QObject):
 
         self.runs = RunsPanel(self.store, self._live_series)
         self.dock = TrainingDock(self.runs)
+        self.dock.project_text = self.runs.project_text = lambda: dumps(self.model.project)
         self.settings = TrainingSettingsPanel(self.model)
         self.acts = make_actions(window, self)
         self.toolbar = QToolBar("Training", window)

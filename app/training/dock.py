@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -36,6 +37,7 @@ from app.training.plots.filters import FiltersPanel
 from app.training.plots.layers import ActivationPanel, DeadPanel, GradientBars, GradientHistory
 from app.training.plots.pictures import PicturePanel
 from app.training.series import RunSeries
+from builder import pngtext
 
 __all__ = ["TrainingDock", "save_plot"]
 
@@ -54,8 +56,9 @@ STATE_TEXT = {"idle": "Ready", "loading": "Preparing", "running": "Training",
               "paused": "Paused", "stopping": "Stopping"}
 
 
-def save_plot(widget, path: str | Path) -> Path:
-    """One plot as PNG (pyqtgraph's ImageExporter, at twice the size on screen) or SVG.
+def save_plot(widget, path: str | Path, project: str = "") -> Path:
+    """One plot as PNG (pyqtgraph's ImageExporter, at twice the size on screen) or SVG; a PNG
+    carries ``project`` (the .loom text) when given, so dropped on the window it opens it.
 
     SVG goes through Qt's own QSvgGenerator: pyqtgraph 0.14's SVGExporter cannot parse the
     path data Qt >= 6.9 writes (pyqtgraph issue #3485) and raises on every curve."""
@@ -84,6 +87,8 @@ def save_plot(widget, path: str | Path) -> Path:
         exporter = exporters.ImageExporter(widget.getPlotItem())
         exporter.parameters()["width"] = max(600, int(widget.width() * 2))
         exporter.export(str(path))
+        if project:
+            pngtext.embed(path, project)
     return path
 
 
@@ -105,6 +110,7 @@ class TrainingDock(QWidget):
 
     def __init__(self, runs_panel: QWidget | None = None, parent=None):
         super().__init__(parent)
+        self.project_text: Callable[[], str] = lambda: ""  # what saved PNGs carry
         self.series = RunSeries()
         self._message = ""
         lay = QVBoxLayout(self)
@@ -300,10 +306,10 @@ class TrainingDock(QWidget):
             folder = QFileDialog.getExistingDirectory(self, "Save the plots of this tab to")
             if not folder:
                 return []
-        written = []
+        written, project = [], self.project_text()
         for name, plot in self.plots().items():
             for suffix in (".png", ".svg"):
-                written.append(save_plot(plot, Path(folder) / f"{name}{suffix}"))
+                written.append(save_plot(plot, Path(folder) / f"{name}{suffix}", project))
         self.note(f"saved {len(written)} plot files to {folder}")
         return written
 

@@ -92,6 +92,7 @@ class RunsPanel(QWidget):
         super().__init__(parent)
         self.store = store
         self.live = live or (lambda name: None)
+        self.project_text: Callable[[], str] = lambda: ""  # what a saved PNG carries
         self._cache: dict[str, tuple[float, RunSeries]] = {}
         self._curves: dict[str, object] = {}
         self._seen = None
@@ -351,7 +352,7 @@ class RunsPanel(QWidget):
                                                   "compare.png", "PNG (*.png);;SVG (*.svg)")
             if not path:
                 return None
-        return save_plot(self.plot, path)
+        return save_plot(self.plot, path, self.project_text())
 
     def delete_selected(self) -> None:
         for item in self.tree.selectedItems():

@@ -8,6 +8,7 @@ from training_helpers import choose, curve_points, train, type_into, wait_for
 from app.training.canvas_heat import ADDED, CHANGED
 from app.training.runs import RunStore
 from builder.commands import SetParams
+from builder.serialize import to_dict
 
 
 def test_two_runs_overlay_and_say_what_changed(window, qtbot, tmp_path):
@@ -51,6 +52,12 @@ def test_two_runs_overlay_and_say_what_changed(window, qtbot, tmp_path):
         assert path.stat().st_size > 1000
     written = t.dock.save_plots(tmp_path / "plots")  # the Runs tab: its comparison plot
     assert written and all(p.stat().st_size > 500 for p in written)
+    # Saved plot pictures carry the project that made them (dropped on the window, it opens).
+    from builder import pngtext
+    from builder.serialize import loads
+
+    for png in [tmp_path / "compare.png", *(p for p in written if p.suffix == ".png")]:
+        assert to_dict(loads(pngtext.read(png))) == to_dict(window.model.project)
 
 
 def test_added_nodes_are_marked_and_runs_follow_the_saved_project(window, qtbot, tmp_path):
