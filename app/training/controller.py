@@ -70,6 +70,9 @@ class TrainingController(QObject):
         self.runs = RunsPanel(self.store, self._live_series)
         self.dock = TrainingDock(self.runs)
         self.dock.project_text = self.runs.project_text = lambda: dumps(self.model.project)
+        self.dock.node_names = lambda: {n: net for net, network in
+                                        self.model.project.networks.items()
+                                        for n in network.nodes}
         self.settings = TrainingSettingsPanel(self.model)
         self.acts = make_actions(window, self)
         self.toolbar = QToolBar("Training", window)
@@ -90,6 +93,7 @@ class TrainingController(QObject):
         b.finished.connect(self._on_finished)
         self.dock.canvas_mode_changed.connect(lambda mode: self.heat.set_mode(mode, self.series))
         self.dock.details_requested.connect(self._show_details)
+        self.dock.node_requested.connect(window.go_to)
         self.dock.recipe_setting_changed.connect(
             lambda name, value: self.bridge.adjust({"recipe": {name: value}}))
         self.runs.diff_requested.connect(self.heat.show_diff)

@@ -7,6 +7,7 @@ cost of a frame does not grow with the number of plots."""
 from __future__ import annotations
 
 import html
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -107,10 +108,12 @@ class TrainingDock(QWidget):
     canvas_mode_changed = Signal(str)
     details_requested = Signal()
     recipe_setting_changed = Signal(str, object)  # a live recipe setting set in a view
+    node_requested = Signal(str, str)  # a block named in a message was clicked
 
     def __init__(self, runs_panel: QWidget | None = None, parent=None):
         super().__init__(parent)
         self.project_text: Callable[[], str] = lambda: ""  # what saved PNGs carry
+        self.node_names: Callable[[], dict[str, str]] = dict  # block id → its network
         self.series = RunSeries()
         self._message = ""
         lay = QVBoxLayout(self)
@@ -162,7 +165,9 @@ class TrainingDock(QWidget):
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setTextFormat(Qt.RichText)
-        self.message.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.message.setTextInteractionFlags(Qt.TextSelectableByMouse
+                                             | Qt.LinksAccessibleByMouse)
+        self.message.linkActivated.connect(self._open_link)
         self.details_button = QPushButton("Details…")
         self.details_button.clicked.connect(self.details_requested)
         self.message_box = QWidget()
@@ -345,10 +350,26 @@ class TrainingDock(QWidget):
         color = {"error": theme.current().error, "warning": theme.current().warning}.get(
             level, theme.current().accent)
         self._message = text
-        self.message.setText(f"<b style='color:{color}'>●</b> {html.escape(text)}")
+        self.message.setText(f"<b style='color:{color}'>●</b> {self._linked(text)}")
         self.message_box.setVisible(bool(text))
         self.details_button.setVisible(details)
         self.note(text)
+
+    def _linked(self, text: str) -> str:
+        """The message as HTML, each block it names a link that shows that block."""
+        out = html.escape(text)
+        names = {n: net for n, net in self.node_names().items() if len(n) >= 3}
+        if not names:
+            return out
+        pattern = re.compile(r"(?<![\w/.])(" + "|".join(
+            re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?![\w])")
+        return pattern.sub(lambda m: f"<a href='node:{names[m.group(1)]}/{m.group(1)}'>"
+                                     f"{m.group(1)}</a>", out)
+
+    def _open_link(self, link: str) -> None:
+        if link.startswith("node:"):
+            network, _, node = link[5:].rpartition("/")
+            self.node_requested.emit(network, node)
 
     def clear_message(self) -> None:
         self._message = ""

@@ -50,3 +50,18 @@ def test_the_samples_tab_shows_only_what_the_project_can_fill(window):
         assert dock.confusion.isHidden() != confusion, template
         assert dock.filters.isHidden() != filters, template
         assert not dock.samples.isHidden()
+
+
+def test_a_message_that_names_a_block_links_to_it(window):
+    from builder.commands import Disconnect
+    from builder.document import Edge
+
+    window.model.do(Disconnect("main", Edge("relu1", "y", "hidden2", "x")))
+    t = window.training
+    assert not t.train()  # refused: the graph has a problem
+    dock = t.dock
+    assert "hidden2" in dock.message_text
+    assert "href='node:main/hidden2'" in dock.message.text()
+    assert "node:main/x'" not in dock.message.text()  # one-letter names are words, not links
+    dock.message.linkActivated.emit("node:main/hidden2")
+    assert window.current_view().scene().selected_node_ids() == ["hidden2"]
