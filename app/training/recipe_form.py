@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import copy
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QLabel,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.inspector.param_field import ParamField
 from app.training.optimizer_editor import select_key, show_value
@@ -17,6 +24,9 @@ from builder.document import RecipeConfig
 from runtime import recipes
 
 __all__ = ["RecipeForm"]
+
+
+FRONT = 4  # recipe params always shown; the others, unless set, behind "More settings"
 
 
 class RecipeForm(QWidget):
@@ -41,8 +51,19 @@ class RecipeForm(QWidget):
         self.role_combos: dict[str, QComboBox] = {}
         self.fields: dict[str, ParamField] = {}
         self._roles_key = None
-        for w in (self.combo, self.about, self.roles_host):
+        # Long recipes (a GAN has 14 params) show the first few and the ones set; the rest
+        # wait behind "More settings", so the training setup fits without scrolling.
+        self.more = QToolButton()
+        self.more.setCheckable(True)
+        self.more.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.more.setArrowType(Qt.RightArrow)
+        self.more.toggled.connect(self._show_more)
+        self.more_host = QWidget()
+        self.more_form = QFormLayout(self.more_host)
+        self.more_form.setContentsMargins(0, 0, 0, 0)
+        for w in (self.combo, self.about, self.roles_host, self.more, self.more_host):
             lay.addWidget(w)
+        self._show_more(False)
 
     def _fill_combo(self) -> None:
         """The registered recipes (again when one was registered since: a plugin, a test)."""
@@ -78,9 +99,15 @@ class RecipeForm(QWidget):
             show_value(field, config.params.get(name, field.param.default))
         return cls
 
+    def _show_more(self, on: bool) -> None:
+        self.more_host.setVisible(on)
+        self.more.setArrowType(Qt.DownArrow if on else Qt.RightArrow)
+
     def _build(self, cls, networks: list[str]) -> None:
         while self.roles_form.rowCount():
             self.roles_form.removeRow(0)
+        while self.more_form.rowCount():
+            self.more_form.removeRow(0)
         self.role_combos.clear()
         self.fields.clear()
         for role in cls.roles:
@@ -90,13 +117,19 @@ class RecipeForm(QWidget):
             combo.activated.connect(lambda _=0, r=role.name: self._bind(r))
             self.roles_form.addRow(f"{role.name} network", combo)
             self.role_combos[role.name] = combo
-        for param in cls.params:
+        later = 0
+        for i, param in enumerate(cls.params):
             field = ParamField(param)
             field.committed.connect(self._set_param)
             label = QLabel(param.name.replace("_", " "))
             label.setToolTip(param.help)
-            self.roles_form.addRow(label, field)
+            front = i < FRONT or len(cls.params) <= FRONT + 2 or param.name in self.config.params
+            (self.roles_form if front else self.more_form).addRow(label, field)
+            later += not front
             self.fields[param.name] = field
+        self.more.setText(f"More settings ({later})")
+        self.more.setVisible(later > 0)
+        self.more.setChecked(False)
 
     # --- editing ----------------------------------------------------------------------------
     def _chosen(self, _index: int) -> None:

@@ -125,3 +125,20 @@ def test_a_run_started_from_a_run_folder_says_what_it_loaded(window, qtbot, tmp_
     log = window.training.dock.log.toPlainText()
     assert "network 'main' starts from" in log and "main.safetensors" in log
     assert "tensors loaded (hidden1, hidden2, logits)" in log
+
+
+def test_a_long_recipe_form_keeps_its_rarer_settings_behind_more(window):
+    from PySide6.QtWidgets import QFormLayout
+
+    window.files.new_from_template("dcgan", confirm=False)
+    form = window.training.settings.recipe_form
+    rows = {form.roles_form.itemAt(i, QFormLayout.FieldRole).widget()
+            for i in range(form.roles_form.rowCount())}
+    assert form.fields["loss"] in rows and form.fields["ema"] in rows  # first few; set
+    assert form.fields["info_weight"] not in rows and form.more.isVisibleTo(form)
+    assert form.more.text() == f"More settings ({form.more_form.rowCount()})"
+    assert not form.more_host.isVisibleTo(form)
+    form.more.click()
+    assert form.more_host.isVisibleTo(form) and form.fields["info_weight"].isVisibleTo(form)
+    window.files.new_from_template("mlp", confirm=False)  # 4 params: no "More"
+    assert not form.more.isVisibleTo(form)
