@@ -261,7 +261,8 @@ class TrainingDock(QWidget):
         last = self._last_drawn
         cpu = time.thread_time()
         for panel in self.visible_panels():
-            interval = min(MAX_INTERVAL, getattr(panel, "min_interval", 0.033) * self.pace)
+            interval = min(getattr(panel, "max_interval", MAX_INTERVAL),
+                           getattr(panel, "min_interval", 0.033) * self.pace)
             if force or now - last.get(id(panel), -1.0) >= interval:
                 panel.refresh(self.series)
                 last[id(panel)] = now

@@ -328,3 +328,24 @@ def test_every_kind_renders(dock, kind, tmp_path):
     picture = QImage(str(path))
     assert len({picture.pixel(x, y) for x in range(0, picture.width(), 7)
                 for y in range(0, picture.height(), 7)}) > 3  # something was drawn
+
+
+def test_pictures_keep_up_with_a_fast_run_however_busy_the_dock(dock):
+    # Before: at the dock's slowest pace a picture redrew once a second, and the decision
+    # boundary of a fast run lagged 24 epochs behind it.
+    import time
+
+    from app.training.dock import MAX_PACE
+
+    dock.show()
+    dock.tabs.setCurrentIndex(0)  # the Live tab: the predictions picture
+    drawn, start, epoch = set(), time.perf_counter(), 0
+    while time.perf_counter() - start < 1.2:
+        dock.pace = MAX_PACE  # as slow as the dock ever gets
+        dock.series.add(event("decision boundary", "heatmap", np.zeros((4, 4)),
+                              extent=(0, 1, 0, 1), epoch=epoch, step=epoch * 10))
+        dock.refresh()
+        drawn.add(dock.picture._stamps.get("decision boundary"))
+        epoch += 1
+        time.sleep(0.02)
+    assert len(drawn - {None}) >= 3
