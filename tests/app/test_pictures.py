@@ -349,3 +349,23 @@ def test_pictures_keep_up_with_a_fast_run_however_busy_the_dock(dock):
         epoch += 1
         time.sleep(0.02)
     assert len(drawn - {None}) >= 3
+
+
+def test_a_legend_moves_off_the_curves_to_the_emptiest_corner(dock):
+    # A metric that falls from the top left to the bottom right: the metrics legend starts
+    # bottom right, on the curve's end, and moves to the top right, where no curve is.
+    from runtime.events import StepMetrics
+
+    dock.show()
+    dock.tabs.setCurrentIndex(0)
+    panel = dock.metrics
+    assert panel._corner == (1, 0)
+    for step in range(1, 200):
+        dock.series.add(StepMetrics(step, 0, {"loss": 1.0, "mse": 2.0 / step}))
+    dock.refresh(force=True)
+    QApplication.processEvents()
+    dock.refresh(force=True)  # the legend's size is known once it is drawn
+    assert panel._corner == (1, 1)
+    legend = panel.plot.getPlotItem().legend.sceneBoundingRect()
+    view = panel.plot.getPlotItem().vb.sceneBoundingRect()
+    assert legend.top() < view.center().y()  # drawn in the upper half now

@@ -14,6 +14,7 @@ from app.training.plots.style import (
     RangeKeeper,
     bounds,
     live_curve,
+    place_legend,
     plot_widget,
     series_color,
 )
@@ -75,6 +76,7 @@ class MetricsPanel(Panel):
         self._names: list[str] = []
         self._marks: list = []
         self._seen = (-1, None, None)
+        self._corner = (1, 1) if which == "loss" else (1, 0)  # (right?, top?) of the legend
 
     def _legend_style(self, split: str, label: str, style) -> None:
         """A grey sample line in the legend for the epoch mean / validation line styles."""
@@ -167,6 +169,10 @@ class MetricsPanel(Panel):
             y = bounds([a[a > 0] for a in ys])
         self.range.fit((0.0, float(series.step)), y, log_y=self.log)
         self.set_empty(not self._names)
+        drawn = [c.getData() for c in self.plot.getPlotItem().listDataItems()]
+        self._corner = place_legend(
+            self.plot, [(x, np.log10(np.maximum(y, 1e-12)) if self.log else y)
+                        for x, y in drawn if x is not None and len(x)], self._corner)
 
 
     def _add_marks(self, series: RunSeries) -> None:

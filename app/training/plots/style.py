@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QGraphicsItem, QGridLayout, QLabel, QWidget
 from app import theme
 
 __all__ = ["SERIES", "series_color", "class_colors", "HEAT", "heat_rgb", "plot_widget",
-           "live_curve", "style_plot", "PowerAxis", "Panel", "RangeKeeper", "nice_ceil",
-           "bounds"]
+           "place_legend", "live_curve", "style_plot", "PowerAxis", "Panel", "RangeKeeper",
+           "nice_ceil", "bounds"]
 
 # Distinct colours for curves and classes (Tableau 10, readable on dark and light).
 SERIES = ("#4e9bf5", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948",
@@ -249,3 +249,34 @@ class RangeKeeper:
             self.vb.setRange(xRange=self.x, yRange=self.y, padding=0)
         finally:
             self._setting = False
+
+
+# A legend's corner (right?, top?) and its offset from the plot's edges there.
+CORNERS = {(1, 1): (-6, 6), (1, 0): (-6, -6), (0, 1): (6, 6), (0, 0): (6, -6)}
+
+
+def place_legend(plot: pg.PlotWidget, curves: list[tuple[np.ndarray, np.ndarray]],
+                 now: tuple[int, int]) -> tuple[int, int]:
+    """The corner (right?, top?) for the plot's legend that its curves cross least, the
+    legend moved there; the corner ``now`` stays unless another is emptier."""
+    item = plot.getPlotItem()
+    legend = item.legend
+    if legend is None or not legend.items or not curves:
+        return now
+    (x0, x1), (y0, y1) = item.vb.viewRange()
+    box = item.vb.mapSceneToView(legend.sceneBoundingRect()).boundingRect()
+    w = min(1.0, abs(box.width()) / max(1e-12, x1 - x0) + 0.04)
+    h = min(1.0, abs(box.height()) / max(1e-12, y1 - y0) + 0.04)
+    fx = np.concatenate([(x - x0) / max(1e-12, x1 - x0) for x, _ in curves])
+    fy = np.concatenate([(y - y0) / max(1e-12, y1 - y0) for _, y in curves])
+    crossed = {}
+    for right, top in CORNERS:  # the view's y grows upwards
+        in_x = fx >= 1 - w if right else fx <= w
+        in_y = fy >= 1 - h if top else fy <= h
+        crossed[(right, top)] = int(np.count_nonzero(in_x & in_y))
+    best = min(crossed, key=lambda c: (crossed[c], c != now))
+    if best == now or crossed[best] >= crossed[now]:
+        return now
+    anchor = (best[0], 1 - best[1])  # the legend's own coordinates: y grows downwards
+    legend.anchor(itemPos=anchor, parentPos=anchor, offset=CORNERS[best])
+    return best
