@@ -8,6 +8,8 @@ nodes never re-validates anything.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QObject, Signal
 
 from builder.analysis import NetworkStats, analyze
@@ -42,6 +44,14 @@ class DocumentModel(QObject):
         self._unsubscribe = self._doc.subscribe(self._on_change)
 
     # --- the document ---------------------------------------------------------------------
+    @property
+    def display_name(self) -> str:
+        """What the project is called everywhere: its file's name once saved, else the
+        example it copies ("… (unsaved copy)"), else Untitled."""
+        if self.path:
+            return Path(self.path).name
+        return f"{self.origin} (unsaved copy)" if self.origin else "Untitled"
+
     @property
     def document(self) -> Document:
         return self._doc

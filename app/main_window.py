@@ -6,8 +6,6 @@ to them, in a fixed order (tabs, scenes, inspector, problems), and wires gesture
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QApplication,
@@ -266,12 +264,8 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
     # --- window state -----------------------------------------------------------------------
     def _update_state(self) -> None:
         doc = self.model.document
-        if self.model.path:
-            name = Path(self.model.path).name
-        else:
-            origin = self.model.origin
-            name = f"{origin} (unsaved copy)" if origin else "Untitled"
-        self.setWindowTitle(f"{name}[*] — Layerloom")
+        self.setWindowTitle(f"{self.model.display_name}[*] — Layerloom")
+        self.inspector.refresh()  # it names the project too
         self.setWindowModified(self.model.dirty)
         for key, can, text in (("undo", doc.can_undo, doc.undo_text),
                                ("redo", doc.can_redo, doc.redo_text)):

@@ -176,8 +176,11 @@ class Inspector(QScrollArea):
         if node is None:
             self._form_key = None
             self.title.setText(f"Network “{self.net_name.replace('/', ' ▸ ')}”")
-            self.subtitle.setText(self.model.project.description.splitlines()[0]
-                                  if self.model.project.description else "")
+            about = self.model.project.description.splitlines()[0] \
+                if self.model.project.description else ""
+            name = self.model.display_name  # the file's name once saved
+            self.subtitle.setText(f"{name} · {about}" if about and about not in name
+                                  else name)
             stats = self.model.stats(self.net_name)
             self.overview.setText(facts.overview_html(net, report, stats,
                                                       self.selected_count))

@@ -38,6 +38,9 @@ def test_save_asks_for_a_name_then_reopen_compares_equal(window, tmp_path):
     assert window.model.path == saved.resolve()
     assert not window.isWindowModified()
     assert window.windowTitle().startswith("mine.loom")
+    window.go_to("main", "x")
+    window.current_view().scene().select_nodes([])  # the inspector shows the network
+    assert window.inspector.subtitle.text().startswith("mine.loom · ")  # named everywhere
     assert str(saved.resolve()) == settings.recent_files()[0]
     before = to_dict(window.model.project)
     window.model.do(SetParams("main", "hidden1", {"units": 7}))
