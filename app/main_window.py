@@ -264,8 +264,10 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
     # --- window state -----------------------------------------------------------------------
     def _update_state(self) -> None:
         doc = self.model.document
-        self.setWindowTitle(f"{self.model.display_name}[*] — Layerloom")
-        self.inspector.refresh()  # it names the project too
+        title = f"{self.model.display_name}[*] — Layerloom"
+        if title != self.windowTitle():
+            self.setWindowTitle(title)
+            self.inspector.refresh()  # it names the project too
         self.setWindowModified(self.model.dirty)
         for key, can, text in (("undo", doc.can_undo, doc.undo_text),
                                ("redo", doc.can_redo, doc.redo_text)):
