@@ -67,7 +67,7 @@ class GroupActions:
         try:
             command = make()
         except CommandError as e:
-            self.statusBar().showMessage(str(e), 6000)
+            self.say(str(e), 6000)
             return False
         return self.model.do(command)
 
@@ -179,10 +179,10 @@ class GroupActions:
         try:
             path = library.save_entry(node.subnet, name, overwrite)
         except (ValueError, OSError) as e:
-            self.statusBar().showMessage(f"Not saved: {e}", 8000)
+            self.say(f"Not saved: {e}", 8000)
             return None
         self.palette.refresh_library()
-        self.statusBar().showMessage(f"Saved to My blocks: {path}", 6000)
+        self.say(f"Saved to My blocks: {path}", 6000)
         return path
 
     def insert_library_block(self, path: str, view=None, scene_pos=None) -> str | None:
@@ -195,7 +195,7 @@ class GroupActions:
         try:
             node = library.group_node(scene.net, path, (at.x() - 70, at.y() - 11))
         except (LoomError, OSError) as e:
-            self.statusBar().showMessage(f"Cannot use that block: {e}", 8000)
+            self.say(f"Cannot use that block: {e}", 8000)
             return None
         if not self.model.do(AddNode(scene.net_name, node)):
             return None

@@ -28,6 +28,7 @@ from app.file_ops import FileController
 from app.find_node import FindNode
 from app.groups import GroupActions, is_group_tab, tab_title
 from app.inspector.panel import Inspector
+from app.links import link_target, linked, node_names
 from app.menus import build_actions, build_menus
 from app.palette import Palette
 from app.problems_panel import ProblemsPanel
@@ -89,6 +90,15 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
         self.resizeDocks(self.docks[2:], [120], Qt.Vertical)
         self.stats_label = QLabel()
         self.statusBar().addPermanentWidget(self.stats_label)
+        # Messages, with every block they name a link to it (say); QStatusBar's own
+        # messages are plain text.
+        self.status_text = QLabel()
+        self.status_text.setTextFormat(Qt.RichText)
+        self.status_text.linkActivated.connect(self._follow_link)
+        self.statusBar().addWidget(self.status_text, 1)
+        self._said = QTimer(self)
+        self._said.setSingleShot(True)
+        self._said.timeout.connect(self.status_text.clear)
 
         build_actions(self)
         build_menus(self)
@@ -101,10 +111,10 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
         self.model.changed.connect(self._on_change)
         self.model.replaced.connect(self._rebuild_tabs)
         self.model.state_changed.connect(self._update_state)
-        self.model.refused.connect(lambda m: self.statusBar().showMessage(m, 6000))
+        self.model.refused.connect(lambda m: self.say(m, 6000))
         self.palette.add_requested.connect(self._add_from_palette)
         self.palette.library_requested.connect(self.insert_library_block)
-        self.palette.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.palette.message.connect(lambda text: self.say(text, 8000))
         self.inspector.fix_requested.connect(self.apply_fix)
         self.inspector.renamed.connect(lambda net, old, new: self.go_to(net, new, center=False))
         self.problems.node_requested.connect(self.go_to)
@@ -128,6 +138,16 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
         self._fit_corners(width)
         self.layout().activate()  # the minimum size follows the corners now, not later
         self.resize(width, height)
+
+    def say(self, text: str, ms: int = 6000) -> None:
+        """A message in the status bar for ``ms``; the blocks it names are links."""
+        self.status_text.setText(linked(text, node_names(self.model.project)))
+        self._said.start(ms)
+
+    def _follow_link(self, link: str) -> None:
+        target = link_target(link)
+        if target is not None:
+            self.go_to(*target)
 
     def _fit_corners(self, width: int | None = None) -> None:
         """In a wide window the inspector and training setup take the full height (long forms
@@ -171,7 +191,7 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
         view.minimap.enabled = self.minimap_on
         view.scene().selectionChanged.connect(self._selection_changed)
         view.open_file_requested.connect(lambda path: self.files.open_path(path))
-        view.message.connect(lambda m: self.statusBar().showMessage(m, 5000))
+        view.message.connect(lambda m: self.say(m, 5000))
         view.open_group_requested.connect(self.open_group)
         view.library_dropped.connect(lambda path, at: self.insert_library_block(path, view, at))
         view.minimap.schedule()
@@ -259,7 +279,7 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
     def apply_fix(self, problem) -> None:
         command = fix_command(self.model.project, problem)
         if command is not None and self.model.do(command):
-            self.statusBar().showMessage(f"Applied: {command.text}", 5000)
+            self.say(f"Applied: {command.text}", 5000)
 
     # --- window state -----------------------------------------------------------------------
     def _update_state(self) -> None:
@@ -293,7 +313,7 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
         self.stack.setCurrentWidget(self.tabs)
         QTimer.singleShot(0, self.fit_all)
         if self.model.origin:  # a gallery example: say what to do first
-            self.statusBar().showMessage(
+            self.say(
                 f"{self.model.origin}: press Train (F5) to train it and watch the Training "
                 "dock; click a block to read and change it.", 15000)
 

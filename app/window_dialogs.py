@@ -53,7 +53,7 @@ class WindowDialogs:
         new, ok = QInputDialog.getText(self, "Rename network", "New name:", text=old)
         if ok and new and new != old:
             if not valid_name(new):
-                self.statusBar().showMessage(f"“{new}” is not a valid name", 6000)
+                self.say(f"“{new}” is not a valid name", 6000)
                 return
             self.model.do(RenameNetwork(old, new))
 
@@ -62,6 +62,6 @@ class WindowDialogs:
         if view is None or "/" in view.scene().net_name:
             return
         if sum("/" not in n for n in self.views) < 2:
-            self.statusBar().showMessage("A project keeps at least one network", 5000)
+            self.say("A project keeps at least one network", 5000)
             return
         self.model.do(RemoveNetwork(view.scene().net_name))

@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QMenu, QMessageBox, QToolBar
 
+from app.links import node_names
 from app.training.bridge import IDLE, LOADING, PAUSED, RUNNING, STOPPING, TrainingBridge
 from app.training.canvas_heat import CanvasHeat
 from app.training.dock import TrainingDock
@@ -70,9 +71,7 @@ class TrainingController(QObject):
         self.runs = RunsPanel(self.store, self._live_series)
         self.dock = TrainingDock(self.runs)
         self.dock.project_text = self.runs.project_text = lambda: dumps(self.model.project)
-        self.dock.node_names = lambda: {n: net for net, network in
-                                        self.model.project.networks.items()
-                                        for n in network.nodes}
+        self.dock.node_names = lambda: node_names(self.model.project)
         self.settings = TrainingSettingsPanel(self.model)
         self.acts = make_actions(window, self)
         self.toolbar = QToolBar("Training", window)
@@ -258,10 +257,10 @@ class TrainingController(QObject):
                     self._checkpoint_asked = False
                     text = f"checkpoint saved at step {event.step} in {event.path}"
                     self.dock.note(text)
-                    self.window.statusBar().showMessage(text.capitalize(), 6000)
+                    self.window.say(text.capitalize(), 6000)
             elif isinstance(event, SettingsChanged):
                 self.dock.note(f"step {event.step}: {event.message}")
-                self.window.statusBar().showMessage(f"Applied to the run: {event.message}",
+                self.window.say(f"Applied to the run: {event.message}",
                                                     6000)
             elif isinstance(event, Status) and event.state == "loading":
                 self.dock.set_state(LOADING, event.message)

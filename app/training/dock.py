@@ -6,8 +6,6 @@ cost of a frame does not grow with the number of plots."""
 
 from __future__ import annotations
 
-import html
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import theme
+from app.links import link_target, linked
 from app.training.canvas_heat import MODES
 from app.training.plots.confusion import ConfusionPanel
 from app.training.plots.curves import LearningRatePanel, MetricsPanel
@@ -113,7 +112,7 @@ class TrainingDock(QWidget):
     def __init__(self, runs_panel: QWidget | None = None, parent=None):
         super().__init__(parent)
         self.project_text: Callable[[], str] = lambda: ""  # what saved PNGs carry
-        self.node_names: Callable[[], dict[str, str]] = dict  # block id → its network
+        self.node_names: Callable[[], dict[str, str]] = dict  # block id → network (links)
         self.series = RunSeries()
         self._message = ""
         lay = QVBoxLayout(self)
@@ -351,26 +350,15 @@ class TrainingDock(QWidget):
         color = {"error": theme.current().error, "warning": theme.current().warning}.get(
             level, theme.current().accent)
         self._message = text
-        self.message.setText(f"<b style='color:{color}'>●</b> {self._linked(text)}")
+        self.message.setText(f"<b style='color:{color}'>●</b> {linked(text, self.node_names())}")
         self.message_box.setVisible(bool(text))
         self.details_button.setVisible(details)
         self.note(text)
 
-    def _linked(self, text: str) -> str:
-        """The message as HTML, each block it names a link that shows that block."""
-        out = html.escape(text)
-        names = {n: net for n, net in self.node_names().items() if len(n) >= 3}
-        if not names:
-            return out
-        pattern = re.compile(r"(?<![\w/.])(" + "|".join(
-            re.escape(n) for n in sorted(names, key=len, reverse=True)) + r")(?![\w])")
-        return pattern.sub(lambda m: f"<a href='node:{names[m.group(1)]}/{m.group(1)}'>"
-                                     f"{m.group(1)}</a>", out)
-
     def _open_link(self, link: str) -> None:
-        if link.startswith("node:"):
-            network, _, node = link[5:].rpartition("/")
-            self.node_requested.emit(network, node)
+        target = link_target(link)
+        if target is not None:
+            self.node_requested.emit(*target)
 
     def clear_message(self) -> None:
         self._message = ""

@@ -93,7 +93,10 @@ def test_a_wire_that_would_close_a_loop_is_refused_with_a_message(window, view, 
              port_view_pos(view, "hidden1", "x", True))
     assert net(window).edges == edges and not window.model.document.can_redo
     assert "loop (hidden1 → relu1 → hidden2 → relu2 → hidden1)" in said.args[0]
-    assert "loop" in window.statusBar().currentMessage()
+    assert "loop" in window.status_text.text()
+    assert "href='node:main/hidden1'" in window.status_text.text()  # each named block links
+    window.status_text.linkActivated.emit("node:main/relu2")
+    assert view.scene().selected_node_ids() == ["relu2"]
     assert not view.quick_add.isVisible()  # refused, not dropped on nothing
 
 

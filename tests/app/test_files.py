@@ -134,7 +134,7 @@ def test_start_page_cards_and_blank_project(window):
     window.start_page.cards["mlp"].click()
     assert "hidden1" in window.model.project.networks["main"].nodes
     assert window.model.path is None
-    assert "press Train (F5)" in window.statusBar().currentMessage()  # what to do first
+    assert "press Train (F5)" in window.status_text.text()  # what to do first
 
 
 def test_start_page_groups_the_gallery_with_a_thumbnail_per_example(window):

@@ -193,4 +193,4 @@ def test_broken_entry_files_are_listed_with_the_reason(window, tmp_path, monkeyp
     assert palette.context_menu(items["half"]) is not None
     # a double-click says why in the status bar instead of failing
     palette.tree.itemActivated.emit(items["half"], 0)
-    assert "Cannot use that block" in window.statusBar().currentMessage()
+    assert "Cannot use that block" in window.status_text.text()
