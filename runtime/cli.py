@@ -1,5 +1,5 @@
 """The ``layerloom`` command line, without any GUI: inspect, codegen, gallery, train, export,
-sample.
+sample, import.
 
 Exit codes are a contract scripts rely on: 0 success, 1 the project has problems (or a run
 failed), 2 the input could not be read or the command was misused.  Errors are one clear
@@ -203,6 +203,13 @@ def cmd_sample(args) -> int:
     return sample(args)
 
 
+@command("import")
+def cmd_import(args) -> int:
+    from runtime.commands import import_model
+
+    return import_model(args)
+
+
 # --- blocks / datasets / recipes / schema / reference (runtime.refcli) -----------------------
 
 
@@ -308,6 +315,21 @@ def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = No
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="OUT.png (images), OUT.csv (points) or OUT.txt (text)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+
+    p = sub.add_parser("import", help="an ONNX model or a PyTorch class as an editable "
+                                      "project, its weights as the start-from weights")
+    p.add_argument("source", metavar="MODEL",
+                   help="MODEL.onnx, or path/to/model.py:ClassName (made with no arguments)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.loom",
+                   help="the project to write; its weights go beside it (OUT.safetensors)")
+    p.add_argument("--weights", metavar="STATE.pt",
+                   help="a state dict (.pt/.pth/.safetensors) for the PyTorch class; default: "
+                        "the weights the class is created with")
+    p.add_argument("--input-shape", action="append", default=[], metavar="DIMS",
+                   help="one input's per-sample shape, e.g. 3,32,32 or T,8 (repeat for each "
+                        "input); default: read from the first module that takes it")
+    p.add_argument("--force", action="store_true",
+                   help="replace OUT.loom and its weights if they exist")
 
     for name, what in (("blocks", "block"), ("datasets", "dataset"), ("recipes", "recipe")):
         p = sub.add_parser(name, help=f"list the {name}, or show one {what}'s ports, params, "

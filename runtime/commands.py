@@ -1,4 +1,4 @@
-"""The ``train``, ``export`` and ``sample`` sub-commands of the ``layerloom`` CLI.
+"""The ``train``, ``export``, ``sample`` and ``import`` sub-commands of the ``layerloom`` CLI.
 
 ``train`` runs alone or as one process of ``torchrun --nproc_per_node=N``; in the latter case
 rank 0 is the only one that prints or writes.  Ctrl+C stops the run cleanly: the trainer
@@ -32,7 +32,8 @@ from runtime.runlog import MetricsWriter, PreviousRun, weights_warning, write_re
 from runtime.sampling import SampleError, sample_project, write_samples
 from runtime.trainer import Trainer
 
-__all__ = ["train", "export", "sample", "default_run_dir", "resolve_init", "EXIT_INTERRUPTED"]
+__all__ = ["train", "export", "sample", "import_model", "default_run_dir", "resolve_init",
+           "EXIT_INTERRUPTED"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -251,4 +252,35 @@ def sample(args) -> int:
         return _fail(str(e), EXIT_INPUT)
     print(f"wrote {said}")
     _warn_weights(args.weights)
+    return EXIT_OK
+
+
+def _dims(text: str) -> list:
+    """``3,32,32`` → [3, 32, 32]; a name (``T``) stays a symbolic axis."""
+    dims = [d.strip() for d in text.split(",") if d.strip()]
+    if not dims:
+        raise ValueError(f"--input-shape expects sizes such as 3,32,32; received {text!r}")
+    return [int(d) if d.isdigit() else d for d in dims]
+
+
+def import_model(args) -> int:
+    from runtime.importer import Unmapped, Unreadable
+    from runtime.importer import import_model as run_import
+
+    out = Path(args.output)
+    weights_out = out.with_suffix(".safetensors")
+    taken = [p for p in (out, weights_out) if p.exists()]
+    if taken and not args.force:  # before any work
+        return _fail(f"{taken[0]} already exists; pass --force to replace it", EXIT_INPUT)
+    try:
+        shapes = [_dims(s) for s in args.input_shape]
+        done = run_import(args.source, out, args.weights, shapes or None)
+    except Unmapped as e:
+        return _fail(f"cannot import, nothing written: {e}", EXIT_FAILED)
+    except CompileError as e:
+        return _fail(f"the imported graph does not compile, nothing written: {e}", EXIT_FAILED)
+    except (Unreadable, ValueError) as e:
+        return _fail(str(e), EXIT_INPUT)
+    print(f"wrote {done.project} ({done.nodes} nodes) and {done.weights} ({done.tensors} "
+          f"tensors, the network's start-from weights)")
     return EXIT_OK
