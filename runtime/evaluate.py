@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-from collections.abc import Iterable
 
 import torch
 from torch import nn
 
 from runtime.devices import autocast
 from runtime.events import Warning
-from runtime.recipes.base import Recipe
+from runtime.recipes.base import Recipe, eval_mode
 
 __all__ = ["eval_mode", "validate", "take_samples", "EarlyStopping"]
-
-
-@contextlib.contextmanager
-def eval_mode(modules: Iterable[nn.Module]):
-    """Modules in eval mode (dropout off, batch-norm running statistics) for the block."""
-    modules = list(modules)
-    for m in modules:
-        m.eval()
-    try:
-        yield
-    finally:
-        for m in modules:
-            m.train()
 
 
 def validate(recipe: Recipe, data, batch_size: int, device: torch.device | None,

@@ -37,7 +37,7 @@ from runtime.recipes.ae_parts import (
     pictures,
     sparsity_kl,
 )
-from runtime.recipes.base import Feed, Recipe, RecipeError, Role
+from runtime.recipes.base import Feed, Recipe, RecipeError, Role, eval_mode
 from runtime.recipes.units import normalise, unnormalise
 
 __all__ = ["Autoencoder"]
@@ -316,11 +316,8 @@ class Autoencoder(Recipe):
             raise RecipeError("this autoencoder has no fitted code distribution yet: it is "
                               "fitted at every validation, so train at least one epoch with "
                               "a validation split")
-        decoder = self.nets["decoder"]
-        was, _ = decoder.training, decoder.eval()
-        with torch.no_grad():
+        with eval_mode([self.nets["decoder"]]), torch.no_grad():
             out = self.pixels(self.decode({}, z, False))
-        decoder.train(was)
         kind = "images" if out.dim() == 4 else "points"
         if out.dim() == 4 or (out.dim() == 2 and out.shape[1] == 2):
             data = out.clamp(0, 1) if kind == "images" else out

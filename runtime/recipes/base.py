@@ -17,7 +17,8 @@ the step meanwhile.  The trainer runs them in order (``runtime.stages``).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import contextlib
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -30,7 +31,21 @@ from builder.compiler import Compiled, InputSpec
 from runtime.data.core import DataInfo
 
 __all__ = ["Role", "Feed", "Stream", "RecipeError", "Recipe", "Stage", "StepContext",
-           "noise_like"]
+           "noise_like", "eval_mode"]
+
+
+@contextlib.contextmanager
+def eval_mode(modules: Iterable[nn.Module]):
+    """Modules in eval mode (dropout off, batch-norm running statistics) for the block, then
+    each back in the mode it was in."""
+    modes = {m: m.training for m in modules}
+    for m in modes:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, training in modes.items():
+            m.train(training)
 
 
 class RecipeError(ValueError):

@@ -18,7 +18,7 @@ from torch.func import functional_call
 
 from builder.blocks.spec import Param
 from runtime.events import Samples
-from runtime.recipes.base import RecipeError, StepContext
+from runtime.recipes.base import RecipeError, StepContext, eval_mode
 from runtime.recipes.supervised import plane_grid
 
 __all__ = ["LOSSES", "CRITICS", "PARAMS", "d_loss", "g_loss", "clip_weights",
@@ -161,13 +161,8 @@ class WeightAverage:
 def run_generator(net: nn.Module, shadow: dict[str, Tensor] | None, args: list[Tensor]):
     """``net`` (with the weights ``shadow``, a weight average, when given) on ``args`` in
     eval mode without gradients, as pictures and ``layerloom sample`` want it."""
-    was = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            return functional_call(net, shadow, tuple(args)) if shadow else net(*args)
-    finally:
-        net.train(was)
+    with eval_mode([net]), torch.no_grad():
+        return functional_call(net, shadow, tuple(args)) if shadow else net(*args)
 
 
 class Recent:

@@ -28,7 +28,7 @@ from builder.blocks.spec import Param
 from runtime.adjust import live_controls
 from runtime.data.core import TensorData
 from runtime.recipes import tokens
-from runtime.recipes.base import RecipeError
+from runtime.recipes.base import RecipeError, eval_mode
 from runtime.recipes.classification import Classification
 
 __all__ = ["LanguageModel"]
@@ -107,15 +107,8 @@ class LanguageModel(Classification):
               generator: torch.Generator | None = None) -> list[str]:
         """``n`` texts, each the prompt and what the model writes after it (eval mode)."""
         ids = tokens.encode_prompt(prompt, self.info.vocab, self.name)
-        modes = {m: m.training for m in self.nets.values()}
-        try:  # eval mode (dropout off) by hand: runtime.evaluate imports this package
-            for m in modes:
-                m.eval()
-            with torch.no_grad():
-                out = self.generate(ids, n, length, temperature, generator)
-        finally:
-            for m, training in modes.items():
-                m.train(training)
+        with eval_mode(self.nets.values()), torch.no_grad():
+            out = self.generate(ids, n, length, temperature, generator)
         return [prompt + tokens.decode(row[len(ids):], self.info.vocab) for row in out.tolist()]
 
     def _first_words(self, data) -> str:

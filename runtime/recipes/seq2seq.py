@@ -28,7 +28,7 @@ from builder.blocks.spec import Param
 from runtime.data.core import TensorData
 from runtime.events import Samples
 from runtime.recipes import tokens
-from runtime.recipes.base import Feed, Recipe, RecipeError, Role
+from runtime.recipes.base import Feed, Recipe, RecipeError, Role, eval_mode
 from runtime.recipes.supervised import OUTPUT, TARGET
 
 __all__ = ["Seq2Seq", "shift_right", "ATTENTION"]
@@ -209,14 +209,7 @@ class Seq2Seq(Recipe):
         # reverse, sort) the answer is as long as the prompt, else as wide as the target.
         same = self.info.fields[field].shape[0] == self.length
         steps = len(ids) if same or not isinstance(self.length, int) else self.length
-        modes = {m: m.training for m in self.nets.values()}
-        try:  # eval mode (dropout off) by hand: runtime.evaluate imports this package
-            for m in modes:
-                m.eval()
-            with torch.no_grad():
-                out = self.decode(batch, n, steps, temperature, generator)
-        finally:
-            for m, training in modes.items():
-                m.train(training)
+        with eval_mode(self.nets.values()), torch.no_grad():
+            out = self.decode(batch, n, steps, temperature, generator)
         texts = [f"{prompt} → {tokens.decode(row, self.info.vocab)}" for row in out.tolist()]
         return Samples(0, 0, "decoded", "text", texts)

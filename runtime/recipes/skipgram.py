@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from builder.blocks.spec import Param
 from runtime.events import Samples
-from runtime.recipes.base import Feed, Recipe, RecipeError, Role
+from runtime.recipes.base import Feed, Recipe, RecipeError, Role, eval_mode
 
 __all__ = ["SkipGram", "parse_query", "nearest", "analogy_answers"]
 
@@ -205,15 +205,9 @@ class SkipGram(Recipe):
     def word_vectors(self, count: int | None = None) -> Tensor:
         """[V, D] the words network's vector of each word (the first ``count`` words: the
         most frequent), in eval mode."""
-        net = self.nets["words"]
-        was = net.training
-        net.eval()
-        try:
-            with torch.no_grad():
-                ids = torch.arange(count or len(self.vocab), device=self.device)[:, None]
-                out = self.output("words", self.forward("words", {self.center: ids}, False))
-        finally:
-            net.train(was)
+        with eval_mode([self.nets["words"]]), torch.no_grad():
+            ids = torch.arange(count or len(self.vocab), device=self.device)[:, None]
+            out = self.output("words", self.forward("words", {self.center: ids}, False))
         return out.reshape(len(ids), -1).float()
 
     def analogy_metrics(self) -> dict[str, float]:
