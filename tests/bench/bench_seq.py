@@ -10,9 +10,7 @@ is per picture, not per step).  Ratios alternate A/B/A/B as in bench_train; neve
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -20,23 +18,16 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench_train import _sync  # noqa: E402
+from bench_train import BATCH, compare  # noqa: E402
 
-from builder.compiler import compile_network  # noqa: E402
 from builder.document import (  # noqa: E402
-    DatasetConfig,
     Network,
-    OptimizerConfig,
-    Project,
-    RecipeConfig,
-    TrainingSettings,
 )
 from runtime.data import DataInfo, FieldInfo, Splits, TensorData  # noqa: E402
 from runtime.devices import select_device  # noqa: E402
-from runtime.events import Finished, Started  # noqa: E402
-from runtime.trainer import Trainer, Watch  # noqa: E402
+from runtime.trainer import Watch  # noqa: E402
 
-BATCH = 64
+PICTURES_OFF = Watch(gradients=True, activations=True, samples=False)
 T = 64  # characters per window
 VOCAB = 64
 D = 128
@@ -80,61 +71,9 @@ def data(n: int, device: torch.device) -> Splits:
     return Splits(train, empty, info).to(device)
 
 
-def trainer_run(net: Network, splits: Splits, epochs: int, device: torch.device) -> float:
-    project = Project({"main": net}, DatasetConfig("bench"), RecipeConfig("classification"),
-                      TrainingSettings(epochs=epochs, batch_size=BATCH,
-                                       optimizers={"*": OptimizerConfig("adam", 1e-3)}))
-    marks: dict[str, float] = {}
-
-    def on_event(event):
-        if isinstance(event, (Started, Finished)):
-            _sync(device)
-            marks[type(event).__name__] = time.perf_counter()
-
-    trainer = Trainer(project, data=splits, callback=on_event, device=str(device.type),
-                      watch=Watch(gradients=True, activations=True, samples=False))
-    finished = trainer.fit()
-    assert finished.reason == "completed", trainer.failure
-    return finished.step / (marks["Finished"] - marks["Started"])
-
-
-def bare_run(net: Network, splits: Splits, epochs: int, device: torch.device) -> float:
-    """The next-character loop a user would write by hand."""
-    torch.manual_seed(0)
-    model = compile_network(net).module.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
-    x, y = splits.train["x"], splits.train["y"]
-    n, steps = x.shape[0], 0
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(epochs):
-        order = torch.randperm(n, device=device)
-        for i in range(0, n, BATCH):
-            idx = order[i:i + BATCH]
-            logits = model(x[idx])
-            loss = F.cross_entropy(logits.reshape(-1, VOCAB), y[idx].reshape(-1))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            steps += 1
-    _sync(device)
-    return steps / (time.perf_counter() - start)
-
-
-def compare(name: str, net_fn, n: int, device, rounds: int) -> float:
-    splits = data(n, device)
-    trainer_run(net_fn(), splits, 1, device)  # warm-up
-    bare_run(net_fn(), splits, 1, device)
-    ours, bare = [], []
-    for _ in range(rounds):
-        ours.append(trainer_run(net_fn(), splits, 1, device))
-        bare.append(bare_run(net_fn(), splits, 1, device))
-    best = max(ours) / max(bare)
-    paired = statistics.median(o / b for o, b in zip(ours, bare))
-    print(f"{name:<34} trainer {max(ours):8.1f} steps/s   bare loop {max(bare):8.1f} steps/s"
-          f"   ratio {best:.3f} (best of {rounds}; median of pairs {paired:.3f})"
-          f"  target >= 0.95")
-    return best
+def token_loss(logits, y):
+    """Next-character cross-entropy over every position, as a user would write it."""
+    return F.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
 
 
 def main() -> None:
@@ -147,8 +86,10 @@ def main() -> None:
     n = BATCH * (30 if args.quick else 80)  # enough steps that start-up costs fade
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"batch {BATCH}, {T} steps, vocabulary {VOCAB}, width {D}")
-    compare("char LSTM (2 layers)", lstm_net, n, device, rounds)
-    compare("causal transformer (2 layers)", transformer_net, n, device, rounds)
+    splits = data(n, device)
+    for name, net_fn in (("char LSTM (2 layers)", lstm_net),
+                         ("causal transformer (2 layers)", transformer_net)):
+        compare(name, net_fn, splits, 1, device, rounds, PICTURES_OFF, token_loss)
 
 
 if __name__ == "__main__":

@@ -79,7 +79,11 @@ def data(shape: tuple[int, ...], n: int, device: torch.device) -> Splits:
     return Splits(TensorData({"x": x, "y": y}), empty, info).to(device)
 
 
-def trainer_run(net: Network, splits: Splits, epochs: int, device: torch.device) -> float:
+ALL_ON = Watch(gradients=True, activations=True, samples=True)
+
+
+def trainer_run(net: Network, splits: Splits, epochs: int, device: torch.device,
+                watch: Watch = ALL_ON) -> float:
     """Steps per second of Trainer.fit between Started and Finished, statistics all on."""
     project = Project({"main": net}, DatasetConfig("bench"), RecipeConfig("classification"),
                       TrainingSettings(epochs=epochs, batch_size=BATCH,
@@ -92,13 +96,14 @@ def trainer_run(net: Network, splits: Splits, epochs: int, device: torch.device)
             marks[type(event).__name__] = time.perf_counter()
 
     trainer = Trainer(project, data=splits, callback=on_event, device=str(device.type),
-                      watch=Watch(gradients=True, activations=True, samples=True))
+                      watch=watch)
     finished = trainer.fit()
     assert finished.reason == "completed", trainer.failure
     return finished.step / (marks["Finished"] - marks["Started"])
 
 
-def bare_run(net: Network, splits: Splits, epochs: int, device: torch.device) -> float:
+def bare_run(net: Network, splits: Splits, epochs: int, device: torch.device,
+             loss_fn=F.cross_entropy) -> float:
     """The loop a user would write by hand, on the same compiled module and data."""
     torch.manual_seed(0)
     model = compile_network(net).module.to(device).train()
@@ -112,7 +117,7 @@ def bare_run(net: Network, splits: Splits, epochs: int, device: torch.device) ->
         order = torch.randperm(n, device=device)
         for i in range(0, n, BATCH):
             idx = order[i:i + BATCH]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss = loss_fn(model(x[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -128,16 +133,16 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def compare(name: str, net_fn, shape, n: int, epochs: int, device, rounds: int) -> float:
+def compare(name: str, net_fn, splits: Splits, epochs: int, device, rounds: int,
+            watch: Watch = ALL_ON, loss_fn=F.cross_entropy) -> float:
     """Best-of and median-of-pairs ratios: noise from other processes only ever slows a
     run down, so the best of several alternating runs is the fairest figure."""
-    splits = data(shape, n, device)
-    trainer_run(net_fn(), splits, 1, device)  # warm-up: allocator, kernels, lazy imports
-    bare_run(net_fn(), splits, 1, device)
+    trainer_run(net_fn(), splits, 1, device, watch)  # warm-up: allocator, kernels, imports
+    bare_run(net_fn(), splits, 1, device, loss_fn)
     ours, bare = [], []
     for _ in range(rounds):
-        ours.append(trainer_run(net_fn(), splits, epochs, device))
-        bare.append(bare_run(net_fn(), splits, epochs, device))
+        ours.append(trainer_run(net_fn(), splits, epochs, device, watch))
+        bare.append(bare_run(net_fn(), splits, epochs, device, loss_fn))
     best = max(ours) / max(bare)
     paired = statistics.median(o / b for o, b in zip(ours, bare))
     print(f"{name:<34} trainer {max(ours):8.1f} steps/s   bare loop {max(bare):8.1f} steps/s"
@@ -188,8 +193,10 @@ def main() -> None:
     n = 8192 if args.quick else 20480
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"batch {BATCH}")
-    compare("MLP 784-256-128-10 (MNIST-shaped)", mlp_net, (784,), n, 2, device, rounds)
-    compare("small CNN on 1x28x28", cnn_net, (1, 28, 28), n // 4, 1, device, rounds)
+    compare("MLP 784-256-128-10 (MNIST-shaped)", mlp_net, data((784,), n, device), 2, device,
+            rounds)
+    compare("small CNN on 1x28x28", cnn_net, data((1, 28, 28), n // 4, device), 1, device,
+            rounds)
     epoch_vs_dataloader(n * 2, device, rounds)
 
 
