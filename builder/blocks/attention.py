@@ -150,14 +150,15 @@ def _dim(d) -> int:
     return d if isinstance(d, int) else 1
 
 
-def _check_pad(block: str, port: str, mask, keys) -> None:
+def _check_pad(block: str, port: str, mask, keys, step: str = "key step",
+               of: str = "the keys") -> None:
     """A padding mask holds one flag per key step: [Tk] where the keys are [Tk, d]."""
     if mask is None:
         return
-    check(len(mask) == 1, f"{block}: {port} needs one flag per key step [Tk]; received "
-          f"{fmt_shape(mask)}")
+    check(len(mask) == 1, f"{block}: {port} needs one flag per {step} "
+          f"{fmt_shape(keys[:1])}; received {fmt_shape(mask)}")
     check(not (isinstance(mask[0], int) and isinstance(keys[0], int)) or mask[0] == keys[0],
-          f"{block}: {port} needs one flag per key step, {keys[0]} for the keys "
+          f"{block}: {port} needs one flag per {step}, {keys[0]} for {of} "
           f"{fmt_shape(keys)}; received {fmt_shape(mask)}")
 
 

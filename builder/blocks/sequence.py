@@ -13,6 +13,7 @@ import math
 import torch
 from torch import nn
 
+from builder.blocks.attention import _check_pad
 from builder.blocks.spec import ANY, INDEX, BlockSpec, Param, Port, check, make, register
 from builder.shapes import ShapeError, fmt_shape
 
@@ -133,16 +134,6 @@ def _sequence(x, block: str, hint: str = ""):
     return x
 
 
-def _check_mask(block: str, mask, x) -> None:
-    if mask is None:
-        return
-    check(len(mask) == 1, f"{block}: the mask needs one flag per step [T]; received "
-          f"{fmt_shape(mask)}")
-    check(not (isinstance(mask[0], int) and isinstance(x[0], int)) or mask[0] == x[0],
-          f"{block}: the mask needs one flag per step, {x[0]} for the sequence "
-          f"{fmt_shape(x)}; received {fmt_shape(mask)}")
-
-
 def _mask_shape(p, ins):
     (t,) = ins
     check(len(t) == 1, f"PaddingMask needs a sequence of token ids [T] per sample; received "
@@ -173,7 +164,8 @@ def _pool(p, ins):
     hint = (" (for channels-first [channels, length] from a Conv1d use GlobalAvgPool)"
             if ins[0] is not None and len(ins[0]) > 2 else "")
     x = _sequence(ins[0], "Pool over time", hint)
-    _check_mask("Pool over time", ins[1] if len(ins) > 1 else None, x)
+    _check_pad("Pool over time", "the mask", ins[1] if len(ins) > 1 else None, x, "step",
+               "the sequence")
     return x
 
 
