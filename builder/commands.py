@@ -190,34 +190,34 @@ _MISSING = object()
 
 @dataclass
 class SetNodeOptions(Command):
-    """Trainable switch, initialiser and bypass of one or more nodes."""
+    """Trainable switch, initialiser, bypass and learning-rate factor of one or more nodes."""
 
     network: str
     node_ids: tuple[str, ...]
     trainable: bool | None = None
     init: str | None = None
     bypass: bool | None = None
-    _old: dict[str, tuple[bool, str, bool]] = field(default_factory=dict, repr=False)
+    lr_scale: float | None = None
+    _old: dict[str, tuple] = field(default_factory=dict, repr=False)
     text = "Change node options"
+
+    _FIELDS = ("trainable", "init", "bypass", "lr_scale")
 
     def apply(self, project):
         net = _net(project, self.network)
-        self._old = {i: (_node(net, i).trainable, net.nodes[i].init, net.nodes[i].bypass)
+        self._old = {i: tuple(getattr(_node(net, i), f) for f in self._FIELDS)
                      for i in self.node_ids}
         for i in self.node_ids:
-            if self.trainable is not None:
-                net.nodes[i].trainable = self.trainable
-            if self.init is not None:
-                net.nodes[i].init = self.init
-            if self.bypass is not None:
-                net.nodes[i].bypass = self.bypass
+            for f in self._FIELDS:
+                if getattr(self, f) is not None:
+                    setattr(net.nodes[i], f, getattr(self, f))
         return Change(self.network, frozenset(self.node_ids))
 
     def revert(self, project):
         net = _net(project, self.network)
-        for i, (trainable, init, bypass) in self._old.items():
-            n = net.nodes[i]
-            n.trainable, n.init, n.bypass = trainable, init, bypass
+        for i, old in self._old.items():
+            for f, value in zip(self._FIELDS, old):
+                setattr(net.nodes[i], f, value)
         return Change(self.network, frozenset(self.node_ids))
 
 

@@ -25,6 +25,7 @@ from builder.shapes import Shape
 from builder.validate import SOURCES
 
 __all__ = [
+    "LR_SCALE",
     "CompileError",
     "InputSpec",
     "Compiled",
@@ -89,13 +90,19 @@ def _init_weights(module: nn.Module, how: str) -> None:
             nn.init.orthogonal_(p.reshape(p.shape[0], -1))
 
 
+LR_SCALE = "layerloom_lr_scale"  # the attribute a node's learning-rate factor is kept in
+
+
 def apply_node_options(module: nn.Module, node: Node) -> None:
-    """Initialiser and trainable switch of a node, applied to its built module."""
+    """Initialiser, trainable switch and learning-rate factor of a node, applied to its built
+    module (the factor as an attribute the optimizer reads: ``LR_SCALE``)."""
     if node.init != "default":
         with torch.no_grad():
             _init_weights(module, node.init)
     if not node.trainable:
         module.requires_grad_(False)
+    if node.lr_scale != 1.0:
+        setattr(module, LR_SCALE, float(node.lr_scale))
 
 
 def _build_module(node: Node, params: dict, in_shapes: list[Shape | None],

@@ -71,10 +71,14 @@ class Node:
     init: str = "default"
     subnet: Network | None = None  # set for a Group: the sub-network it holds
     bypass: bool = False  # passes its first input through unchanged (a quick ablation)
+    # Multiplies the network's learning rate for this block's weights (discriminative
+    # fine-tuning: pre-trained layers learn slowly, the new head fast).
+    lr_scale: float = 1.0
 
     def copy(self) -> Node:
         return Node(self.id, self.block, dict(self.params), self.pos, self.trainable, self.init,
-                    self.subnet.copy() if self.subnet is not None else None, self.bypass)
+                    self.subnet.copy() if self.subnet is not None else None, self.bypass,
+                    self.lr_scale)
 
 
 @dataclass

@@ -235,6 +235,10 @@ def _node(types: list[str], strict: bool) -> dict:
                                           "block is skipped); needs equal shapes in and out.",
                            "type": "boolean", "default": False},
                 "init": {"enum": list(INITS), "default": "default"},
+                "lr_scale": {"description": "Multiplies the network's learning rate for this "
+                                            "block's weights (discriminative fine-tuning).",
+                             "type": "number", "exclusiveMinimum": 0, "maximum": 1000,
+                             "default": 1},
                 "subnet": {"$ref": "#/$defs/network"}},
             "allOf": rules}
 

@@ -74,6 +74,8 @@ def _net_to_dict(net: Network) -> dict:
             d["init"] = n.init
         if n.bypass:
             d["bypass"] = True
+        if n.lr_scale != 1.0:
+            d["lr_scale"] = n.lr_scale
         if n.subnet is not None:
             d["subnet"] = _net_to_dict(n.subnet)
         nodes.append(d)
@@ -177,7 +179,8 @@ MIGRATIONS = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
 _TOP_KEYS = ("format", "version", "description", "networks", "dataset", "recipe", "training",
              "streams")
 _NETWORK_KEYS = ("name", "nodes", "edges")
-_NODE_KEYS = ("id", "block", "params", "pos", "trainable", "init", "subnet", "bypass")
+_NODE_KEYS = ("id", "block", "params", "pos", "trainable", "init", "subnet", "bypass",
+              "lr_scale")
 _EDGE_KEYS = ("from", "to")
 
 
@@ -248,6 +251,10 @@ def _read_node(nd: Any, r: Reader, i: int, net: Network, depth: int) -> Node:
     init = nr.get(nd, "init", str, "default")
     if init not in INITS:
         raise nr.fail(f"init must be one of {', '.join(INITS)}; found {show(init)}", "init")
+    lr_scale = nr.get(nd, "lr_scale", float, 1.0)
+    if not (math.isfinite(lr_scale) and 0 < lr_scale <= 1000):
+        raise nr.fail(f"lr_scale must be a number above 0 and at most 1000; found "
+                      f"{show(lr_scale)}", "lr_scale")
     subnet = None
     if "subnet" in nd or block == GROUP:
         if block != GROUP:
@@ -255,7 +262,7 @@ def _read_node(nd: Any, r: Reader, i: int, net: Network, depth: int) -> Node:
         subnet = _read_network(nr.get(nd, "subnet", dict), nr.at("subnet"), depth + 1)
     return Node(node_id, block, params, (float(pos[0]), float(pos[1])),
                 nr.get(nd, "trainable", bool, True), init, subnet,
-                nr.get(nd, "bypass", bool, False))
+                nr.get(nd, "bypass", bool, False), lr_scale)
 
 
 _FIELD_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "dict[str, Any]": dict,

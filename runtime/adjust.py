@@ -23,6 +23,7 @@ import torch
 from builder.blocks.spec import ParamError
 from builder.document import Project, TrainingSettings
 from builder.training import HYPER, TRAINING_PARAMS
+from runtime.optim import group_rate
 
 __all__ = ["LIVE", "live_values", "live_controls", "changes_between", "check_changes",
            "base_rate", "set_rate", "apply_changes"]
@@ -104,19 +105,22 @@ def _recipe_problems(recipe, name: str, value: Any) -> list[str]:
 
 def base_rate(opt: torch.optim.Optimizer, sched: Any | None) -> float:
     """The learning rate the user set (a schedule multiplies it step by step)."""
-    return float(sched.base_lrs[0] if sched is not None else opt.param_groups[0]["lr"])
+    group = opt.param_groups[0]
+    return float(sched.base_lrs[0]) / float(group.get("lr_scale", 1.0)) if sched is not None \
+        else group_rate(group)
 
 
 def set_rate(opt: torch.optim.Optimizer, sched: Any | None, rate: float) -> None:
     """Make ``rate`` the base learning rate, keeping the schedule's current factor."""
+    scales = [float(g.get("lr_scale", 1.0)) for g in opt.param_groups]  # per-block factors
     if sched is None:
-        for group in opt.param_groups:
-            group["lr"] = rate
+        for group, scale in zip(opt.param_groups, scales):
+            group["lr"] = rate * scale
         return
-    sched.base_lrs = [rate] * len(opt.param_groups)
-    for group, factor in zip(opt.param_groups, sched.lr_lambdas):
-        group["initial_lr"] = rate
-        group["lr"] = rate * factor(sched.last_epoch)
+    sched.base_lrs = [rate * s for s in scales]
+    for group, factor, scale in zip(opt.param_groups, sched.lr_lambdas, scales):
+        group["initial_lr"] = rate * scale
+        group["lr"] = rate * scale * factor(sched.last_epoch)
     sched._last_lr = [g["lr"] for g in opt.param_groups]
 
 

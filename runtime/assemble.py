@@ -17,7 +17,7 @@ from builder.document import DatasetConfig, Project, TrainingSettings
 from runtime import distributed, recipes
 from runtime.data import DATASETS, DatasetSpec, Splits, load
 from runtime.evaluate import eval_mode
-from runtime.optim import OptimError, make_optimizer, make_schedule
+from runtime.optim import OptimError, lr_scales, make_optimizer, make_schedule
 from runtime.recipes.base import Recipe, RecipeError
 
 __all__ = ["SetupError", "recipe_class", "stream_configs", "dataset_params", "dataset_failure",
@@ -178,8 +178,12 @@ def make_optimizers(recipe: Recipe, settings: TrainingSettings, device: torch.de
             optimizers[role] = None
             continue
         name = recipe.names[role]
+        # A recipe's helper module (a decoder, a from-scratch twin) learns with the settings
+        # of the network it serves.
+        serves = name if role in recipe.compiled else recipe.names[next(iter(recipe.compiled))]
         try:
-            optimizers[role] = make_optimizer(settings.optimizer_for(name), params, device)
+            optimizers[role] = make_optimizer(settings.optimizer_for(serves), params, device,
+                                              lr_scales(module))
             if not constant:
                 schedules[role] = make_schedule(optimizers[role], schedule, steps_per_epoch,
                                                 total_steps)

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from builder.compiler import LR_SCALE
 from builder.document import OptimizerConfig
 from builder.training import (
     OPTIMIZERS,
@@ -26,16 +27,44 @@ from builder.training import (
 )
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "OptimError", "make_optimizer", "make_schedule",
-           "schedule_factor"]
+           "schedule_factor", "lr_scales", "group_rate"]
 
 
 class OptimError(ValueError):
     """An optimizer or schedule setting was refused; the message names it."""
 
 
+def lr_scales(module: nn.Module) -> dict[int, float]:
+    """id(parameter) → the learning-rate factor of the innermost block that holds it (a
+    node's ``lr_scale``, kept on its module by the compiler), for the factors other than 1."""
+    out: dict[int, float] = {}
+    for _, m in sorted(module.named_modules(), key=lambda nm: nm[0].count(".")):
+        scale = getattr(m, LR_SCALE, None)
+        if scale is not None:  # outer first, so an inner block's own factor wins
+            out.update({id(p): float(scale) for p in m.parameters()})
+    return {k: v for k, v in out.items() if v != 1.0}
+
+
+def _groups(params: list[nn.Parameter], scales: dict[int, float], lr: float) -> list[dict]:
+    """One param group per factor, the factor-1 group first (what a live change and the LR
+    plot read), each knowing its ``lr_scale``."""
+    by_scale: dict[float, list] = {}
+    for p in params:
+        by_scale.setdefault(scales.get(id(p), 1.0), []).append(p)
+    order = sorted(by_scale, key=lambda s: (s != 1.0, s))
+    return [{"params": by_scale[s], "lr": lr * s, "lr_scale": s} for s in order]
+
+
+def group_rate(group: dict) -> float:
+    """A param group's learning rate without its block factor: the network's rate."""
+    return float(group["lr"]) / float(group.get("lr_scale", 1.0))
+
+
 def make_optimizer(config: OptimizerConfig, params: Iterable[nn.Parameter],
-                   device: torch.device | None = None) -> torch.optim.Optimizer:
-    """The optimizer ``config`` names, over ``params`` (only those that require grad).
+                   device: torch.device | None = None,
+                   scales: dict[int, float] | None = None) -> torch.optim.Optimizer:
+    """The optimizer ``config`` names, over ``params`` (only those that require grad), with
+    one param group per learning-rate factor in ``scales`` (id(parameter) → factor).
     Names and ranges are the builder's (``builder.training``), as the file reader checks."""
     problems = check_optimizer(config)
     if problems:
@@ -44,7 +73,7 @@ def make_optimizer(config: OptimizerConfig, params: Iterable[nn.Parameter],
     extra = dict(config.params)
     if "betas" in extra:
         extra["betas"] = tuple(extra["betas"])
-    params = [p for p in params if p.requires_grad]
+    params = _groups([p for p in params if p.requires_grad], scales or {}, float(config.lr))
     # foreach kernels update all tensors of a group in a few launches; fused Adam is faster
     # still on CUDA but refuses CPU tensors, so it is chosen only there.
     fast: dict[str, Any] = {"foreach": True}

@@ -13,6 +13,7 @@ from runtime.adjust import apply_changes, base_rate, check_changes, set_rate
 from runtime.control import PAUSED, RUNNING, STOPPING, Control
 from runtime.events import SettingsChanged, Status, Warning
 from runtime.failures import Stop
+from runtime.optim import group_rate
 from runtime.report import Reporter
 from runtime.runstate import Position
 from runtime.setup import Current
@@ -35,7 +36,7 @@ class Steering:
         self.checkpoint, self.roll_back = checkpoint, roll_back
 
     def flush(self, cur: Current, pos: Position) -> None:
-        rates = {cur.active.names[r]: o.param_groups[0]["lr"]
+        rates = {cur.active.names[r]: group_rate(o.param_groups[0])
                  for r, o in cur.optimizers.items() if o is not None}
         bad = self.reporter.flush(pos.step, rates)
         if self.dist:

@@ -4,10 +4,12 @@ delete, select all, copy, cut, paste, duplicate, auto-layout.  Each is one comma
 from __future__ import annotations
 
 from PySide6.QtGui import QAction, QCursor, QKeySequence
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QInputDialog, QMenu
 
 from app.canvas import clipboard, edits
 from app.canvas.node_item import NodeItem
+from builder import reuse
+from builder.commands import SetNodeOptions
 from builder.ports import spec_of
 
 __all__ = ["CanvasEditing"]
@@ -30,6 +32,46 @@ class CanvasEditing:
         scene = self.scene()
         command = edits.set_trainable(scene.net_name, scene.net, scene.selected_node_ids(), on)
         return command is not None and scene.model.do(command)
+
+    def freeze_up_to(self, node_id: str) -> bool:
+        """Freeze ``node_id`` and every block before it: the pre-trained features."""
+        scene = self.scene()
+        command = reuse.freeze_up_to(scene.net_name, scene.net, node_id)
+        if command is None:
+            scene.model.refused.emit(f"Nothing up to {node_id} has trainable weights")
+            return False
+        return scene.model.do(command)
+
+    def ask_lr_scale(self) -> bool:
+        """Ask for one learning-rate factor for the selected blocks with weights (a group of
+        pre-trained layers learning slower than the new head)."""
+        scene = self.scene()
+        ids = reuse.weighted(scene.net, scene.selected_node_ids())
+        if not ids:
+            scene.model.refused.emit("Select blocks with weights to give a learning-rate "
+                                     "factor")
+            return False
+        current = scene.net.nodes[ids[0]].lr_scale
+        value, ok = QInputDialog.getDouble(
+            self, "Learning-rate factor", f"Multiply the learning rate of {', '.join(ids)} "
+            "by:", current, 0.001, 1000.0, 3)
+        if not ok:
+            return False
+        command = SetNodeOptions(scene.net_name, tuple(ids), lr_scale=round(value, 6))
+        command.text = f"Learning rate ×{value:g} for {', '.join(ids)}"
+        return scene.model.do(command)
+
+    def ask_new_head(self, node_id: str) -> bool:
+        """Ask how many classes, then replace output layer ``node_id`` by a new one."""
+        scene = self.scene()
+        param = reuse.head_param(scene.net, node_id)
+        if param is None:
+            return False
+        current = int(scene.net.nodes[node_id].params.get(param) or 10)
+        classes, ok = QInputDialog.getInt(
+            self, "New output layer", f"Classes of the new task (replaces {node_id}, whose "
+            "pre-trained weights are left unused):", current, 1, 1_000_000)
+        return ok and scene.model.do(reuse.new_head(scene.net_name, scene.net, node_id, classes))
 
     def toggle_bypass_selection(self) -> bool:
         scene = self.scene()
@@ -110,8 +152,16 @@ class CanvasEditing:
                                    lambda: self.set_selection_trainable(False), has_sel),
                                   ("Unfreeze", lambda: self.set_selection_trainable(True),
                                    has_sel),
+                                  ("Learning-rate factor…", self.ask_lr_scale, has_sel),
                                   ("Bypass on / off", self.toggle_bypass_selection, has_sel)):
             menu.addAction(text, fn).setEnabled(enabled)
+        if item is not None:
+            node_id = item.node_id
+            menu.addAction("Freeze everything up to here",
+                           lambda: self.freeze_up_to(node_id))
+            if reuse.head_param(self.scene().net, node_id):
+                menu.addAction("New output layer for N classes…",
+                               lambda: self.ask_new_head(node_id))
         menu.addSeparator()
         menu.addAction("Auto-layout", self.auto_layout)
         menu.addAction("Fit view", self.fit)

@@ -103,6 +103,8 @@ def look_of(node: Node) -> NodeLook:
         lines = _key_lines(spec, params)
         title, category = spec.label, spec.category
         frozen = spec.has_weights and not node.trainable
+        if spec.has_weights and node.lr_scale != 1.0:
+            lines = (*lines, f"learning rate ×{node.lr_scale:g}")
     elif node.block == GROUP and node.subnet is not None:
         inner = sum(n.block not in ("Input", "Output") for n in node.subnet.nodes.values())
         lines = (f"{inner} block{'s' * (inner != 1)} inside",)

@@ -14,6 +14,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -124,8 +125,21 @@ class Inspector(QScrollArea):
         self.init_label = QLabel("Initialiser")
         init_row.addWidget(self.init_label)
         init_row.addWidget(self.init, 1)
+        self.lr_scale = QDoubleSpinBox()
+        self.lr_scale.setRange(0.001, 1000.0)
+        self.lr_scale.setDecimals(3)
+        self.lr_scale.setPrefix("× ")
+        self.lr_scale.setToolTip("Multiplies the network's learning rate for this block's "
+                                 "weights: below 1 to fine-tune pre-trained layers gently, "
+                                 "above 1 for a new head (discriminative learning rates).")
+        self.lr_scale.editingFinished.connect(self._set_lr_scale)
+        lr_row = QHBoxLayout()
+        self.lr_label = QLabel("Learning rate")
+        lr_row.addWidget(self.lr_label)
+        lr_row.addWidget(self.lr_scale, 1)
         nb.addWidget(self.trainable)
         nb.addLayout(init_row)
+        nb.addLayout(lr_row)
 
         self._heading(nb, "Shapes")
         self.shapes = _label()
@@ -200,8 +214,12 @@ class Inspector(QScrollArea):
             self.name_error.hide()
         self._fill_params(node)
         weights = bool(spec and spec.has_weights)
-        for w in (self.train_head, self.trainable, self.init_label, self.init):
+        for w in (self.train_head, self.trainable, self.init_label, self.init, self.lr_label,
+                  self.lr_scale):
             w.setVisible(weights)
+        self.lr_scale.blockSignals(True)
+        self.lr_scale.setValue(node.lr_scale)
+        self.lr_scale.blockSignals(False)
         self.trainable.blockSignals(True)
         self.trainable.setChecked(node.trainable)
         self.trainable.blockSignals(False)
@@ -273,7 +291,7 @@ class Inspector(QScrollArea):
     def set_read_only(self, on: bool) -> None:
         """While a run trains the graph, the form shows the node but does not edit it."""
         self.name_edit.setReadOnly(on)
-        for w in (self.form_host, self.trainable, self.init):
+        for w in (self.form_host, self.trainable, self.init, self.lr_scale):
             w.setEnabled(not on)
 
     # --- edits ------------------------------------------------------------------------------
@@ -284,6 +302,13 @@ class Inspector(QScrollArea):
     def _set_trainable(self, on: bool) -> None:
         if self.net_name and self.node_id:
             self.model.do(SetNodeOptions(self.net_name, (self.node_id,), trainable=on))
+
+    def _set_lr_scale(self) -> None:
+        net = self.model.network(self.net_name) if self.net_name else None
+        value = round(self.lr_scale.value(), 6)
+        if net is not None and self.node_id in net.nodes \
+                and net.nodes[self.node_id].lr_scale != value:
+            self.model.do(SetNodeOptions(self.net_name, (self.node_id,), lr_scale=value))
 
     def _set_init(self, _index: int) -> None:
         if self.net_name and self.node_id:

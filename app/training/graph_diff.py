@@ -85,6 +85,8 @@ def diff_networks(a: Network, b: Network) -> NetworkDiff:
             what.append(f"init {na.init} → {nb.init}")
         if na.bypass != nb.bypass:
             what.append("bypassed" if nb.bypass else "bypass off")
+        if na.lr_scale != nb.lr_scale:
+            what.append(f"learning rate ×{na.lr_scale:g} → ×{nb.lr_scale:g}")
         if (na.subnet is None) != (nb.subnet is None) or (
                 na.subnet is not None and not diff_networks(na.subnet, nb.subnet).empty):
             what.append("inner network")
