@@ -29,6 +29,8 @@ __all__ = ["StartPage", "section_of", "thumbnail"]
 # Sections of the gallery, in order: generative and transfer families by recipe, the others
 # by what their data is.
 BY_RECIPE = {"autoencoder": "Autoencoders", "gan": "GANs", "dann": "Transfer and adaptation",
+             "transfer": "Transfer and adaptation", "fine_tune": "Transfer and adaptation",
+             "layerwise": "Transfer and adaptation",
              "skipgram": "Embeddings", "seq2seq": "Sequences and language",
              "language": "Sequences and language"}
 BY_DATA = {"Images": "Images and CNNs", "Sequences": "Sequences and language",

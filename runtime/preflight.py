@@ -187,7 +187,7 @@ def _start_from(recipe: Recipe, init: dict[str, str], base: Path | None,
                 out: list[Check]) -> None:
     """What setup says of ``training.init`` (``runtime.setup``): a network the recipe trains,
     and a weights file that fits it."""
-    modules = {recipe.names[r]: m for r, m in recipe.nets.items()}
+    modules = recipe.by_name()
     for network, path in init.items():
         if network not in modules:
             out.append(Check("setup", f"init names network {network!r}, which recipe "

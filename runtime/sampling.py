@@ -60,7 +60,7 @@ def load_trained(project: Project, weights: str | Path, network: str | None = No
         raise SampleError(f"the project has no network {network!r}; it has "
                           f"{', '.join(project.networks)}")
     recipe = recipe or make_recipe(project, load_data(project))
-    by_name = {recipe.names[r]: m for r, m in recipe.nets.items()}
+    by_name = recipe.by_name()
     if network is not None and network not in by_name:
         raise SampleError(f"network {network!r} has no role in recipe {recipe.name!r}; it "
                           f"uses {', '.join(by_name)}")

@@ -68,8 +68,9 @@ class Run:
 
     @property
     def networks(self) -> dict[str, torch.nn.Module]:
-        """Network name → module."""
-        return {self.recipe.names[r]: m for r, m in self.recipe.nets.items()}
+        """Network name → module: the project's networks; a recipe's own helper modules
+        (a from-scratch twin) are checkpointed with the stage but are not results."""
+        return self.recipe.by_name()
 
 
 @dataclass

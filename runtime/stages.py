@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import fx, nn
+from torch import nn
 
-from builder.names import attr_path, user_names
+from builder.names import user_names
 from runtime import recipes
 from runtime.data.core import DataInfo
-from runtime.recipes.base import Recipe, RecipeError, Stage
+from runtime.recipes.base import Recipe, RecipeError, Stage, node_module
 
 __all__ = ["declared", "stage_epochs", "step_recipe", "shared_roles", "Freezer"]
 
@@ -72,23 +72,7 @@ def shared_roles(active: Recipe, main: Recipe) -> dict[str, str]:
     """``active``'s role → ``main``'s role, for the networks they share (not a sub-recipe's
     own modules)."""
     return {r: m for r, net in active.nets.items()
-            for m, other in main.nets.items() if net is other}
-
-
-def _resolve(module: nn.Module, node: str, where: str) -> nn.Module | None:
-    """The module of canvas node ``node`` (dotted inside groups; the user's ids, which the
-    attribute names differ from where a name is reserved); None for a node that has no module
-    (an inline operation, an Input): it has no weights to freeze."""
-    try:
-        found = module.get_submodule(attr_path(module, node))
-        if isinstance(found, nn.Module):
-            return found
-    except AttributeError:
-        pass
-    graph = module.graph.nodes if isinstance(module, fx.GraphModule) else ()
-    if any(n.meta.get("layerloom_node") == node for n in graph):
-        return None
-    raise RecipeError(f"{where} names node {node!r}, which the network does not have")
+            for m in main.compiled if net is main.nets[m]}
 
 
 class Freezer:
@@ -105,7 +89,7 @@ class Freezer:
                               f"{self.recipe.name!r} has {', '.join(self.recipe.nets)}")
         module = self.recipe.nets[role]
         where = f"stage {stage.name!r}, network {self.recipe.names[role]!r}"
-        found = (_resolve(module, n, where) for n in sorted(nodes))
+        found = (node_module(module, n, where) for n in sorted(nodes))
         return [p for m in found if m is not None for p in m.parameters()]
 
     def check(self, stage: Stage) -> None:
@@ -128,7 +112,7 @@ class Freezer:
         for role, nodes in stage.freeze.items():
             for p in self._params(stage, role, nodes):
                 p.requires_grad_(False)
-        return {self.recipe.names[r]: _training(module) for r, module in self.recipe.nets.items()}
+        return {self.recipe.names[r]: _training(self.recipe.nets[r]) for r in self.recipe.compiled}
 
 
 def _training(module: nn.Module) -> list[str]:

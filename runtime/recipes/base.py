@@ -24,13 +24,14 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor, fx, nn
 
 from builder.blocks.spec import Param, coerce_params
 from builder.compiler import Compiled, InputSpec
+from builder.names import attr_path
 from runtime.data.core import DataInfo
 
-__all__ = ["Role", "Feed", "Stream", "RecipeError", "Recipe", "Stage", "StepContext",
+__all__ = ["node_module", "Role", "Feed", "Stream", "RecipeError", "Recipe", "Stage", "StepContext",
            "noise_like", "eval_mode"]
 
 
@@ -230,6 +231,11 @@ class Recipe:
 
     # --- binding data to inputs ----------------------------------------------------------
 
+    def by_name(self) -> dict[str, nn.Module]:
+        """The project's networks this recipe trains, by network name; a recipe's own helper
+        modules (a decoder, a from-scratch twin) are left out: they are not results."""
+        return {self.names[r]: self.nets[r] for r in self.compiled}
+
     def fed_inputs(self, role: str) -> list[InputSpec]:
         """The role's inputs read from the data (Noise inputs and Inputs whose source is
         ``recipe`` are filled by the recipe)."""
@@ -375,3 +381,19 @@ class Recipe:
         model.  Raise RecipeError with a one-line reason when this recipe cannot sample or
         the prompt does not apply."""
         raise RecipeError(f"recipe {self.name!r} does not generate samples")
+
+
+def node_module(module: nn.Module, node: str, where: str) -> nn.Module | None:
+    """The module of canvas node ``node`` (dotted inside groups; the user's ids, which the
+    attribute names differ from where a name is reserved); None for a node that has no module
+    (an inline operation, an Input): it has no weights to freeze."""
+    try:
+        found = module.get_submodule(attr_path(module, node))
+        if isinstance(found, nn.Module):
+            return found
+    except AttributeError:
+        pass
+    graph = module.graph.nodes if isinstance(module, fx.GraphModule) else ()
+    if any(n.meta.get("layerloom_node") == node for n in graph):
+        return None
+    raise RecipeError(f"{where} names node {node!r}, which the network does not have")

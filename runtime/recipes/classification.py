@@ -140,22 +140,25 @@ class Classification(SupervisedRecipe):
         return [self.event(step, epoch, "predictions", "text", lines, None,
                            correct=np.array(right, dtype=bool))]
 
-    def image_samples(self, data, field, step, epoch, count: int = 16) -> list:
-        """The first validation images with their predicted and true classes."""
-        val = data.val
+    def image_samples(self, data, field, step, epoch, count: int = 16,
+                      name: str = "predictions") -> list:
+        """The first validation images of ``data`` (the project's, or another stream's)
+        with their predicted and true classes, named as that data names them."""
+        val, info = data.val, data.info
         if not isinstance(val, TensorData) or len(val) == 0:
             return []  # file-backed parts have no cheap random access to show
         x, y = val[field][:count], val[self.target][:count]
         with torch.no_grad():
             pred = self.predict(x, field).argmax(-1)
         images = x.float()
-        if self.info.mean is not None and self.info.std is not None:
+        if info.mean is not None and info.std is not None:
             shape = (1, -1, 1, 1)
-            images = images * torch.tensor(self.info.std, device=x.device).view(shape) \
-                + torch.tensor(self.info.mean, device=x.device).view(shape)
-        names = self.info.class_names or tuple(str(i) for i in range(self.classes))
-        labels = [f"{names[p]} / {names[t]}" for p, t in zip(pred.tolist(), y.tolist())]
-        return [self.event(step, epoch, "predictions", "images",
+            images = images * torch.tensor(info.std, device=x.device).view(shape) \
+                + torch.tensor(info.mean, device=x.device).view(shape)
+        names = info.class_names or tuple(str(i) for i in range(int(pred.max()) + 1))
+        labels = [f"{names[p]} / {names[t]}" if max(p, t) < len(names) else f"{p} / {t}"
+                  for p, t in zip(pred.tolist(), y.tolist())]
+        return [self.event(step, epoch, name, "images",
                            self.numpy(images.clamp(0, 1)), labels,
                            correct=self.numpy(pred == y).astype(bool))]
 
