@@ -42,7 +42,7 @@ def _transfer(description: str, fine_tune: str) -> Project:
                                                "val_fraction": 0.9}),
         streams={"source": DatasetConfig("glyph_digits", {"n_samples": 15000, "seed": 1})},
         recipe=RecipeConfig("transfer", {"model": net.name},
-                            {"new_head": "logits", "fine_tune": fine_tune,
+                            {"new_head": "logits", "fine_tune": fine_tune, "top_k": 10,
                              "pretrain_share": 0.75}),
         training=TrainingSettings(epochs=165, batch_size=30,
                                   optimizers={net.name: OptimizerConfig("adam", 1e-3)}),

@@ -135,6 +135,7 @@ class RunSeries:
         self.dead: dict[str, dict[str, Curve]] = {}
         self.act_now: dict[str, tuple[dict, dict, dict]] = {}  # network → (mean, std, dead)
         self.samples: dict[str, Samples] = {}
+        self.stage_step = 0  # where the current stage began: older pictures are its past
         # (step, label, tooltip): where the run changed course (live settings, a new stage)
         self.marks: list[tuple[int, str, str]] = []
         self.confusion: np.ndarray | None = None
@@ -189,6 +190,7 @@ class RunSeries:
         elif isinstance(event, SettingsChanged):
             self._mark(event.step, _mark_label(event.changes), event.message)
         elif isinstance(event, StageStarted):
+            self.stage_step = event.step
             self._mark(event.step, f"stage {event.index + 1}: {event.name}",
                        f"stage {event.index + 1} of {event.stages} ({event.recipe}) trains "
                        f"{_trainable(event.trainable)}")

@@ -256,6 +256,18 @@ def test_the_picker_lists_every_view_and_keeps_the_users_choice(dock):
     assert panel.plot.getPlotItem().titleLabel.text == "Unit activation vs ρ · epoch 4"
 
 
+def test_a_new_stage_shows_its_own_picture_not_the_last_stages(dock):
+    from runtime.events import StageStarted
+
+    feed(dock, event("source predictions", "images", images(4), step=100, epoch=0))
+    panel = dock.samples
+    assert panel.current == "source predictions"
+    feed(dock, StageStarted(120, 1, 1, "fine-tune", {"main": ["logits"]}, 2, 2, "fine_tune"),
+         event("predictions", "images", images(4), step=130, epoch=1))
+    assert panel.picker.keys() == ["source predictions", "predictions"]
+    assert panel.current == "predictions"  # the pre-training's picture is the past
+
+
 def test_a_new_run_clears_the_picker_and_the_titles(dock):
     feed(dock, *autoencoder_views())
     panel = dock.samples

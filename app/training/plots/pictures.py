@@ -134,6 +134,7 @@ class PicturePanel(QWidget):
         self._chosen: str | None = None
         self._stamps: dict[str, tuple[int, int]] = {}  # key → (epoch, step) last seen
         self._by_step: set[str] = set()  # views sent more than once an epoch
+        self._stage_step = 0  # the current stage's first step (RunSeries.stage_step)
         self._seen = -1
         self.shown = ""  # the kind on screen: a key of PAGES, or ""
         self.panel.set_empty(True)
@@ -166,6 +167,7 @@ class PicturePanel(QWidget):
         self.picker.clear()
         self.header.hide()
         self.views, self._chosen, self._stamps, self._by_step = [], None, {}, set()
+        self._stage_step = 0
         self._seen, self.shown = -1, ""
         self._on_screen = self.page("images")
         self.stack.setCurrentWidget(self._on_screen.widget)
@@ -185,13 +187,16 @@ class PicturePanel(QWidget):
         keys = [v.key for v in self.views]
         if self._chosen not in keys:
             self._chosen = None
+        self._stage_step = series.stage_step
         self.picker.set_views(keys, self._chosen or self._default())
         self.header.setVisible(len(keys) > 1)
         self._draw()
 
     def _default(self) -> str | None:
-        planes = [v.key for v in self.views if v.kind in ("plane", "points")]
-        others = [v.key for v in self.views if v.kind not in ("plane", "points")]
+        # A picture the current stage no longer draws (the pre-training's) is not the default.
+        views = [v for v in self.views if v.samples[0].step >= self._stage_step] or self.views
+        planes = [v.key for v in views if v.kind in ("plane", "points")]
+        others = [v.key for v in views if v.kind not in ("plane", "points")]
         first = (others or planes) if self.skip_plane else (planes or others)
         return first[0] if first else None
 
