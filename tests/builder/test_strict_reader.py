@@ -28,7 +28,7 @@ def _refused(doc) -> str:
 
 # --- 1. unknown keys at every level ---------------------------------------------------------
 
-NODE_KEYS = "(known: id, block, params, pos, trainable, init, subnet, bypass)"
+NODE_KEYS = "(known: id, block, params, pos, trainable, init, subnet, bypass, lr_scale)"
 
 
 def test_node_typo_param_is_refused_not_dropped():
