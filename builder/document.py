@@ -118,6 +118,9 @@ class Network:
 class DatasetConfig:
     name: str = "moons"
     params: dict[str, Any] = field(default_factory=dict)
+    # The ordered training-time augmentation, [{"op": "flip", "p": 0.5}, …] (see
+    # builder/augment_spec.py); empty: the old augment/crop_padding/flip/jitter params apply.
+    augment: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

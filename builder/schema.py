@@ -27,6 +27,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from builder import blocks
+from builder.augment_spec import MAX_OPS, OPS
 from builder.blocks.spec import Param
 from builder.document import INITS, DatasetConfig, RecipeConfig, TrainingSettings
 from builder.reader import LoomError
@@ -243,9 +244,23 @@ def _node(types: list[str], strict: bool) -> dict:
             "allOf": rules}
 
 
+def _augment() -> dict:
+    """The ordered augmentation list: one object per transform, its params per ``op``."""
+    ops = []
+    for spec in OPS.values():
+        body = params_schema(spec.params)
+        body["properties"] = {"op": {"const": spec.name}, **body["properties"]}
+        ops.append({"description": spec.help, **body, "required": ["op"]})
+    return {"description": "Training-time augmentation, applied in order to training images "
+                           "only (empty: the augment params apply).",
+            "type": "array", "maxItems": MAX_OPS, "items": {"oneOf": ops}}
+
+
 def _config(default: str, entries: Mapping[str, Entry] | None, roles: bool) -> dict:
     props: dict[str, Any] = {"name": {"type": "string", "default": default},
                              "params": {"type": "object"}}
+    if not roles:  # a dataset
+        props["augment"] = _augment()
     if roles:
         props["roles"] = {"description": "Each role bound to a network of the project.",
                           "type": "object", "propertyNames": {"pattern": NAME},

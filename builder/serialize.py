@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from builder import blocks
+from builder.augment_spec import op_problems
 from builder.document import (
     INITS,
     DatasetConfig,
@@ -90,11 +91,19 @@ def to_dict(project: Project) -> dict:
         "version": VERSION,
         "description": project.description,
         "networks": [_net_to_dict(n) for n in project.networks.values()],
-        "dataset": asdict(project.dataset),
+        "dataset": _dataset_dict(project.dataset),
         "recipe": asdict(project.recipe),
         "training": training,
-        "streams": {name: asdict(cfg) for name, cfg in project.streams.items()},
+        "streams": {name: _dataset_dict(cfg) for name, cfg in project.streams.items()},
     }
+
+
+def _dataset_dict(cfg: DatasetConfig) -> dict:
+    """A dataset config; its augmentation list only when it has one (older readers)."""
+    d = asdict(cfg)
+    if not d["augment"]:
+        del d["augment"]
+    return d
 
 
 def dumps(project: Project) -> str:
@@ -281,6 +290,15 @@ def _read_config(cls, d: Any, r: Reader):
     return cls(**out)
 
 
+def _read_dataset(d: Any, r: Reader) -> DatasetConfig:
+    cfg = _read_config(DatasetConfig, d, r)
+    problems = op_problems(cfg.augment)
+    if problems:  # the first is enough to act on; the dataset form shows every param's range
+        where, message = problems[0]
+        raise r.fail(message, "augment" + where)
+    return cfg
+
+
 def from_dict(doc: Any) -> Project:
     r = Reader()
     if not isinstance(doc, dict):
@@ -303,7 +321,7 @@ def from_dict(doc: Any) -> Project:
         if net.name in project.networks:
             raise r.fail(f"duplicate network name {show(net.name)}", f"networks[{i}]")
         project.networks[net.name] = net
-    project.dataset = _read_config(DatasetConfig, doc.get("dataset", {}), r.at("dataset"))
+    project.dataset = _read_dataset(doc.get("dataset", {}), r.at("dataset"))
     recipe = _read_config(RecipeConfig, doc.get("recipe", {}), r.at("recipe"))
     for role, target in recipe.roles.items():
         if not isinstance(target, str) or target not in project.networks:
@@ -313,7 +331,7 @@ def from_dict(doc: Any) -> Project:
     for name, sd in r.get(doc, "streams", dict, {}).items():
         if not isinstance(name, str) or not name.isidentifier():
             raise r.fail(f"a stream name must be a plain word; received {show(name)}", "streams")
-        project.streams[name] = _read_config(DatasetConfig, sd, r.at(f"streams.{label(name)}"))
+        project.streams[name] = _read_dataset(sd, r.at(f"streams.{label(name)}"))
     project.training = _read_training(doc.get("training", {}), r.at("training"), project)
     check_schema(doc)  # the JSON Schema (builder/schema.py), after the messages above
     return project

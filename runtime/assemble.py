@@ -89,7 +89,7 @@ def load_stream(cfg: DatasetConfig, project: Project, stream: str,
     _, given = dataset_params(cfg, project, stream)
     try:
         return load(cfg.name, given if params is None else params, root=root,
-                    progress=progress)
+                    progress=progress, augment=cfg.augment)
     except Exception as e:  # a dataset's own error already says what is wrong
         raise dataset_failure(cfg, project, stream, e) from e
 

@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.inspector.param_field import ParamField
+from app.training.augment_editor import AugmentEditor
+from builder.augment_spec import LEGACY_PARAMS, legacy_ops
 from builder.document import DatasetConfig
 from runtime.data import DATASETS
 
@@ -82,6 +84,9 @@ class DatasetForm(QWidget):
         lay.addWidget(self.form_host)
         lay.addWidget(self.download_row)
         lay.addWidget(self.download_status)
+        self.augment = AugmentEditor()  # images only; replaces the old augment params
+        self.augment.changed.connect(self._set_augment)
+        lay.addWidget(self.augment)
         self._progress = _Progress()
         self._progress.moved.connect(self._moved, Qt.QueuedConnection)
         self._progress.ended.connect(self._ended, Qt.QueuedConnection)
@@ -103,6 +108,11 @@ class DatasetForm(QWidget):
         for name, field in self.fields.items():
             if field._value != values.get(name):
                 field.set_value(values.get(name, field.param.default))
+        self.augment.setVisible(_augmentable(spec))
+        if _augmentable(spec):
+            ops = config.augment or legacy_ops(values)
+            shown = {k: v for k, v in config.params.items() if k not in LEGACY_PARAMS}
+            self.augment.show_ops(ops, (config.name, shown))
         self.download_row.setVisible(bool(spec and spec.kind == "download"))
         if not (spec and spec.kind == "download"):
             self.download_status.setText("")
@@ -116,8 +126,8 @@ class DatasetForm(QWidget):
             return
         paths = dict(spec.paths)
         for param in spec.params:
-            if param.name in HIDDEN:
-                continue
+            if param.name in HIDDEN or param.name in LEGACY_PARAMS and _augmentable(spec):
+                continue  # the augmentation editor shows what the old params meant
             field = ParamField(param)
             field.committed.connect(self._set_param)
             label = QLabel(param.name.replace("_", " "))
@@ -141,7 +151,8 @@ class DatasetForm(QWidget):
     def _chosen(self, index: int) -> None:
         name = self.combo.itemData(index)
         if name and name != self.config.name:
-            self.changed.emit(DatasetConfig(name, {}))
+            keep = list(self.config.augment) if _augmentable(DATASETS.get(name)) else []
+            self.changed.emit(DatasetConfig(name, {}, keep))  # the pipeline stays for images
 
     def _set_param(self, name: str, value) -> None:
         params = dict(self.config.params)
@@ -150,7 +161,12 @@ class DatasetForm(QWidget):
             params.pop(name, None)
         else:
             params[name] = value
-        self.changed.emit(DatasetConfig(self.config.name, params))
+        self.changed.emit(DatasetConfig(self.config.name, params, list(self.config.augment)))
+
+    def _set_augment(self, ops: list) -> None:
+        """A new augmentation list: the old params it replaces go in the same command."""
+        params = {k: v for k, v in self.config.params.items() if k not in LEGACY_PARAMS}
+        self.changed.emit(DatasetConfig(self.config.name, params, list(ops)))
 
     def ask_path(self, pattern: str) -> str:
         if pattern == "folder":
@@ -217,3 +233,9 @@ class DatasetForm(QWidget):
         self.download_status.setProperty("role", "error" if error else "dim")
         self.download_status.style().unpolish(self.download_status)
         self.download_status.style().polish(self.download_status)
+
+
+def _augmentable(spec) -> bool:
+    """Image datasets (those that declared the old augment params, or are in Images)."""
+    return spec is not None and (spec.category == "Images"
+                                 or any(p.name == "augment" for p in spec.params))

@@ -10,6 +10,7 @@ Every dataset module registers its specs when this package is imported.
 from __future__ import annotations
 
 from runtime.data import (  # noqa: F401 - imported for their registrations
+    cifar100,
     csvfile,
     digits,
     glyphs,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder.augment_spec import effective_ops
 from builder.blocks.spec import Param, ParamError, coerce_params
 from runtime.data.augment import Augment
 from runtime.data.core import DataInfo, TensorData
@@ -145,9 +146,12 @@ def load(
     params: dict[str, Any] | None = None,
     root: str | Path | None = None,
     progress: Progress | None = None,
+    augment: list[dict[str, Any]] | None = None,
 ) -> Splits:
     """Load dataset ``name`` with ``params`` (missing ones take their defaults).
 
+    ``augment`` is the dataset's ordered augmentation pipeline (``DatasetConfig.augment``);
+    when empty, the old ``augment``/``crop_padding``/``flip``/``jitter`` params apply.
     ``root`` is the data folder for downloads and bundled caches (default: ``data_root()``);
     ``progress(done, total)`` reports download bytes (``total`` is None when unknown).
     """
@@ -169,9 +173,9 @@ def load(
             and normalised_fields(splits.info):
         train, val, info = normalise(splits.train, splits.val, splits.info)
         splits = splits.with_parts(train, val, info)
-    if p.get("augment") and x_kind == "image":
-        splits.augment = Augment(p["crop_padding"], p["flip"], p["jitter"],
-                                 splits.info.mean, splits.info.std)
+    ops = effective_ops(augment, p)
+    if ops and x_kind == "image":
+        splits.augment = Augment.from_ops(ops, splits.info.mean, splits.info.std)
     _check(splits)
     return splits
 
