@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.blocks import REGISTRY
-from builder.serialize import LoomError, load
+from builder.reader import LoomError
 from resources import TEMPLATES
 
-__all__ = ["Template", "templates", "template_path", "copy_template", "DEFAULT"]
+__all__ = ["Template", "templates", "summaries", "template_path", "copy_template", "DEFAULT"]
 
 DEFAULT = "mlp"
 
@@ -35,6 +35,8 @@ def _sketch(project) -> tuple[tuple, tuple]:
         return (), ()
     ids = list(net.nodes)
     index = {n: i for i, n in enumerate(ids)}
+    from builder.blocks import REGISTRY
+
     cats = {t: s.category for t, s in REGISTRY.items()}
     nodes = tuple((*net.nodes[n].pos, cats.get(net.nodes[n].block, "")) for n in ids)
     wires = tuple((index[e.src], index[e.dst]) for e in net.edges
@@ -45,14 +47,36 @@ def _sketch(project) -> tuple[tuple, tuple]:
 def templates() -> list[Template]:
     """Every template, in the order of its file name; the title and one-line summary come from
     the first two lines of the project's description."""
+    from builder.serialize import load  # the block catalogue, and so torch
+
     out = []
     for path in sorted(TEMPLATES.glob("*.loom")):
         project = load(path)
-        lines = (project.description or path.stem).splitlines() + ["", ""]
+        title, summary = _title(project.description, path)
         nodes, wires = _sketch(project)
-        out.append(Template(path.stem, lines[0].strip(), lines[1].strip(), path,
+        out.append(Template(path.stem, title, summary, path,
                             project.recipe.name, project.dataset.name, nodes, wires))
     return out
+
+
+def summaries() -> list[Template]:
+    """Name, title and summary of every template, read from the JSON alone: what
+    ``layerloom gallery list`` prints, without the block catalogue (and torch) that a full
+    ``templates()`` needs to check each project."""
+    out = []
+    for path in sorted(TEMPLATES.glob("*.loom")):
+        try:
+            description = json.loads(path.read_text(encoding="utf-8")).get("description")
+        except (ValueError, AttributeError) as e:
+            raise LoomError(f"{path}: not a .loom project ({e})") from None
+        out.append(Template(path.stem, *_title(description, path), path))
+    return out
+
+
+def _title(description, path: Path) -> tuple[str, str]:
+    lines = (description if isinstance(description, str) and description
+             else path.stem).splitlines() + ["", ""]
+    return lines[0].strip(), lines[1].strip()
 
 
 def template_path(name: str) -> Path:

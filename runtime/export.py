@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
@@ -109,6 +107,8 @@ def export_onnx(compiled: Compiled, path: str | Path, opset: int = OPSET,
     and a dynamic batch axis; the file is checked with ``onnx.checker``.  ``module``: what to
     export in its place (the network behind its preprocessing); ``metadata``: written into the
     model's ``metadata_props``."""
+    import onnx  # here, not at the top: ~1 s that only an export needs
+
     path = Path(path)
     module = (module if module is not None else compiled.module).eval().cpu()
     args = tuple(_inputs(compiled, module, 2, 0))
@@ -141,6 +141,8 @@ def parity(compiled: Compiled, path: str | Path, batch: int = 3, seed: int = 1,
     other than the one exported with, to prove the batch axis is really dynamic).
     ``module``: what was exported in place of ``compiled.module``; it gets raw-scale inputs
     where it standardises them."""
+    import onnxruntime as ort  # only an export's parity check needs it
+
     module = (module if module is not None else compiled.module).eval().cpu()
     args = _inputs(compiled, module, batch, seed)
     with torch.no_grad():

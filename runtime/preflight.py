@@ -16,7 +16,6 @@ block or port is a readable file with problems (exit 1), reported as such.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from builder.reader import parse
 from builder.serialize import FORMAT, MIGRATIONS, VERSION, LoomError, load
 from runtime import assemble
 from runtime.assemble import SetupError
-from runtime.data import Splits
+from runtime.data import Splits, data_root
 from runtime.init_weights import InitError, load_init
 from runtime.plan import PlanError, make_plan
 from runtime.recipes.base import Recipe, RecipeError
@@ -156,13 +155,15 @@ def _dataset(project: Project, stream: str, cfg: DatasetConfig,
                                         "fields were not compared with the networks' inputs "
                                         "here", NOTE))
             return None
-        # A data folder of its own: a small set must not replace the user's cached one.
-        with tempfile.TemporaryDirectory(prefix="layerloom-preflight-") as root:
-            if checked.get("n_samples", 0) > TINY:
-                small = {**params, "n_samples": TINY}
-                with contextlib.suppress(SetupError):  # too small for these settings?
-                    return assemble.load_stream(cfg, project, stream, params=small, root=root)
-            return assemble.load_stream(cfg, project, stream, root=root)
+        # A data folder of its own, so a small set never mixes with the user's cached ones;
+        # kept, so it is made once (the glyph digits' fonts take a second to render) rather
+        # than at every inspect and train.  A folder that cannot be written only costs that.
+        root = str(data_root() / "preflight")
+        if checked.get("n_samples", 0) > TINY:
+            small = {**params, "n_samples": TINY}
+            with contextlib.suppress(SetupError):  # too small for these settings?
+                return assemble.load_stream(cfg, project, stream, params=small, root=root)
+        return assemble.load_stream(cfg, project, stream, root=root)
     except SetupError as e:
         out.append(Check(e.kind, str(e)))
         return None

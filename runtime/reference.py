@@ -16,7 +16,6 @@ from typing import Any
 from builder import blocks
 from builder.blocks.spec import BlockSpec, Param, Port
 from builder.document import INITS, Node
-from builder.propagate import _block_outputs
 from builder.shapes import ShapeError
 from builder.training import (
     _ALIASES,
@@ -97,6 +96,8 @@ def block_list() -> list[dict]:
 
 def _example(spec: BlockSpec, params: dict) -> dict | None:
     """The block's output shapes for its declared example inputs, with default params."""
+    from builder.propagate import _block_outputs  # networkx (~0.3 s): not for the lists
+
     ins = list(spec.example_inputs)
     try:
         outs = _block_outputs(Node("example", spec.type, params), params, ins)

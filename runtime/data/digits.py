@@ -1,11 +1,13 @@
 """The 1,797 UCI handwritten digits (8×8, 16 grey levels) that scikit-learn ships.
 
-No download and no cache: scikit-learn reads them from a small CSV inside its package in a few
-milliseconds.  Small enough for an MLP or a tiny CNN to train in seconds, and the set the
-latent-map and embedding-projector examples look at.
+No download and no cache: they are read from a small CSV inside scikit-learn's package in a
+few milliseconds, without importing scikit-learn.  Small enough for an MLP or a tiny CNN to
+train in seconds, and the set the latent-map and embedding-projector examples look at.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,11 +25,25 @@ _CLASSES = tuple(str(i) for i in range(10))
 
 def digits8() -> tuple[np.ndarray, np.ndarray]:
     """images float32 [1797, 1, 8, 8] in [0, 1] and labels int64 [1797], in file order."""
-    from sklearn.datasets import load_digits  # imported here: scikit-learn loads slowly
+    data = _read_csv()
+    x = (data[:, :-1].reshape(-1, 8, 8) / 16.0).astype(np.float32)[:, None]
+    return x, data[:, -1].astype(np.int64)
+
+
+def _read_csv() -> np.ndarray:
+    """scikit-learn's digits.csv.gz (64 pixels and the label per row), read where it ships:
+    importing scikit-learn (and scipy) to call ``load_digits`` costs a second or more."""
+    from importlib.util import find_spec
+
+    spec = find_spec("sklearn")
+    if spec is not None and spec.origin:
+        path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            return np.loadtxt(path, delimiter=",")
+    from sklearn.datasets import load_digits  # the file moved: ask scikit-learn
 
     bunch = load_digits()
-    x = (bunch.images / 16.0).astype(np.float32)[:, None]
-    return x, bunch.target.astype(np.int64)
+    return np.column_stack([bunch.data, bunch.target])
 
 
 def _build(p, ctx):

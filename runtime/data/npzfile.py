@@ -68,10 +68,14 @@ def inputs_of(x: np.ndarray, kind: str) -> tuple[torch.Tensor, FieldInfo]:
         if x.ndim != 2 or x.dtype.kind not in "iu":
             raise ValueError(f"tokens must be whole numbers [N, T]; found {x.dtype} "
                              f"{list(x.shape)}")
-        t = torch.from_numpy(x.astype(np.int64))
+        t = torch.from_numpy(x.astype(np.int64, copy=False))
         return t, FieldInfo(tuple(t.shape[1:]), "tokens", "int64")
-    scale = 255.0 if (kind == "image" and x.dtype == np.uint8) else 1.0
-    x = x.astype(np.float32) / scale
+    # The arrays np.load read are ours: float32 inputs are used as they are (no copy), other
+    # dtypes are converted once and uint8 images then scaled in place.
+    scale = kind == "image" and x.dtype == np.uint8
+    x = x.astype(np.float32, copy=False)
+    if scale:
+        x /= 255.0
     if kind == "vector":
         x = x.reshape(len(x), -1)
     elif kind == "sequence":
@@ -109,9 +113,9 @@ def targets_of(y: np.ndarray, task: str, n: int):
     if task == "classification":
         if not whole or y.ndim != 1 or (y.size and y.min() < 0):
             raise ValueError("class labels must be one whole number >= 0 per sample")
-        t = torch.from_numpy(y.astype(np.int64))
+        t = torch.from_numpy(y.astype(np.int64, copy=False))
         return t, FieldInfo((), "label", "int64"), task, int(y.max()) + 1 if y.size else 0
-    y = y.astype(np.float32).reshape(n, -1)
+    y = y.astype(np.float32, copy=False).reshape(n, -1)
     if task == "multilabel" and not np.isin(y, (0.0, 1.0)).all():
         raise ValueError("multilabel targets must be 0 or 1")
     return torch.from_numpy(y), FieldInfo((y.shape[1],), "target", "float32"), task, None
