@@ -1,5 +1,5 @@
 """The ``layerloom`` command line, without any GUI: inspect, codegen, gallery, train, export,
-sample, import.
+sample, import, predict, sweep.
 
 Exit codes are a contract scripts rely on: 0 success, 1 the project has problems (or a run
 failed), 2 the input could not be read or the command was misused.  Errors are one clear
@@ -13,15 +13,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from builder.analysis import analyze
-from builder.codegen import generate
-from builder.compiler import CompileError
-from builder.document import Project
-from builder.gallery import copy_template, templates
-from builder.problems import Code
-from builder.serialize import LoomError, load
-from builder.shapes import fmt_shape
+# Only light modules at the top: `--help`, `gallery list` and the parser must not pay for
+# torch (~2 s).  What needs the block catalogue (and so torch) is imported by its handler.
+from builder.reader import LoomError
+
+if TYPE_CHECKING:
+    from builder.document import Project
 
 __all__ = ["main", "build_parser", "inspect_project", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_INPUT"]
 
@@ -44,6 +43,8 @@ def _fail(message: str, code: int = EXIT_INPUT) -> int:
 
 
 def _load(path: str) -> Project:
+    from builder.serialize import load
+
     return load(path)
 
 
@@ -52,6 +53,9 @@ def _load(path: str) -> Project:
 
 def inspect_project(project: Project) -> dict:
     """Per network, per node: block, output shapes, params, FLOPs; totals; problems."""
+    from builder.analysis import analyze
+    from builder.problems import Code
+
     out = {"networks": [], "problems": [], "valid": True}
     for net in project.networks.values():
         stats = analyze(net)
@@ -99,6 +103,8 @@ def _num(v) -> str:
 
 
 def _print_inspection(info: dict) -> None:
+    from builder.shapes import fmt_shape
+
     for net in info["networks"]:
         print(f"network {net['name']}")
         rows = [("node", "block", "output shape", "params", "FLOPs")]
@@ -146,6 +152,9 @@ def cmd_inspect(args) -> int:
 
 @command("codegen")
 def cmd_codegen(args) -> int:
+    from builder.codegen import generate
+    from builder.compiler import CompileError
+
     project = _load(args.file)
     try:
         source = generate(project, title=f"Generated from {Path(args.file).name}.")
@@ -165,8 +174,10 @@ def cmd_codegen(args) -> int:
 
 @command("gallery")
 def cmd_gallery(args) -> int:
+    from builder.gallery import copy_template, summaries
+
     if args.gallery_command == "list":
-        items = templates()
+        items = summaries()
         width = max(len(t.name) for t in items)
         for t in items:
             print(f"{t.name.ljust(width)}  {t.title}" + (f" — {t.summary}" if t.summary else ""))
@@ -286,11 +297,15 @@ def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = No
     p.add_argument("file", help="a .loom project")
     p.add_argument("--weights", metavar="RUNDIR",
                    help="a run folder (or one .safetensors file) with trained weights")
-    p.add_argument("--onnx", required=True, metavar="OUT.onnx")
+    p.add_argument("--onnx", metavar="OUT.onnx", help="required unless --script is given")
     p.add_argument("--code", metavar="OUT.py",
                    help="also write standalone PyTorch code and its weights")
+    p.add_argument("--script", metavar="DIR",
+                   help="write a training script folder (model.py, data.py, train.py) that "
+                        "needs only torch and numpy")
     p.add_argument("--force", action="store_true",
-                   help="replace OUT.onnx, OUT.py and its weights if they exist")
+                   help="replace OUT.onnx, OUT.py and its weights (or a non-empty DIR) if "
+                        "they exist")
     p.add_argument("--bare", action="store_true",
                    help="export the bare networks: inputs must be standardised by the caller "
                         "(the statistics are in the ONNX metadata); by default the export "
@@ -339,6 +354,13 @@ def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = No
     sub.add_parser("schema", help="print the JSON Schema of .loom files (draft 2020-12)")
     sub.add_parser("reference", help="print docs/reference.md: every block, dataset, recipe "
                                      "and training setting")
+
+    # Sub-commands kept in their own light modules (their heavy imports wait until they run).
+    from runtime import predict_cli, sweep
+
+    predict_cli.add_parser(sub)
+    sweep.add_parser(sub)
+    command("sweep")(sweep.cmd_sweep)
 
     for register in _EXTRA_PARSERS:
         register(sub)

@@ -114,7 +114,8 @@ def train(args) -> int:
         writer = MetricsWriter(run_dir, append=resume is not None)
     control = Control()
     finished = None
-    trainer = Trainer(project, callback=_Events(Console() if main else None, writer,
+    console = Console(project=project) if main else None  # its end-of-run verdict reads it
+    trainer = Trainer(project, callback=_Events(console, writer,
                                                 _project_copy(project, run_dir, main)),
                       control=control, device=args.device, run_dir=run_dir if main else None,
                       resume=resume, on_nonfinite="stop", dist=info)
@@ -192,10 +193,21 @@ def _settle(previous: PreviousRun, trainer: Trainer, project: Project, finished,
 
 
 def export(args) -> int:
+    script = getattr(args, "script", None)
+    if not args.onnx and not script:
+        return _fail("export needs --onnx OUT.onnx or --script DIR", EXIT_INPUT)
+    if not args.onnx and args.code:  # model.py in DIR is that code already
+        return _fail("--code goes with --onnx; --script DIR writes the code as model.py",
+                     EXIT_INPUT)
     project = load(args.file)
     weights = Path(args.weights) if args.weights else None
     if weights is not None and not weights.exists():
         return _fail(f"no weights at {weights}", EXIT_INPUT)
+    if script:
+        code = export_script(project, Path(args.file).stem, Path(script), weights,
+                             getattr(args, "force", False))
+        if code != EXIT_OK or not args.onnx:
+            return code
     taken = [p for p in export_files(project, args.onnx, args.code) if p.exists()]
     if taken and not getattr(args, "force", False):
         more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
@@ -227,6 +239,27 @@ def export(args) -> int:
         print(f"wrote {args.code} and its weights beside it")
     _warn_weights(weights)
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def export_script(project: Project, title: str, folder: Path, weights: Path | None,
+                  force: bool) -> int:
+    """``--script DIR``: the training script folder (``runtime.scriptgen``)."""
+    from runtime.scriptgen import ScriptError, write_script
+
+    if folder.exists() and not folder.is_dir():
+        return _fail(f"{folder} is a file; --script needs a folder", EXIT_INPUT)
+    if folder.exists() and any(folder.iterdir()) and not force:
+        return _fail(f"{folder} exists and is not empty; pass --force to write into it",
+                     EXIT_INPUT)
+    try:
+        written = write_script(project, folder, weights=weights, title=title)
+    except (ScriptError, CheckpointError) as e:
+        return _fail(str(e), EXIT_INPUT)
+    except SetupError as e:  # a project that does not train at all
+        return _fail(str(e), EXIT_INPUT if e.kind == "dataset" else EXIT_FAILED)
+    print(f"wrote a training script in {folder}: {', '.join(p.name for p in written)}")
+    print(f"run it with: python {folder / 'train.py'} --steps 100")
+    return EXIT_OK
 
 
 def _warn_weights(weights: str | Path | None) -> None:

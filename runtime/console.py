@@ -23,6 +23,7 @@ from runtime.events import (
     Warning,
     WeightsLoaded,
 )
+from runtime.verdict import Recorder, verdict_lines
 
 __all__ = ["Console", "fmt_metrics", "fmt_stage"]
 
@@ -45,8 +46,10 @@ def fmt_stage(event: StageStarted, limit: int = 6) -> str:
 
 class Console:
     def __init__(self, stream: TextIO | None = None, tty: bool | None = None,
-                 every_s: float = 10.0):
+                 every_s: float = 10.0, project=None):
         self.stream = stream or sys.stdout
+        self.project = project  # the run's project: the verdict reads its block types
+        self.recorder = Recorder()  # what the end-of-run verdict reads
         self.tty = self.stream.isatty() if tty is None else tty
         self.every_s = every_s
         self._total = 0
@@ -57,6 +60,7 @@ class Console:
         self._bar_shown = False
 
     def __call__(self, event) -> None:
+        self.recorder(event)
         if isinstance(event, Started):
             self._total, self._epochs = event.total_steps, event.epochs
             self._steps0 = event.start_step
@@ -97,6 +101,14 @@ class Console:
             self._line(f"finished ({event.reason}) after {event.step} steps in "
                        f"{event.seconds:.1f}s" + (f": {fmt_metrics(event.final, 6)}"
                                                   if event.final else ""))
+            if self.project is not None:  # `layerloom train` gives it; a bare Console is quiet
+                self._verdict()
+
+    def _verdict(self) -> None:
+        """The plain-language diagnosis of the run (runtime.verdict), one line a finding."""
+        self._line("verdict:")
+        for line in verdict_lines(self.recorder.facts(self.project)):
+            self._line(f"  - {line}")
 
     def _bar(self, event: StepMetrics) -> None:
         width = shutil.get_terminal_size((100, 20)).columns

@@ -36,7 +36,9 @@ from app.training.plots.curves import LearningRatePanel, MetricsPanel
 from app.training.plots.filters import FiltersPanel
 from app.training.plots.layers import ActivationPanel, DeadPanel, GradientBars, GradientHistory
 from app.training.plots.pictures import PicturePanel
+from app.training.predict_panel import PredictPanel
 from app.training.series import RunSeries
+from app.training.verdict_panel import VerdictPanel
 from builder import pngtext
 
 __all__ = ["TrainingDock", "save_plot"]
@@ -199,9 +201,19 @@ class TrainingDock(QWidget):
         self._add_tab("Live", [self.loss, self.metrics, self.bars, self.picture], [5, 4, 4, 4])
         self._add_tab("Layers", [self.grad_history, self.activations, self.dead, self.lr])
         self._add_tab("Samples", [self.confusion, self.filters, self.samples], [2, 2, 3])
+        # The verdict (runtime.verdict): it paces itself, and reads the run on every tab.
+        self.verdict = VerdictPanel()
+        self.tabs.addTab(self.verdict, "Verdict")
+        self._tab_panels.append([])
+        self.verdict.count_changed.connect(lambda n: self.tabs.setTabText(
+            self.tabs.indexOf(self.verdict), f"Verdict ({n})" if n else "Verdict"))
         if runs_panel is not None:
             self.tabs.addTab(runs_panel, "Runs")
             self._tab_panels.append([runs_panel])
+            # Predictions of a run's weights on validation samples or the user's own inputs.
+            self.predict = PredictPanel(lambda: runs_panel.store)
+            self.tabs.addTab(self.predict, "Predict")
+            self._tab_panels.append([self.predict])
         self.tabs.addTab(self.log, "Log")
         self._tab_panels.append([])
         self._last_drawn: dict[int, float] = {}
@@ -265,6 +277,7 @@ class TrainingDock(QWidget):
             if force or now - last.get(id(panel), -1.0) >= interval:
                 panel.refresh(self.series)
                 last[id(panel)] = now
+        self.verdict.refresh(self.series, force)  # at most every few seconds, any tab
         self._spent += time.thread_time() - cpu
 
     def _adapt(self, now: float) -> None:
