@@ -2,6 +2,9 @@
 
 Layouts: ``root/<class>/*.png`` (split into training and validation, seeded and stratified),
 or ``root/train/<class>/...`` beside ``root/val/<class>/...`` (or ``test``), used as given.
+A folder of images without class sub-folders (``root/*.png``, or ``root/train/*.png`` beside
+``root/val/*.png``) loads unlabelled: field ``x`` only, task ``generative``; what an
+unlabelled stream wants, e.g. domain adaptation's target domain or an autoencoder's data.
 Each image is decoded with Pillow, converted to RGB or grey, scaled so its shorter side fits
 ``image_size`` and centre-cropped square (or stretched), then standardised with statistics
 measured on up to ``STATS_IMAGES`` training images.
@@ -29,7 +32,8 @@ from runtime.data.registry import (
 )
 from runtime.data.splits import Splits
 
-__all__ = ["IMAGE_EXTENSIONS", "STATS_IMAGES", "scan_classes", "read_image", "ImageFolderData"]
+__all__ = ["IMAGE_EXTENSIONS", "STATS_IMAGES", "scan_classes", "scan_flat", "read_image",
+           "ImageFolderData"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm",
                     ".pgm")
@@ -63,6 +67,16 @@ def scan_classes(root: Path, classes: tuple[str, ...] | None = None):
     return paths, labels, classes
 
 
+def scan_flat(root: Path) -> list[str] | None:
+    """The images directly in ``root`` when it has no class sub-folders (an unlabelled
+    set), else None."""
+    if any(d.is_dir() and not d.name.startswith(".") for d in root.iterdir()):
+        return None
+    files = sorted(str(f) for f in root.iterdir()
+                   if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+    return files or None
+
+
 def read_image(path: str, size: int, channels: int, fit: str = "crop") -> np.ndarray:
     """One image as uint8 [size, size, channels]."""
     image_mod = _pil()
@@ -85,11 +99,13 @@ def read_image(path: str, size: int, channels: int, fit: str = "crop") -> np.nda
 
 
 class ImageFolderData(Dataset):
-    """Samples ``{"x": float [C, S, S], "y": int64 []}`` decoded from files on demand."""
+    """Samples ``{"x": float [C, S, S], "y": int64 []}`` decoded from files on demand;
+    without ``labels`` (None) samples are ``{"x": ...}`` only."""
 
     def __init__(self, paths, labels, size: int, channels: int, fit: str = "crop",
                  mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None):
-        self.paths, self.labels = list(paths), list(labels)
+        self.paths = list(paths)
+        self.labels = None if labels is None else list(labels)
         self.size, self.channels, self.fit = size, channels, fit
         self.mean, self.std = mean, std
 
@@ -101,6 +117,8 @@ class ImageFolderData(Dataset):
         x = torch.from_numpy(arr).permute(2, 0, 1).float().div_(255)
         if self.mean is not None and self.std is not None:
             x = (x - torch.tensor(self.mean).view(-1, 1, 1)) / torch.tensor(self.std).view(-1, 1, 1)
+        if self.labels is None:
+            return {"x": x}
         return {"x": x, "y": torch.tensor(self.labels[i], dtype=torch.int64)}
 
 
@@ -114,11 +132,20 @@ def _stats(data: ImageFolderData, seed: int) -> tuple[tuple[float, ...], tuple[f
 
 
 def _parts(root: Path, p: dict):
+    """Training and validation (paths, labels), class names; labels None and no class names
+    for a folder of images without class sub-folders."""
     val_dir = next((root / v for v in ("val", "test") if (root / v).is_dir()), None)
     if (root / "train").is_dir() and val_dir is not None:
+        tp, vp = scan_flat(root / "train"), scan_flat(val_dir)
+        if tp and vp:
+            return tp, None, vp, None, ()
         tp, tl, classes = scan_classes(root / "train")
         vp, vl, _ = scan_classes(val_dir, classes)
         return tp, tl, vp, vl, classes
+    flat = scan_flat(root)
+    if flat:
+        tr, va = split_indices(len(flat), p["val_fraction"], p["seed"])
+        return [flat[i] for i in tr], None, [flat[i] for i in va], None, ()
     paths, labels, classes = scan_classes(root)
     tr, va = split_indices(len(paths), p["val_fraction"], p["seed"], np.array(labels))
     pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
@@ -137,19 +164,25 @@ def _build(p: dict, ctx) -> Splits:
         train.mean, train.std = mean, std
     val = ImageFolderData(vp, vl, *args, mean=mean, std=std)
     s = p["image_size"]
+    fields = {"x": FieldInfo((c, s, s), "image", "float32")}
+    if tl is not None:
+        fields["y"] = FieldInfo((), "label", "int64")
     info = DataInfo(
-        root.name, "classification",
-        {"x": FieldInfo((c, s, s), "image", "float32"), "y": FieldInfo((), "label", "int64")},
-        num_classes=len(classes), class_names=classes, mean=mean, std=std, source=str(root),
+        root.name, "classification" if tl is not None else "generative", fields,
+        num_classes=len(classes) if tl is not None else None, class_names=classes, mean=mean,
+        std=std, source=str(root),
     )
     return Splits(train, val, info, num_workers=p["workers"] if p["workers"] >= 0 else None)
 
 
 register(
     DatasetSpec(
-        "image_folder", "Image folder", "Your own photos: one sub-folder per class.",
+        "image_folder", "Image folder", "Your own photos: one sub-folder per class (or "
+        "none: unlabelled images).",
         "file", "Your files", "classification",
-        (Param("path", "str", "", help="Folder holding one sub-folder of images per class."),
+        (Param("path", "str", "",
+               help="Folder holding one sub-folder of images per class; images directly in "
+                    "it, without sub-folders, load unlabelled (e.g. a target domain)."),
          Param("image_size", "int", 64, min=8, max=1024, help="Images become size × size."),
          Param("fit", "choice", "crop", choices=("crop", "stretch"),
                help="crop: keep proportions and cut the centre; stretch: squeeze to fit."),

@@ -55,7 +55,7 @@ class DANN(Recipe):
     )
     streams = (Stream("source", "Labelled data."),
                Stream("target", "Data of the domain to adapt to; its labels are not used "
-                                "for training."))
+                                "for training (an image folder may be flat: unlabelled)."))
     feeds = (Feed("label_head", "features", "the feature extractor's output"),
              Feed("domain_head", "features", "the feature extractor's output"))
     params = (
@@ -225,10 +225,12 @@ class DANN(Recipe):
         """Source and target features projected on their two main axes: adaptation is
         working when the two clouds overlap class by class.  The first picture is kept as
         "before", beside the latest."""
-        val, other = data.val, data.others["target"].val
-        if not isinstance(val, TensorData) or not isinstance(other, TensorData):
+        device = next(iter(self.nets["features"].parameters()), torch.zeros(0)).device
+        val = _first(data.val, POINTS, device)
+        other = _first(data.others["target"].val, POINTS, device)
+        if not val or not other:
             return []
-        xs, xt = val[self.field][:POINTS], other[self.field][:POINTS]
+        xs, xt = val[self.field], other[self.field]
         batch = {self.field: xs}
         f = torch.cat([self.features(batch, xs, False, "source"),
                        self.features(batch, xt, False, "target")])
@@ -237,8 +239,8 @@ class DANN(Recipe):
         _, _, v = torch.linalg.svd(centred, full_matrices=False)
         now = {"points": (centred @ v[:2].T).cpu(),
                "domain": torch.cat([torch.zeros(len(xs)), torch.ones(len(xt))]).long(),
-               "classes": torch.cat([val[self.target][:POINTS].cpu(),
-                                     other[self.target][:POINTS].cpu() if self.target in other
+               "classes": torch.cat([val[self.target].cpu(),
+                                     other[self.target].cpu() if self.target in other
                                      else torch.full((len(xt),), -1)]),
                "epoch": torch.tensor(epoch)}
         if self.before is None:
@@ -251,3 +253,14 @@ class DANN(Recipe):
     def _picture(step, epoch, p, name):
         return Samples(step, epoch, name, "points", p["points"].numpy(), p["domain"].numpy(),
                        {"classes": p["classes"].numpy(), "names": ["source", "target"]})
+
+
+def _first(part, n: int, device: torch.device) -> dict[str, Tensor]:
+    """The first ``n`` samples of a validation part as one batch; a file-backed part (an
+    image folder) is read through its Dataset, fewer of them as each is a decode."""
+    if isinstance(part, TensorData):
+        return {k: part[k][:n] for k in part.keys()}
+    items = [part[i] for i in range(min(n // 2, len(part)))]
+    if not items:
+        return {}
+    return {k: torch.stack([it[k] for it in items]).to(device) for k in items[0]}

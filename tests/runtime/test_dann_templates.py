@@ -1,6 +1,7 @@
 """DANN's baselines (source_only, per_domain_bn, reweight) and the feature pictures through
-the real trainer on tiny two-domain data; the gallery templates' own 3-step runs are in
-test_gallery_trains.py (-k dann)."""
+the real trainer on tiny two-domain data, and the digits template's honesty (target labels
+never reach training); the gallery templates' own 3-step runs are in test_gallery_trains.py
+(-k dann).  How much DANN gains with the templates' defaults is measured in docs/transfer.md."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from runtime.assemble import load_data
+from runtime.data.core import TensorData
 from runtime.events import EpochSummary, Failure, Samples, StepMetrics
 from runtime.trainer import Trainer, Watch
 
@@ -85,3 +88,44 @@ def test_the_first_feature_picture_is_kept_beside_the_latest(events):
     now = [e for e in pictures if e.name.startswith("features now")]
     assert now[-1].extra["names"] == ["source", "target"]
     assert set(now[-1].labels.tolist()) == {0, 1} and now[-1].data.shape[1] == 2
+
+
+def test_the_digits_template_adapts_plain_to_inverted_with_dann_by_default():
+    p = BUILDERS["dann_digits"]()
+    assert p.recipe.params["method"] == "dann" and p.recipe.params["lambda_max"] == 1.0
+    assert p.dataset.params.get("domain", "plain") == "plain"
+    assert p.streams["target"].params["domain"] == "inverted"
+    assert p.training.schedule["name"] == "cosine"  # a calm end to the adversarial game
+    kinds = [n.block for n in p.networks["features"].nodes.values()]
+    assert kinds.count("BatchNorm") == 3  # one per layer: statistics of the mixed batch
+
+
+def test_the_target_labels_never_reach_training(events):
+    """Three real steps with the target's training labels shuffled leave every weight exactly
+    as with the true ones: only target_accuracy (validation) reads them."""
+    p = tiny("dann", epochs=1)
+    trained = []
+    for shuffle in (False, True):
+        data = load_data(p)
+        if shuffle:
+            part = data.others["target"].train
+            y = part["y"][torch.randperm(len(part), generator=torch.Generator().manual_seed(1))]
+            assert not torch.equal(y, part["y"])
+            data.others["target"] = data.others["target"].with_parts(
+                TensorData({**part.fields, "y": y}))
+        trainer = Trainer(p, data=data, callback=events)
+        assert trainer.fit(max_steps=3).reason in ("completed", "max_steps"), events.of(Failure)
+        trained.append([w for role in ("features", "label_head", "domain_head")
+                        for w in weights(trainer, role)])
+    assert all(torch.equal(a, b) for a, b in zip(*trained, strict=True))
+
+
+def test_the_textured_domain_draws_the_same_digits_over_seeded_textures():
+    from runtime.data.glyphs import glyph_digits
+
+    plain, y = glyph_digits(32, 3, "plain")
+    tex, y_tex = glyph_digits(32, 3, "textured")
+    assert (y == y_tex).all() and (tex == glyph_digits(32, 3, "textured")[0]).all()
+    background = [t[p == 0].astype(float) for p, t in zip(plain, tex, strict=True)]
+    assert min(b.std() for b in background) > 5  # each a texture, not a flat grey
+    assert len({round(b.mean()) for b in background}) > 10  # of varied brightness
