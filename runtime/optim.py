@@ -9,6 +9,7 @@ runs and one-cycle behave the same whatever the epoch length.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -27,7 +28,7 @@ from builder.training import (
 )
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "OptimError", "make_optimizer", "make_schedule",
-           "schedule_factor", "lr_scales", "group_rate"]
+           "schedule_factor", "lr_scales", "group_rate", "step_schedule"]
 
 
 class OptimError(ValueError):
@@ -154,6 +155,19 @@ def schedule_factor(schedule: dict[str, Any], steps_per_epoch: int,
         return main(step)
 
     return factor
+
+
+def step_schedule(schedule: torch.optim.lr_scheduler.LRScheduler) -> None:
+    """One step of ``schedule``.  A schedule here is a pure function of the run's step, so it
+    is stepped every step, also for an optimizer the recipe has not stepped yet (a baseline's
+    idle domain head, a GAN network waiting for its turn): torch's one-time warning about the
+    call order, checked at the first step only, does not apply."""
+    if schedule._step_count == 1 and not getattr(schedule.optimizer, "_opt_called", False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            schedule.step()
+    else:
+        schedule.step()
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, schedule: dict[str, Any],

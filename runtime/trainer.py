@@ -42,6 +42,7 @@ from runtime.events import (
     Warning,
 )
 from runtime.failures import Stop, step_error
+from runtime.optim import step_schedule
 from runtime.preprocess import Preprocess, save_preprocess
 from runtime.report import Reporter, Watch
 from runtime.runstate import Checkpoints, Parts, Position, resume_meta
@@ -271,7 +272,7 @@ class Trainer:
                 pos.step += 1
                 pos.batch += 1
                 for sched in cur.schedules.values():
-                    sched.step()
+                    step_schedule(sched)
                 report.log.add(pos.step, pos.epoch,
                                {**metrics, **ctx.extra} if ctx.extra else metrics)
                 flushed = report.due(pos.step)
