@@ -205,7 +205,8 @@ def test_stage_freezer_resolves_hostile_ids(node_id):
     from runtime.stages import Freezer
 
     module = compile_network(_net(node_id)).module
-    recipe = SimpleNamespace(name="test", nets={"model": module}, names={"model": "main"})
+    recipe = SimpleNamespace(name="test", nets={"model": module}, names={"model": "main"},
+                             compiled={"model": None})  # its roles (the networks it declares)
     freezer = Freezer(recipe)
     prefix = _attr_of(module, node_id) + "."
     only = Stage("only", train={"model": [node_id]})
@@ -300,7 +301,8 @@ def test_inline_operation_with_a_hostile_id(tmp_path):
     assert _attr_of(module, "code_") == "code_"
     module(torch.randn(3, 2)).sum().backward()
     _codegen_parity(_project(net), tmp_path)
-    recipe = SimpleNamespace(name="test", nets={"model": module}, names={"model": "main"})
+    recipe = SimpleNamespace(name="test", nets={"model": module}, names={"model": "main"},
+                             compiled={"model": None})  # its roles (the networks it declares)
     freezer = Freezer(recipe)
     assert freezer.apply(Stage("s", freeze={"model": ["code", "input"]})) \
         == {"main": ["code_", "training"]}
@@ -340,7 +342,8 @@ def test_group_with_hostile_ids_inside(tmp_path):
     module = compile_network(outer).module
     module(torch.randn(4, 2)).sum().backward()
     _codegen_parity(_project(outer), tmp_path)
-    recipe = SimpleNamespace(name="test", nets={"model": module}, names={"model": "main"})
+    recipe = SimpleNamespace(name="test", nets={"model": module}, names={"model": "main"},
+                             compiled={"model": None})  # its roles (the networks it declares)
     freezer = Freezer(recipe)
     assert freezer.apply(Stage("s", freeze={"model": ["code.forward"]})) == {"main": ["code"]}
     inner = module.get_submodule(_attr_of(module, "code"))
