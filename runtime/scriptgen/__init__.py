@@ -1,8 +1,8 @@
 """A training script a PyTorch user can keep: ``layerloom export FILE --script DIR``.
 
 ``write_script`` writes a self-contained folder: ``model.py`` (the networks, by
-``builder.codegen``), ``data.py`` (the dataset's own generator code, or the exact arrays in
-``data.npz``), ``train.py`` (seed, optimizers, schedule, the recipe's step and validation, the
+``builder.codegen``), ``data.py`` (the dataset's own generator code, the reader of the
+user's CSV or NPZ file at its path, or else the exact arrays in ``data.npz``), ``train.py`` (seed, optimizers, schedule, the recipe's step and validation, the
 loop, checkpoints) and ``README.txt``.  It needs only torch and numpy, and follows the
 trainer's order of random draws, so the same seed and steps give the app's numbers.
 
@@ -173,6 +173,7 @@ def write_script(project: Project, out_dir: str | Path, weights: str | Path | No
     train = render(
         SKELETON, TITLE=title, RECIPE=recipe.name,
         DATA_IMPORTS="augment, load_data" if augmented else "load_data",
+        DATA_OPTION=data.option, DATA_ARG=data.argument,
         CLASSES=", ".join(sorted(set(classes.values()))),
         SETTINGS=settings_block(settings),
         OPTIMIZERS=_optimizers(project, recipe),

@@ -1,12 +1,14 @@
 """The data part of a training script: ``data.py`` in the script's folder.
 
-Two honest ways to give the script the app's exact data.  A generated toy (spirals, moons,
+Three honest ways to give the script the app's exact data.  A generated toy (spirals, moons,
 circles, xor, blobs, ring, curve, timeseries) is emitted as code: the dataset's own generator
 functions, copied by source (they are self-contained numpy), the same seeded split, the same
-dtypes.  Anything else (bundled digits, glyphs that need fonts, the user's CSV or NPZ files) is
-saved as the arrays the app trains on, after the split and the standardisation, in
-``data.npz``.  Either way ``export`` checks the emitted ``load_data`` against the app's
-splits, array for array, and falls back to the arrays when the code does not reproduce them.
+dtypes.  The user's CSV or NPZ file is read from its path by Layerloom's reader, split and
+standardised as the app does (``files``), so their data is not copied.  Anything else
+(bundled digits, glyphs that need fonts) is saved as the arrays the app trains on, after the
+split and the standardisation, in ``data.npz``.  Every time ``export`` checks the emitted
+``load_data`` against the app's splits, array for array, and falls back to the arrays when
+the code does not reproduce them.
 Training-time image augmentation is emitted as code (``runtime.data.transforms``' own).
 """
 
@@ -28,6 +30,7 @@ from runtime.data import prepare, sequences, toys
 from runtime.data.core import TensorData
 from runtime.data.splits import Splits
 from runtime.data.transforms import pipeline_source
+from runtime.scriptgen import files
 
 __all__ = ["DataCode", "data_code", "GENERATED"]
 
@@ -58,6 +61,8 @@ class DataCode:
     source: str  # data.py
     arrays: dict[str, np.ndarray] | None  # data.npz, when the data is saved rather than made
     how: str  # one sentence for the README
+    option: str = ""  # train.py's --data option, when data.py reads the user's file
+    argument: str = ""  # what train.py passes to load_data
 
 
 def _src(fn) -> str:
@@ -136,9 +141,9 @@ def augment(batch: dict[str, torch.Tensor], generator: torch.Generator) -> dict:
 """
 
 
-def _header(doc: str, saved: bool, augmented: bool) -> str:
-    std = ["import math"] if augmented else []
-    std += ["from pathlib import Path"] if saved else []
+def _header(doc: str, saved: bool, augmented: bool, modules: tuple[str, ...] = ()) -> str:
+    names = sorted({*modules, *(("math",) if augmented else ())})
+    std = [f"import {m}" for m in names] + (["from pathlib import Path"] if saved else [])
     imports = ["from __future__ import annotations", ""] + (std + [""] if std else [])
     imports += ["import numpy as np", "import torch"]
     if augmented:
@@ -167,6 +172,17 @@ def data_code(name: str, params: dict, splits: Splits) -> DataCode:
         if _reproduces(source, splits):
             return DataCode(source, None, f"data.py generates the {name} dataset with "
                                           "Layerloom's own code (same seed, same split)")
+    read = files.file_code(name, params, splits)
+    if read is not None:
+        doc, modules, code = read
+        source = _header(doc, True, augmented, modules) + "\n" + code + _augment_code(splits)
+        if _reproduces(source, splits):
+            return DataCode(source, None, "data.py reads your file (Layerloom's reader, "
+                                          "split and standardisation) from:\n"
+                                          f"             {files.resolved(params)}\n"
+                                          "             (train.py --data PATH reads a copy "
+                                          "elsewhere; the folder holds no copy)",
+                            files.OPTION, files.ARGUMENT)
     norm = " and standardised with the training part's statistics" if splits.info.stats else ""
     doc = (f"The {name} dataset as Layerloom trained on it, read from data.npz.\n\n"
            f"The arrays are the exact training and validation parts (split{norm}).\n")
@@ -185,7 +201,7 @@ def _reproduces(source: str, splits: Splits) -> bool:
     try:
         exec(compile(source, "data.py", "exec"), module.__dict__)
         train, val = module.load_data()
-    except Exception:
+    except (Exception, SystemExit):  # the file-reading script exits with a sentence
         return False
     for mine, app in ((train, splits.train), (val, splits.val)):
         if set(mine) != set(app.keys()):

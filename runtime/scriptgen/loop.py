@@ -195,13 +195,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--out", default=str(HERE / "runs"), help="where weights are saved")
-    parser.add_argument("--log-every", type=int, default=10, help="print every N steps")
+    parser.add_argument("--log-every", type=int, default=10,
+                        help="print every N steps")@DATA_OPTION@
     args = parser.parse_args()
     device = torch.device(args.device if args.device != "auto" else
                           "cuda" if torch.cuda.is_available() else "cpu")
 
     seed_everything(SEED)
-    train, val = load_data()
+    train, val = load_data(@DATA_ARG@)
     # Built in this order, as Layerloom does: the order sets the initial weights.
     nets = @NETS@
     for name, net in nets.items():
