@@ -31,7 +31,8 @@ from typing import Any
 
 from builder.document import OptimizerConfig, Project, TrainingSettings, resolve_network
 
-__all__ = ["parse_set", "apply_setting", "grid", "run_sweep", "add_parser", "cmd_sweep"]
+__all__ = ["parse_set", "apply_setting", "grid", "run_sweep", "add_parser", "cmd_sweep",
+           "check_point", "setting_keys", "current_value", "TRAINING_KEYS"]
 
 # Optimizer settings a key may name: the name itself, its rate, and the params it takes.
 OPTIMIZER_KEYS = ("optimizer", "lr", "momentum", "weight_decay", "alpha", "eps", "beta1",
@@ -94,6 +95,63 @@ def apply_setting(project: Project, key: str, value: Any) -> None:
             "recipe.<param>, dataset.<param> or <network>/<node>.<param>")
 
 
+TRAINING_KEYS = ("training.lr", "training.batch_size", "training.optimizer",
+                 "training.momentum", "training.weight_decay", "training.epochs",
+                 "training.seed")
+
+
+def setting_keys(project) -> list[str]:
+    """What a sweep may vary in ``project``: training settings, the recipe's params and every
+    param of every block of the top-level networks."""
+    from builder import blocks
+    from runtime import recipes
+
+    keys = list(TRAINING_KEYS)
+    try:
+        keys += [f"recipe.{p.name}" for p in recipes.get(project.recipe.name).params]
+    except recipes.RecipeError:
+        pass
+    for net_name, net in project.networks.items():
+        for node_id, node in net.nodes.items():
+            try:
+                keys += [f"{net_name}/{node_id}.{p.name}" for p in blocks.get(node.block).params]
+            except KeyError:  # a group or an unknown block: nothing to offer
+                pass
+    return keys
+
+
+def current_value(project, key: str):
+    """The value ``key`` has now (shown as a hint), or None where it cannot be told."""
+    from builder import blocks
+    from runtime import recipes
+
+    section, _, rest = key.partition(".")
+    if "/" in section:
+        path, _, param = key.rpartition(".")
+        net_name, _, node_id = path.rpartition("/")
+        node = project.networks[net_name].nodes.get(node_id) \
+            if net_name in project.networks else None
+        if node is None:
+            return None
+        try:
+            defaults = {p.name: p.default for p in blocks.get(node.block).params}
+        except KeyError:
+            defaults = {}
+        return node.params.get(param, defaults.get(param))
+    if section == "training" and rest in OPTIMIZER_KEYS:
+        opt = project.training.optimizer_for(next(iter(project.networks), ""))
+        return {"optimizer": opt.name, "lr": opt.lr}.get(rest, opt.params.get(rest))
+    if section == "training":
+        return getattr(project.training, rest, None) if rest in SETTINGS else None
+    if section == "recipe":
+        try:
+            defaults = {p.name: p.default for p in recipes.get(project.recipe.name).params}
+        except recipes.RecipeError:
+            defaults = {}
+        return project.recipe.params.get(rest, defaults.get(rest))
+    return project.dataset.params.get(rest) if section == "dataset" else None
+
+
 def grid(axes: list[tuple[str, list[Any]]], sample: int | None = None,
          seed: int = 0) -> list[dict[str, Any]]:
     """Every combination of the axes' values (key order kept), or ``sample`` of them drawn
@@ -105,7 +163,7 @@ def grid(axes: list[tuple[str, list[Any]]], sample: int | None = None,
     return points
 
 
-def _checked(base: Project, point: dict[str, Any]) -> str:
+def check_point(base: Project, point: dict[str, Any]) -> str:
     """The project with ``point``'s settings, as .loom text, read back strictly and its
     networks checked: a value of the wrong type or a block param that does not fit is
     refused (ValueError naming the setting) before any run starts."""
@@ -195,7 +253,7 @@ def run_sweep(file: str, axes: list[tuple[str, list[Any]]], out: str, *,
 
     base = load(file)
     points = grid(axes, sample, seed)
-    texts = [_checked(base, point) for point in points]  # all checked before any trains
+    texts = [check_point(base, point) for point in points]  # all checked before any trains
     folder = Path(out)
     if folder.exists() and any(folder.iterdir()) and not force:
         raise FileExistsError(f"{folder} is not empty; pass --force to replace its runs")

@@ -25,6 +25,7 @@ from app.training.runs import RunRecord, RunStore
 from app.training.runs_panel import RunsPanel
 from app.training.series import RunSeries
 from app.training.settings_panel import TrainingSettingsPanel
+from app.training.sweep_dialog import open_sweep
 from app.training.toolbar import make_actions
 from builder.names import attr_names
 from builder.serialize import dumps
@@ -118,8 +119,11 @@ class TrainingController(QObject):
         w.docks += [self.train_dock, self.settings_dock]
         menu = QMenu("&Training", w)
         w.menuBar().insertMenu(w.help_menu.menuAction(), menu)  # before Help, as is usual
-        for key in ("train", "pause", "resume", "stop", "checkpoint", None, "export", None):
+        for key in ("train", "pause", "resume", "stop", "checkpoint", None, "export"):
             menu.addSeparator() if key is None else menu.addAction(self.acts[key])
+        menu.addAction("S&weep…", lambda: open_sweep(w)).setStatusTip(
+            "Train the project once per combination of settings and compare the runs")
+        menu.addSeparator()
         menu.addAction(self.train_dock.toggleViewAction())
         menu.addAction(self.settings_dock.toggleViewAction())
         self.menu = menu
