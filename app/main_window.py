@@ -28,6 +28,7 @@ from app.file_ops import FileController
 from app.find_node import FindNode
 from app.groups import GroupActions, is_group_tab, tab_title
 from app.inspector.panel import Inspector
+from app.lesson_panel import place_lesson_dock, step_aside
 from app.links import link_target, linked, node_names
 from app.menus import build_actions, build_menus
 from app.palette import Palette
@@ -88,6 +89,8 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
         self._fit_corners()
         self.resizeDocks(self.docks[:2], [230, 320], Qt.Horizontal)
         self.resizeDocks(self.docks[2:], [120], Qt.Vertical)
+        self.lesson_dock = place_lesson_dock(self)  # a tab beside the Inspector
+        self.lesson = self.lesson_dock.widget()
         self.stats_label = QLabel()
         self.statusBar().addPermanentWidget(self.stats_label)
         # Messages, with every block they name a link to it (say); QStatusBar's own
@@ -256,6 +259,8 @@ class MainWindow(GroupActions, WindowDialogs, QMainWindow):
         ids = view.scene().selected_node_ids()
         self.inspector.show_node(view.scene().net_name, ids[0] if len(ids) == 1 else None,
                                  len(ids))
+        if ids:
+            step_aside(self)
         self._update_stats()
 
     def go_to(self, net_name: str, node_id: str, center: bool = True) -> None:

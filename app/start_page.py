@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -20,10 +21,11 @@ from PySide6.QtWidgets import (
 
 from app import settings, theme
 from builder.gallery import Template, templates
+from builder.lessons import LessonError, lesson
 from builder.serialize import LoomError
 from runtime.data import DATASETS
 
-__all__ = ["StartPage", "section_of", "thumbnail"]
+__all__ = ["StartPage", "section_of", "thumbnail", "search_text"]
 
 
 # Sections of the gallery, in order: generative and transfer families by recipe, the others
@@ -47,6 +49,16 @@ def section_of(t: Template) -> str:
         return BY_RECIPE[t.recipe]
     spec = DATASETS.get(t.dataset)
     return BY_DATA.get(spec.category if spec else "", SECTIONS[0])
+
+
+def search_text(t: Template) -> str:
+    """What a search on the start page matches: the card's words and its lesson's."""
+    try:
+        found = lesson(t.name)
+    except LessonError:
+        found = None
+    words = (t.name, t.title, t.summary, t.recipe, t.dataset, found.text() if found else "")
+    return " ".join(words).lower()
 
 
 def thumbnail(t: Template, size: tuple[int, int] = THUMB) -> QPixmap:
@@ -79,6 +91,7 @@ def thumbnail(t: Template, size: tuple[int, int] = THUMB) -> QPixmap:
 class _Card(QPushButton):
     def __init__(self, t: Template, parent=None):
         super().__init__(parent)
+        self.name = t.name
         self.setCursor(Qt.PointingHandCursor)
         self.setFixedSize(CARD_W, 150)
         self.setToolTip(f"<b>{t.title or t.name}</b><br>{t.summary}")
@@ -113,6 +126,7 @@ class StartPage(QScrollArea):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setWidgetResizable(True)
+        self._query = ""  # the search, kept when the page is rebuilt
         self.refresh()
 
     def refresh(self) -> None:
@@ -136,8 +150,21 @@ class StartPage(QScrollArea):
             row.addWidget(button)
         row.addStretch(1)
         outer.addLayout(row)
+        self.search = QLineEdit(self._query)
+        self.search.setPlaceholderText("Search the examples: a title, a dataset, a recipe, a "
+                                       "word of a lesson (attention, β, residual…)")
+        self.search.setClearButtonEnabled(True)
+        self.search.setMaximumWidth(640)
+        self.search.textChanged.connect(self._filter)
+        outer.addWidget(self.search)
+        self.no_match = QLabel()
+        self.no_match.setProperty("role", "dim")
+        self.no_match.hide()
+        outer.addWidget(self.no_match)
         self.cards: dict[str, _Card] = {}
-        self._grids: list[tuple[QGridLayout, list[_Card]]] = []
+        self._haystack: dict[str, str] = {}
+        self.headings: dict[str, QLabel] = {}
+        self._grids: list[tuple[QGridLayout, list[_Card], QLabel]] = []
         self._columns = 0
         try:
             gallery = templates()
@@ -151,7 +178,9 @@ class StartPage(QScrollArea):
                 continue
             head = QLabel(f"{name}  ·  {len(members)}")
             head.setProperty("role", "heading")
+            head.setProperty("section", name)
             outer.addWidget(head)
+            self.headings[name] = head
             grid = QGridLayout()
             grid.setSpacing(10)
             grid.setAlignment(Qt.AlignLeft | Qt.AlignTop)
@@ -161,7 +190,8 @@ class StartPage(QScrollArea):
                 card.clicked.connect(lambda _=False, n=t.name: self.template_chosen.emit(n))
                 cards.append(card)
                 self.cards[t.name] = card
-            self._grids.append((grid, cards))
+                self._haystack[t.name] = search_text(t)
+            self._grids.append((grid, cards, head))
             outer.addLayout(grid)
         head = QLabel("Recent files")
         head.setProperty("role", "heading")
@@ -179,16 +209,38 @@ class StartPage(QScrollArea):
         outer.addWidget(self.recent)
         outer.addStretch(1)
         self.setWidget(host)
+        self._filter(self._query)
+
+    def _filter(self, query: str) -> None:
+        """Only the cards whose words hold every word of ``query``; a section left empty
+        hides with its heading."""
+        self._query = query
+        words = query.lower().split()
+        shown = 0
+        for _grid, cards, head in self._grids:
+            visible = [c for c in cards if all(w in self._haystack[c.name] for w in words)]
+            for card in cards:
+                card.setVisible(card in visible)
+            head.setText(f"{head.property('section')}  ·  {len(visible)}"
+                         + (f" of {len(cards)}" if len(visible) < len(cards) else ""))
+            head.setVisible(bool(visible))
+            shown += len(visible)
+        self.no_match.setText(f"No example matches “{query.strip()}”.")
+        self.no_match.setVisible(bool(words) and not shown)
+        self._columns = 0
         self._flow()
 
     def _flow(self) -> None:
-        """As many cards per row as the page is wide (never a sideways scroll)."""
+        """As many cards per row as the page is wide (never a sideways scroll), the cards a
+        search hides leaving no holes."""
         columns = max(1, (self.viewport().width() - 80 + 10) // (CARD_W + 10))
         if columns == self._columns:
             return
         self._columns = columns
-        for grid, cards in self._grids:
-            for i, card in enumerate(cards):
+        for grid, cards, _ in self._grids:
+            for card in cards:
+                grid.removeWidget(card)
+            for i, card in enumerate(c for c in cards if not c.isHidden()):
                 grid.addWidget(card, i // columns, i % columns)
 
     def resizeEvent(self, event):
