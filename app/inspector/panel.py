@@ -30,6 +30,7 @@ from app.document_model import DocumentModel
 from app.inspector import node_facts as facts
 from app.inspector.param_field import ParamField
 from app.inspector.run_to_here import RunToHere
+from app.inspector.step_through import StepThroughPanel
 from app.quick_fix import fix_label
 from builder.commands import RenameNode, SetNodeOptions, SetParams
 from builder.document import INITS, valid_name
@@ -151,6 +152,9 @@ class Inspector(QScrollArea):
         self._heading(nb, "Run to here")
         self.run_here = RunToHere()
         nb.addWidget(self.run_here)
+        self._heading(nb, "Step-through")
+        self.step_through = StepThroughPanel(lambda net: self.run_here.weights_source(net))
+        nb.addWidget(self.step_through)
         self.formula_head = self._heading(nb, "Formula")
         self.formula = _label()
         mono = QFont("DejaVu Sans Mono")
@@ -229,6 +233,8 @@ class Inspector(QScrollArea):
         inside_group = "/" in self.net_name  # a group's inside runs only within its network
         self.run_here.set_target(self.model.project, None if inside_group else self.net_name,
                                  node.id)
+        self.step_through.set_network(self.model.project, None if inside_group
+                                      else self.net_name)
         formula = facts.formula_text(report, node)
         self.formula_head.setVisible(bool(formula))
         self.formula.setVisible(bool(formula))
@@ -291,6 +297,7 @@ class Inspector(QScrollArea):
     def set_read_only(self, on: bool) -> None:
         """While a run trains the graph, the form shows the node but does not edit it."""
         self.name_edit.setReadOnly(on)
+        self.step_through.set_locked(on)
         for w in (self.form_host, self.trainable, self.init, self.lr_scale):
             w.setEnabled(not on)
 
