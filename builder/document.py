@@ -170,6 +170,9 @@ class Project:
     # Datasets bound to a recipe's further data streams (target, domain B…), by stream name;
     # ``dataset`` feeds the recipe's primary stream.
     streams: dict[str, DatasetConfig] = field(default_factory=dict)
+    # Named comparisons: variant → {sweep KEY: value} (``training.lr``, ``main/act1.block``…);
+    # the networks above are the base every variant changes (``runtime.variants``).
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def resolve_network(project: Project, path: str) -> Network:

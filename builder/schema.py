@@ -310,7 +310,12 @@ def loom_schema(datasets: Mapping[str, Entry] | None = None,
             "streams": {"description": "The dataset of each further stream of the recipe.",
                         "type": "object", "additionalProperties": {"$ref": "#/$defs/dataset"}},
             "recipe": {"$ref": "#/$defs/recipe"},
-            "training": {"$ref": "#/$defs/training"}},
+            "training": {"$ref": "#/$defs/training"},
+            "variants": {"description": "Named variants of the project to compare, each "
+                                        "{KEY: value} with KEY as `layerloom sweep --set` takes "
+                                        "it (training.lr, main/act1.block…).",
+                         "type": "object",
+                         "additionalProperties": {"type": "object"}}},
         "$defs": defs}
 
 

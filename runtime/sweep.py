@@ -3,10 +3,14 @@ tabulate what each run reached (what MATLAB's Experiment Manager calls an experi
 
     layerloom sweep FILE --set KEY=V1,V2,… [--set …] [--random N] [--max-steps N] [--jobs J]
                     --out DIR
+    layerloom sweep FILE --variants [--max-steps N] [--jobs J] --out DIR
 
 KEY addresses a training setting (``training.lr``, ``training.batch_size``,
 ``training.optimizer``, ``training.momentum``…), a recipe or dataset param (``recipe.method``,
-``dataset.n_samples``) or a block param (``main/hidden1.units``).  The runs are the grid of
+``dataset.n_samples``), a block param (``main/hidden1.units``) or a block's type
+(``main/act1.block``: Sigmoid → ReLU, where the node keeps its ports) or its bypass switch
+(``main/add1.bypass``: true passes the first input through) or init (``main/fc1.init``).
+The runs are the grid of
 all values (or ``--random N`` of its points, drawn with a fixed seed), trained in turn or in
 ``--jobs`` worker processes.  ``DIR/results.csv`` gets one row per run, rewritten as each run
 ends so a sweep cut short keeps what it did: the values set, status, steps, seconds, every
@@ -73,7 +77,21 @@ def apply_setting(project: Project, key: str, value: Any) -> None:
             raise ValueError(f"{key}: the project has no network {net_path!r}") from None
         if node_id not in net.nodes or not param:
             raise ValueError(f"{key}: network {net_path!r} has no node {node_id!r}")
-        net.nodes[node_id].params[param] = value
+        if param == "block":
+            _swap_block(net, node_id, value, key)
+        elif param == "bypass":  # the node's switch, not a param: an ablation
+            if not isinstance(value, bool):
+                raise ValueError(f"{key}: expected true or false; received {value!r}")
+            net.nodes[node_id].bypass = value
+        elif param == "init":  # the node's weight initialisation, also not a param
+            from builder.document import INITS
+
+            if value not in INITS:
+                raise ValueError(f"{key}: expected one of {', '.join(INITS)}; received "
+                                 f"{value!r}")
+            net.nodes[node_id].init = value
+        else:
+            net.nodes[node_id].params[param] = value
     elif section == "training" and rest in OPTIMIZER_KEYS:
         t = project.training
         if not t.optimizers:
@@ -93,6 +111,26 @@ def apply_setting(project: Project, key: str, value: Any) -> None:
         raise ValueError(
             f"unknown setting {key!r}: use training.<{'|'.join(OPTIMIZER_KEYS + SETTINGS)}>, "
             "recipe.<param>, dataset.<param> or <network>/<node>.<param>")
+
+
+def _swap_block(net, node_id: str, block: Any, key: str) -> None:
+    """Change a node's block type (Sigmoid → ReLU), keeping the params the new block has too;
+    refused where an edge would lose its port."""
+    from builder import blocks
+    from builder.ports import node_ports
+
+    if not isinstance(block, str) or block not in blocks.REGISTRY:
+        raise ValueError(f"{key}: unknown block type {block!r}")
+    old = net.nodes[node_id]
+    names = {p.name for p in blocks.get(block).params}
+    new = old.copy()
+    new.block, new.params = block, {k: v for k, v in old.params.items() if k in names}
+    ins, outs = (set(p.name for p in ports) for ports in node_ports(new))
+    for e in net.edges:
+        if (e.dst == node_id and e.dst_port not in ins) or (e.src == node_id
+                                                            and e.src_port not in outs):
+            raise ValueError(f"{key}: a {block} has no port for the edge {e}")
+    net.nodes[node_id] = new
 
 
 TRAINING_KEYS = ("training.lr", "training.batch_size", "training.optimizer",
@@ -172,7 +210,9 @@ def check_point(base: Project, point: dict[str, Any]) -> str:
     from builder.serialize import LoomError, dumps, loads
 
     project = loads(dumps(base))
-    for key, value in point.items():
+    project.variants = {}  # a run is the base with its settings, nothing more to compare
+    # A block swap first, so that a param of the same node applies to the new block.
+    for key, value in sorted(point.items(), key=lambda kv: not kv[0].endswith(".block")):
         apply_setting(project, key, value)
     text = dumps(project)
     where = ", ".join(f"{k}={v}" for k, v in point.items())
@@ -225,21 +265,22 @@ def _train_one(text: str, run_dir: str, max_steps: int | None, threads: int) -> 
 
 
 def _write_results(path: Path, keys: list[str], rows: dict[int, dict],
-                   points: list[dict]) -> None:
+                   points: list[dict], labels: list[str] | None = None) -> None:
     metrics = sorted({m for r in rows.values() for m in r["final"]})
     bests = sorted({r["best"][0] for r in rows.values() if r["best"]})
     tmp = path.with_suffix(".csv.part")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
-        out.writerow(["run", *keys, "status", "steps", "seconds",
+        out.writerow(["run", *(["variant"] if labels else []), *keys, "status", "steps",
+                      "seconds",
                       *(f"final_{m}" for m in metrics), *(f"best_{m}" for m in bests),
                       "error"])
         for i in sorted(rows):
             r = rows[i]
             best = dict([r["best"]]) if r["best"] else {}
-            out.writerow([f"run-{i + 1:03d}", *(json.dumps(points[i][k]) if not
-                                                isinstance(points[i][k], str) else
-                                                points[i][k] for k in keys),
+            out.writerow([f"run-{i + 1:03d}", *([labels[i]] if labels else []),
+                          *("" if k not in points[i] else json.dumps(points[i][k]) if not
+                            isinstance(points[i][k], str) else points[i][k] for k in keys),
                           r["status"], r["steps"], r["seconds"],
                           *(r["final"].get(m, "") for m in metrics),
                           *(best.get(m, "") for m in bests), r["error"]])
@@ -248,11 +289,18 @@ def _write_results(path: Path, keys: list[str], rows: dict[int, dict],
 
 def run_sweep(file: str, axes: list[tuple[str, list[Any]]], out: str, *,
               sample: int | None = None, max_steps: int | None = None, jobs: int = 1,
-              seed: int = 0, force: bool = False, say=print) -> int:
+              seed: int = 0, force: bool = False, say=print,
+              points: list[dict[str, Any]] | None = None,
+              labels: list[str] | None = None) -> int:
+    """Train the grid of ``axes`` or, given, the explicit ``points`` (each run's settings;
+    ``labels`` name the runs in a ``variant`` column — see ``runtime.variants``)."""
     from builder.serialize import load
 
     base = load(file)
-    points = grid(axes, sample, seed)
+    if points is None:
+        points = grid(axes, sample, seed)
+    else:
+        axes = [(k, []) for k in dict.fromkeys(k for p in points for k in p)]
     texts = [check_point(base, point) for point in points]  # all checked before any trains
     folder = Path(out)
     if folder.exists() and any(folder.iterdir()) and not force:
@@ -260,13 +308,14 @@ def run_sweep(file: str, axes: list[tuple[str, list[Any]]], out: str, *,
     folder.mkdir(parents=True, exist_ok=True)
     keys, rows = [k for k, _ in axes], {}
     results = folder / "results.csv"
-    say(f"sweep: {len(points)} run(s) of {Path(file).name} over {', '.join(keys)}"
+    say(f"sweep: {len(points)} run(s) of {Path(file).name} over "
+        f"{', '.join(labels or keys)}"
         + (f" in {jobs} processes" if jobs > 1 else ""))
 
     def done(i: int, row: dict) -> None:
         rows[i] = row
-        _write_results(results, keys, rows, points)
-        shown = ", ".join(f"{k}={v}" for k, v in points[i].items())
+        _write_results(results, keys, rows, points, labels)
+        shown = labels[i] if labels else ", ".join(f"{k}={v}" for k, v in points[i].items())
         figure = f"best {row['best'][0]} {row['best'][1]:.4g}" if row["best"] else ""
         say(f"run-{i + 1:03d} ({shown}): {row['status']} after {row['steps']} steps, "
             f"{row['seconds']} s {figure}" + (f" — {row['error']}" if row["error"] else ""))
@@ -307,11 +356,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="train the project once per combination of settings and "
                                      "tabulate the results")
     p.add_argument("file", help="a .loom project")
-    p.add_argument("--set", action="append", default=[], required=True,
+    p.add_argument("--set", action="append", default=[],
                    metavar="KEY=V1,V2,…", dest="sets",
                    help="values of one setting: training.lr, training.batch_size, "
                         "recipe.<param>, dataset.<param> or <network>/<node>.<param>; "
                         "repeat for a grid")
+    p.add_argument("--variants", action="store_true",
+                   help="train the project's variants (its \"variants\"), one run each, "
+                        "instead of a grid of --set values")
     p.add_argument("--random", type=_count, metavar="N",
                    help="train N random points of the grid instead of all of it")
     p.add_argument("--max-steps", type=_count, metavar="N", help="stop each run after N steps")
@@ -325,6 +377,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_sweep(args) -> int:
     try:
+        if getattr(args, "variants", False):
+            from runtime.variants import run_variants
+
+            if args.sets or args.random:
+                raise ValueError("--variants trains the project's own variants: leave out "
+                                 "--set and --random")
+            return run_variants(args.file, args.out, max_steps=args.max_steps,
+                                jobs=args.jobs, force=args.force)
+        if not args.sets:
+            raise ValueError("give the settings to vary with --set KEY=V1,V2,… (or "
+                             "--variants)")
         axes = [parse_set(s) for s in args.sets]
         if len({k for k, _ in axes}) != len(axes):
             raise ValueError("a KEY is given in two --set options; list its values in one")

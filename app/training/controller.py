@@ -123,6 +123,9 @@ class TrainingController(QObject):
             menu.addSeparator() if key is None else menu.addAction(self.acts[key])
         menu.addAction("S&weep…", lambda: open_sweep(w)).setStatusTip(
             "Train the project once per combination of settings and compare the runs")
+        from app.training.variant_view import install as install_variants
+
+        self.variants_action = install_variants(w, menu)
         menu.addSeparator()
         menu.addAction(self.train_dock.toggleViewAction())
         menu.addAction(self.settings_dock.toggleViewAction())
