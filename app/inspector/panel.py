@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
 from app import theme
 from app.document_model import DocumentModel
 from app.inspector import node_facts as facts
+from app.inspector.activation_plot import ActivationPlot
+from app.inspector.conv_demo import ConvDemo
 from app.inspector.param_field import ParamField
 from app.inspector.run_to_here import RunToHere
 from app.inspector.step_through import StepThroughPanel
@@ -161,6 +163,13 @@ class Inspector(QScrollArea):
         mono.setStyleHint(QFont.Monospace)
         self.formula.setFont(mono)
         nb.addWidget(self.formula)
+        self.curve_head = self._heading(nb, "Curve")
+        self.curve_plot = ActivationPlot()
+        nb.addWidget(self.curve_plot)
+        self.conv_head = self._heading(nb, "On an image")
+        self.conv_demo = ConvDemo()
+        self.conv_demo.weights_source = lambda net: self.run_here.weights_source(net)
+        nb.addWidget(self.conv_demo)
         self._heading(nb, "Concept")
         self.concept = _label()
         nb.addWidget(self.concept)
@@ -239,6 +248,14 @@ class Inspector(QScrollArea):
         self.formula_head.setVisible(bool(formula))
         self.formula.setVisible(bool(formula))
         self.formula.setText(formula)
+        values = params_of(node)[0] if spec else {}
+        for head, section, shown in (
+                (self.curve_head, self.curve_plot, self.curve_plot.set_node(node.block, values)),
+                (self.conv_head, self.conv_demo, self.conv_demo.set_node(
+                    self.model.project, None if inside_group else self.net_name, node.id,
+                    node.block, values))):
+            head.setVisible(shown)
+            section.setVisible(shown)
         self.concept.setText(spec.concept if spec else _GROUP_CONCEPT if node.subnet else "")
         self._fill_problems(report.problems_of(node.id) if report else [])
 
