@@ -179,11 +179,11 @@ def make_optimizers(recipe: Recipe, settings: TrainingSettings, device: torch.de
             continue
         name = recipe.names[role]
         # A recipe's helper module (a decoder, a from-scratch twin) learns with the settings
-        # of the network it serves.
+        # of the network it serves, unless the recipe chooses (an optimizer race's copies).
         serves = name if role in recipe.compiled else recipe.names[next(iter(recipe.compiled))]
         try:
-            optimizers[role] = make_optimizer(settings.optimizer_for(serves), params, device,
-                                              lr_scales(module))
+            config = recipe.optimizer_config(role) or settings.optimizer_for(serves)
+            optimizers[role] = make_optimizer(config, params, device, lr_scales(module))
             if not constant:
                 schedules[role] = make_schedule(optimizers[role], schedule, steps_per_epoch,
                                                 total_steps)

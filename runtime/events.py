@@ -138,7 +138,8 @@ class Samples:
     (a sparsity target ρ).
     ``histogram``: a list of 1-D arrays, one per group, ``labels`` the group names;
     ``extra["highlight"]`` the index of the group to stand out (a held-out class).
-    ``heatmap``: [H, W] with ``extra["extent"]``.  ``text``: a list of strings.
+    ``heatmap``: [H, W] with ``extra["extent"]`` (and optionally ``extra["paths"]``, name → [M, 2]
+    points drawn as lines over it).  ``text``: a list of strings.
     ``tree``: a list of dicts (``labels`` text per node, ``left``/``right`` child indices or -1,
     ``root``, ``values`` a number per node or None), ``labels`` a caption per tree,
     ``extra["predicted"]`` / ``extra["truth"]`` the answer at each root (``classes``: ids).

@@ -28,6 +28,7 @@ from torch import Tensor, fx, nn
 
 from builder.blocks.spec import Param, coerce_params
 from builder.compiler import Compiled, InputSpec
+from builder.document import OptimizerConfig
 from builder.names import attr_path
 from runtime.data.core import DataInfo
 
@@ -356,6 +357,12 @@ class Recipe:
     def samples(self, data, step: int, epoch: int) -> list:
         """Pictures of what the model does now (``events.Samples``); none by default."""
         return []
+
+    def optimizer_config(self, role: str) -> OptimizerConfig | None:
+        """The optimizer that role ``role``'s module learns with, or None (the default) for
+        the project's settings of the network it serves (a recipe whose helper copies each
+        race their own optimizer answers for them)."""
+        return None
 
     def stages(self) -> Sequence[Stage]:
         """The run's stages, in order; none (the default): the whole run is one stage."""

@@ -42,7 +42,8 @@ class PlaneView:
     decision boundary) under the points that lie on it, or points alone.  Points are coloured
     by class (``labels``) with ``extra["names"]`` in a legend beside the plot; a GAN's
     (``extra["real"]``) are orange over the data in grey; ``extra["predicted"]`` crosses out
-    the wrong ones."""
+    the wrong ones.  A heatmap's ``extra["paths"]`` {name: [M, 2]} are lines over it, one
+    colour each with a legend (optimizers' trajectories on a loss surface)."""
 
     def __init__(self, title: str):
         self.plot = plot_widget(title, "", x_label="")
@@ -54,13 +55,14 @@ class PlaneView:
         item.addItem(self.image)
         self.legend = SideLegend(self.plot)
         self.scatters: dict[str, pg.ScatterPlotItem] = {}
+        self.lines: dict[str, pg.PlotDataItem] = {}  # a heatmap's extra["paths"]
         self._keys: dict[str, tuple] = {}
         self._frame: tuple | None = None  # (view key, extent) the range was last set for
         self._heat = None  # the heatmap sample drawn
 
     def clear(self, title: str) -> None:
         self.image.clear()
-        for s in self.scatters.values():
+        for s in (*self.scatters.values(), *self.lines.values()):
             s.setData([], [])
         self._keys.clear()
         self._frame = self._heat = None
@@ -87,6 +89,7 @@ class PlaneView:
         for name, item in self.scatters.items():
             if name not in used and self._keys.pop(name, None) is not None:
                 item.setData([], [])
+        self._draw_paths({} if heat is None else heat.extra.get("paths") or {}, entries)
         self.legend.set(entries)
         vb = self.plot.getPlotItem().getViewBox()
         if self._frame != (view.key, extent):
@@ -104,6 +107,26 @@ class PlaneView:
         rgb = heat_rgb(np.asarray(heat.data, dtype=np.float32))[..., :3]
         bg = np.array(QColor(theme.current().base).getRgb()[:3], np.float32)
         return (bg + (rgb.astype(np.float32) - bg) * 0.55).astype(np.uint8)
+
+    def _draw_paths(self, paths: dict, entries: list) -> None:
+        """Polylines over the heatmap (optimizers' trajectories), one colour each, fed only
+        when their data changed; the unused ones emptied."""
+        for i, (name, data) in enumerate(paths.items()):
+            data = np.asarray(data, dtype=np.float32).reshape(-1, 2)
+            item = self.lines.get(name)
+            if item is None:
+                item = self.lines[name] = pg.PlotDataItem(
+                    pen=pg.mkPen(series_color(i), width=2))
+                item.setZValue(3)
+                self.plot.addItem(item)
+            key = ("path", data.shape, data.tobytes())
+            if self._keys.get(f"path:{name}") != key:
+                self._keys[f"path:{name}"] = key
+                item.setData(data[:, 0], data[:, 1])
+            entries.append((item, html.escape(str(name))))
+        for name, item in self.lines.items():
+            if name not in paths and self._keys.pop(f"path:{name}", None) is not None:
+                item.setData([], [])
 
     def _scatter(self, name: str, z: int) -> pg.ScatterPlotItem:
         item = self.scatters.get(name)
