@@ -48,6 +48,12 @@ def _signature(project: Project, network: str):
             repr(project.dataset), repr(project.recipe))
 
 
+
+def _show(label: QLabel, text: str) -> None:
+    """Set a label's text; an empty label is hidden so it leaves no gap in the inspector."""
+    label.setText(text)
+    label.setVisible(bool(text))
+
 class _Done(QObject):
     finished = Signal(object)
 
@@ -105,6 +111,8 @@ class StepThroughPanel(QWidget):
         self.numbers.setTextInteractionFlags(Qt.TextSelectableByMouse)
         lay.addWidget(self.said)
         lay.addWidget(self.numbers)
+        _show(self.said, "")
+        _show(self.numbers, "")
         self.forward_button.clicked.connect(lambda: self.act("forward"))
         self.backward_button.clicked.connect(lambda: self.act("backward"))
         self.update_button.clicked.connect(lambda: self.act("update"))
@@ -157,8 +165,8 @@ class StepThroughPanel(QWidget):
         self.session, self.error, self._pending = None, "", None
         self.forward_at = self.backward_at = 0
         self.updated = False
-        self.said.setText("")
-        self.numbers.setText("")
+        _show(self.said, "")
+        _show(self.numbers, "")
         self._unpaint(restore_heat)
         self._sync()
 
@@ -168,7 +176,7 @@ class StepThroughPanel(QWidget):
         project, network = self.project, self.network
         weights, sample, done = self.weights_source(network), self.sample.value(), self._done
         self._pending, self._signature = action, _signature(project, network)
-        self.said.setText("Loading the data and running one sample…")
+        _show(self.said, "Loading the data and running one sample…")
 
         def work():
             try:
@@ -188,7 +196,7 @@ class StepThroughPanel(QWidget):
             return
         if isinstance(result, str):
             self.error = result
-            self.said.setText(result)
+            _show(self.said, result)
             self._sync()
             return
         self.session = result
@@ -214,7 +222,7 @@ class StepThroughPanel(QWidget):
         head = f"Sample {s.sample} ({s.part}), {s.weights}. "
         if self.updated:
             u = s.update()
-            self.said.setText(head + f"One {u.optimizer} step (lr {_num(u.lr)}): the loss on "
+            _show(self.said, head + f"One {u.optimizer} step (lr {_num(u.lr)}): the loss on "
                               f"this sample goes {_num(u.loss_before)} → {_num(u.loss_after)}.")
             by_node: dict[str, list[str]] = {}
             for c in u.changes:  # one line per block: each weight's ‖Δw‖ and ‖Δw‖/‖w‖
@@ -223,10 +231,10 @@ class StepThroughPanel(QWidget):
                     f"{part} {_num(c.delta)} ({c.relative:.2%})" if c.trainable
                     else f"{part} frozen")
             rows = [f"<b>{node}</b>: " + " · ".join(parts) for node, parts in by_node.items()]
-            self.numbers.setText("‖Δw‖ (and ‖Δw‖/‖w‖) per weight:<br>" + "<br>".join(rows))
+            _show(self.numbers, "‖Δw‖ (and ‖Δw‖/‖w‖) per weight:<br>" + "<br>".join(rows))
         elif self.backward_at:
             b = backward[self.backward_at - 1]
-            self.said.setText(head + f"Backward {self.backward_at} of {len(backward)}: "
+            _show(self.said, head + f"Backward {self.backward_at} of {len(backward)}: "
                               f"{b.node} ({b.block}).")
             rows = [f"<b>∂L/∂output</b> [{_shape(b.grad.shape)}]{_IN}‖·‖ {_num(b.grad.norm)} · "
                     f"mean {_num(b.grad.mean)} · min {_num(b.grad.min)} · max {_num(b.grad.max)}"
@@ -235,17 +243,17 @@ class StepThroughPanel(QWidget):
                 grad = f"‖∂L/∂w‖ {_num(p.grad.norm)}" if p.grad is not None else "frozen"
                 rows.append(f"<b>{p.name}</b> [{_shape(p.weight.shape)}]{_IN}‖w‖ "
                             f"{_num(p.weight.norm)} · {grad}")
-            self.numbers.setText("<br>".join(rows))
+            _show(self.numbers, "<br>".join(rows))
         elif self.forward_at:
             f = forward[self.forward_at - 1]
             done = self.forward_at == len(forward)
             terms = ", ".join(f"{k} {_num(v)}" for k, v in s.terms.items())
-            self.said.setText(head + f"Forward {self.forward_at} of {len(forward)}: {f.node} "
+            _show(self.said, head + f"Forward {self.forward_at} of {len(forward)}: {f.node} "
                               f"({f.block})." + (f" Loss: {terms}. Now step backward."
                                                  if done else ""))
             v = f.value
             first = ", ".join(_num(x) for x in v.preview[:6])
-            self.numbers.setText(f"<b>output</b> [{_shape(v.shape)}]{_IN}mean {_num(v.mean)} · "
+            _show(self.numbers, f"<b>output</b> [{_shape(v.shape)}]{_IN}mean {_num(v.mean)} · "
                                  f"std {_num(v.std)} · min {_num(v.min)} · max {_num(v.max)}"
                                  f"<br><b>first values</b>{_IN}{first}")
         self._paint()
