@@ -2,8 +2,9 @@
 
 ``write_script`` writes a self-contained folder: ``model.py`` (the networks, by
 ``builder.codegen``), ``data.py`` (the dataset's own generator code, the reader of the
-user's CSV or NPZ file at its path, or else the exact arrays in ``data.npz``), ``train.py`` (seed, optimizers, schedule, the recipe's step and validation, the
-loop, checkpoints) and ``README.txt``.  It needs only torch and numpy, and follows the
+user's CSV or NPZ file at its path, or else the exact arrays in ``data.npz``), ``train.py``
+(seed, optimizers, schedule, the recipe's step and validation, the loop, checkpoints) and
+``README.txt``.  It needs only torch and numpy, and follows the
 trainer's order of random draws, so the same seed and steps give the app's numbers.
 
 One template module per recipe (classification, regression, gan); any other recipe, and any
