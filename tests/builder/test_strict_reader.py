@@ -86,7 +86,8 @@ def test_unknown_key_without_a_near_one_lists_the_known_and_every_unknown():
     doc["qqq"] = 2
     message = _refused(doc)
     assert message == ("the file: unknown key 'zzz'; also unknown: 'qqq' (known: format, "
-                       "version, description, networks, dataset, recipe, training, streams)")
+                       "version, description, networks, dataset, recipe, training, streams, "
+                       "variants)")
 
 
 def test_a_typo_in_a_required_key_is_named_as_the_typo():
