@@ -6,10 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtWidgets import QApplication
+from training_helpers import open_dock
 
-from app.application import make_app
-from app.training.dock import TrainingDock
-from app.training.series import RunSeries
 from builder.document import OptimizerConfig
 from runtime.recipes.optimizer_race import RATES
 from runtime.recipes.surfaces import surface_samples
@@ -17,14 +15,7 @@ from runtime.recipes.surfaces import surface_samples
 
 @pytest.fixture
 def dock(qtbot):
-    make_app()
-    dock = TrainingDock()
-    qtbot.addWidget(dock)
-    dock.resize(1200, 420)
-    dock.show()
-    qtbot.waitExposed(dock)
-    dock.set_series(RunSeries())
-    return dock
+    return open_dock(qtbot, 1200, 420)
 
 
 def test_each_surface_is_a_view_with_one_line_per_optimizer(dock):

@@ -8,9 +8,8 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QFontMetricsF, QImage, QWheelEvent
 from PySide6.QtWidgets import QApplication
+from training_helpers import open_dock
 
-from app.application import make_app
-from app.training.dock import TrainingDock
 from app.training.plots.captions import caption_font
 from app.training.plots.images import Grid, mosaic
 from app.training.series import RunSeries
@@ -35,14 +34,7 @@ def event(name, kind, data, labels=None, epoch=2, step=300, **extra) -> Samples:
 
 @pytest.fixture
 def dock(qtbot):
-    make_app()  # the application's wheel guard, as the editor has it
-    dock = TrainingDock()
-    qtbot.addWidget(dock)
-    dock.resize(1400, 420)
-    dock.show()
-    qtbot.waitExposed(dock)
-    dock.set_series(RunSeries())
-    return dock
+    return open_dock(qtbot, 1400, 420)
 
 
 def feed(dock, *events, tab: int = SAMPLES_TAB) -> None:

@@ -8,26 +8,7 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
-from training_helpers import image_npz, train, wait_for
-
-from builder.commands import SetProjectField
-from builder.document import DatasetConfig, Network
-
-
-def _small_cnn(window, npz) -> None:
-    net = Network("main")
-    net.add("Input", id="image", shape=[1, 8, 8], kind="image")
-    net.add("Conv2d", id="conv1", filters=4, kernel=3, padding=1)
-    net.add("ReLU", id="relu1")
-    net.add("Flatten", id="flat")
-    net.add("Linear", id="logits", units=2)
-    net.add("Output", id="y")
-    net.chain("image", "conv1", "relu1", "flat", "logits", "y")
-    project = window.model.project
-    project.networks = {"main": net}
-    window.model.replace(project)
-    window.model.do(SetProjectField("dataset", DatasetConfig("npz", {"path": str(npz),
-                                                                     "x_kind": "image"})))
+from training_helpers import image_npz, small_cnn, train, wait_for
 
 
 def _open_tab(window):
@@ -51,7 +32,7 @@ def _drop(widget, mime: QMimeData) -> None:
 
 
 def test_pick_a_validation_image_then_drop_files(window, qtbot, tmp_path):
-    _small_cnn(window, image_npz(tmp_path / "squares.npz"))
+    small_cnn(window, image_npz(tmp_path / "squares.npz"))
     train(qtbot, window, steps=12)
     assert window.training.bridge.last_failure is None
     panel = _open_tab(window)

@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
+from training_helpers import open_dock
 
-from app.application import make_app
-from app.training.dock import TrainingDock
 from app.training.plots.word_map import pca
-from app.training.series import RunSeries
 from runtime.events import Samples
 
 SAMPLES_TAB = 2
@@ -37,14 +35,7 @@ def words_sample(step: int = 100) -> Samples:
 
 @pytest.fixture
 def dock(qtbot):
-    make_app()
-    dock = TrainingDock()
-    qtbot.addWidget(dock)
-    dock.resize(1400, 520)
-    dock.show()
-    qtbot.waitExposed(dock)
-    dock.set_series(RunSeries())
-    return dock
+    return open_dock(qtbot, 1400, 520)
 
 
 @pytest.fixture

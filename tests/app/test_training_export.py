@@ -5,11 +5,11 @@ real training steps."""
 import numpy as np
 import onnxruntime as ort
 from PySide6.QtGui import QImage
-from training_helpers import choose, image_npz, train, wait_for
+from training_helpers import choose, image_npz, small_cnn, train, wait_for
 
 import app.screenshot as screenshot_module
 from builder.commands import SetProjectField
-from builder.document import DatasetConfig, Network, RecipeConfig
+from builder.document import RecipeConfig
 from builder.gallery import template_path
 
 
@@ -64,24 +64,8 @@ def test_export_errors_are_explained(window, qtbot, tmp_path):
     dialog.close()
 
 
-def _small_cnn(window, npz) -> None:
-    net = Network("main")
-    net.add("Input", id="image", shape=[1, 8, 8], kind="image")
-    net.add("Conv2d", id="conv1", filters=4, kernel=3, padding=1)
-    net.add("ReLU", id="relu1")
-    net.add("Flatten", id="flat")
-    net.add("Linear", id="logits", units=2)
-    net.add("Output", id="y")
-    net.chain("image", "conv1", "relu1", "flat", "logits", "y")
-    project = window.model.project
-    project.networks = {"main": net}
-    window.model.replace(project)
-    window.model.do(SetProjectField("dataset", DatasetConfig("npz", {"path": str(npz),
-                                                                     "x_kind": "image"})))
-
-
 def test_cnn_runs_show_first_layer_filters_and_image_predictions(window, qtbot, tmp_path):
-    _small_cnn(window, image_npz(tmp_path / "squares.npz"))
+    small_cnn(window, image_npz(tmp_path / "squares.npz"))
     t = window.training
     train(qtbot, window, steps=12)
     assert t.bridge.last_failure is None, t.dock.message_text
@@ -97,7 +81,7 @@ def test_exports_of_a_standardised_run_take_raw_data_or_say_they_do_not(window, 
 
     import onnx
 
-    _small_cnn(window, image_npz(tmp_path / "squares.npz"))
+    small_cnn(window, image_npz(tmp_path / "squares.npz"))
     train(qtbot, window, steps=6)
     assert window.training.bridge.last_failure is None, window.training.dock.message_text
     dialog = window.training.show_export()

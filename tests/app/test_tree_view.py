@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
+from training_helpers import open_dock
 
-from app.application import make_app
-from app.training.dock import TrainingDock
 from app.training.plots.tree import ALL, TreeView, answer_text, arrange, tree_layout
-from app.training.series import RunSeries
 from builder.gallery import template_path
 from builder.serialize import load
 from runtime.events import Samples
@@ -36,14 +34,7 @@ def trees(*data, predicted=(3.6, 7.0), truth=(4.0, 7.0), classes=False) -> Sampl
 
 @pytest.fixture
 def dock(qtbot):
-    make_app()
-    dock = TrainingDock()
-    qtbot.addWidget(dock)
-    dock.resize(1400, 520)
-    dock.show()
-    qtbot.waitExposed(dock)
-    dock.set_series(RunSeries())
-    return dock
+    return open_dock(qtbot, 1400, 520)
 
 
 def feed(dock, *events) -> TreeView:

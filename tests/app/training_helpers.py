@@ -9,6 +9,8 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
 from app.inspector.param_field import ParamField
+from builder.commands import SetProjectField
+from builder.document import DatasetConfig, Network
 
 RUN_TIMEOUT = 60_000  # ms; a run here takes a second or two
 
@@ -95,3 +97,37 @@ def image_npz(path, n: int = 96, size: int = 8, seed: int = 0):
             x[i, 0, :half, :half] += 1
     np.savez(path, x=x, y=y.astype(np.int64))
     return path
+
+
+def small_cnn(window, npz) -> None:
+    """Open a tiny CNN on an 8×8 image npz (``image_npz``) in the window, as one project."""
+    net = Network("main")
+    net.add("Input", id="image", shape=[1, 8, 8], kind="image")
+    net.add("Conv2d", id="conv1", filters=4, kernel=3, padding=1)
+    net.add("ReLU", id="relu1")
+    net.add("Flatten", id="flat")
+    net.add("Linear", id="logits", units=2)
+    net.add("Output", id="y")
+    net.chain("image", "conv1", "relu1", "flat", "logits", "y")
+    project = window.model.project
+    project.networks = {"main": net}
+    window.model.replace(project)
+    window.model.do(SetProjectField("dataset", DatasetConfig("npz", {"path": str(npz),
+                                                                     "x_kind": "image"})))
+
+
+def open_dock(qtbot, width: int, height: int):
+    """A TrainingDock of its own, shown at ``width``×``height`` with an empty run, under the
+    application's wheel guard as in the editor: what the picture tests feed events to."""
+    from app.application import make_app
+    from app.training.dock import TrainingDock
+    from app.training.series import RunSeries
+
+    make_app()
+    dock = TrainingDock()
+    qtbot.addWidget(dock)
+    dock.resize(width, height)
+    dock.show()
+    qtbot.waitExposed(dock)
+    dock.set_series(RunSeries())
+    return dock

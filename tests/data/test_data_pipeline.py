@@ -139,17 +139,25 @@ def test_jitter_and_full_augment_keep_shapes_and_change_values():
     assert grey.shape == (16, 1, 12, 12)
 
 
-def test_only_training_batches_are_augmented():
+ALL_OPS = [{"op": "flip", "p": 1.0}, {"op": "rotate", "degrees": 30.0},
+           {"op": "crop", "padding": 4}, {"op": "jitter", "brightness": 0.5},
+           {"op": "blur"}, {"op": "erase", "p": 1.0}, {"op": "noise", "std": 0.2}]
+
+
+@pytest.mark.parametrize("augment", [lambda: Augment(padding=4, jitter=0.5),
+                                     lambda: Augment.from_ops(ALL_OPS)],
+                         ids=["old params", "every op of the list"])
+def test_only_training_batches_are_augmented(augment):
     x = _images(b=10)
     info = DataInfo("t", "classification", {"x": FieldInfo((3, 12, 12), "image", "float32"),
                                             "y": FieldInfo((), "label", "int64")},
                     num_classes=2)
     d = TensorData({"x": x, "y": torch.arange(10) % 2})
-    s = Splits(d, d, info, augment=Augment(padding=4, jitter=0.5))
+    s = Splits(d, d, info, augment=augment())
     val = torch.cat([b["x"] for b in s.batches("val", 4)])
     assert torch.equal(val, x)
     train = torch.cat([b["x"] for b in s.batches("train", 10, shuffle=False)])
-    assert not torch.equal(train, x)
+    assert train.shape == x.shape and not torch.equal(train, x)
     plain = torch.cat([b["x"] for b in s.batches("train", 10, shuffle=False, augment=False)])
     assert torch.equal(plain, x)
 

@@ -6,8 +6,6 @@ import torch
 
 from builder.augment_spec import OPS, full_ops, legacy_ops
 from runtime.data import Augment, load
-from runtime.data.core import DataInfo, FieldInfo, TensorData
-from runtime.data.splits import Splits
 from runtime.data.transforms import augment_batch, pipeline_source
 
 ZERO = {"flip": {"p": 0.0}, "rotate": {"degrees": 0.0}, "crop": {"padding": 0},
@@ -111,19 +109,6 @@ def test_load_takes_the_list_and_falls_back_to_the_params(tmp_path, helpers):
     assert [op["op"] for op in listed.augment.pipeline()] == ["erase"]  # the list wins
     with pytest.raises(ValueError, match=r"augment\[0\].*'spin'"):
         _glyph_project_splits([{"op": "spin"}])
-
-
-def test_only_training_batches_are_augmented():
-    x = _images(b=10)
-    info = DataInfo("t", "classification", {"x": FieldInfo((3, 12, 12), "image", "float32"),
-                                            "y": FieldInfo((), "label", "int64")},
-                    num_classes=2)
-    d = TensorData({"x": x, "y": torch.arange(10) % 2})
-    aug = Augment.from_ops([{"op": n, **STRONG[n]} for n in OPS])
-    s = Splits(d, d, info, augment=aug)
-    assert torch.equal(torch.cat([b["x"] for b in s.batches("val", 4)]), x)
-    train = torch.cat([b["x"] for b in s.batches("train", 10, shuffle=False)])
-    assert train.shape == x.shape and not torch.equal(train, x)
 
 
 def test_exported_source_is_standalone_and_matches():
