@@ -4,7 +4,8 @@ The generated file needs only torch.  Its attribute names are the compiler's
 (``builder.names.attr_names``: the node names, with ``_`` appended to names torch or Python
 reserve, such as ``code`` or ``class``), so its ``state_dict`` keys equal the compiled module's
 and the runtime's saved weights load into it.
-Custom block modules are copied in by source (block specs keep them self-contained).
+Custom block modules are copied in by source (``builder/blocks/modules`` keeps them
+self-contained).
 
 Given the preprocessing training applied to a network's inputs (``preprocess``: the
 standardisation with training statistics), the network's class takes raw data: it is a

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
-
 from builder.blocks.spec import ANY, INDEX, TENSOR, BlockSpec
 from builder.document import Network, Node
 from builder.ports import GROUP, freeze, params_of, source_kind, spec_of
@@ -93,6 +91,8 @@ def subnet_of(node: Node, params: dict, in_shapes: list[Shape | None]) -> Networ
 def meta_shapes(spec: BlockSpec, params: dict, in_shapes: list[Shape | None],
                 symbols: dict[str, int] | None = None) -> list[tuple[int, ...]]:
     """Ground truth: build the module and run it on meta tensors (batch 2)."""
+    import torch  # here, not at the top: the block reference reads shapes without it
+
     module = spec.build(params, list(in_shapes))()
     args = []
     for port, s in zip(spec.input_ports(params), in_shapes):

@@ -10,14 +10,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import networkx as nx
-
+from builder.blocks.lazy import lazy
 from builder.blocks.spec import Port
 from builder.document import Network
 from builder.ports import GROUP, node_ports, params_of, spec_of
 from builder.problems import WARNING, Code, Problem
 
 __all__ = ["Graph", "RULES", "validate", "SOURCES", "SINKS"]
+
+nx = lazy("networkx")  # ~0.5 s to import: only once a graph is checked, not for the reference
 
 SOURCES = frozenset({"Input", "Noise", "LabelInput"})
 SINKS = frozenset({"Output"})

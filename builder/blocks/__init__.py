@@ -25,7 +25,7 @@ CATEGORIES = (
     "Composite",
 )
 
-_SKIP = {"spec", "modules"}
+_SKIP = {"spec", "lazy", "modules"}  # not block files
 for _info in pkgutil.iter_modules(__path__):
     if _info.name not in _SKIP:
         importlib.import_module(f"{__name__}.{_info.name}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from torch import nn
-
+from builder.blocks.lazy import lazy
 from builder.blocks.spec import BlockSpec, Param, check, make, register
 from builder.shapes import fmt_shape
+
+# imported at the first build, so that the catalogue loads without torch
+nn = lazy("torch.nn")
 
 __all__: list[str] = []
 

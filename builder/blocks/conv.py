@@ -5,49 +5,15 @@ from __future__ import annotations
 
 import math
 
-from torch import nn
-
+from builder.blocks.lazy import lazy
 from builder.blocks.spec import BlockSpec, Param, check, make, register
 from builder.shapes import conv_out, convT_out, fmt_shape
 
-__all__ = ["SeparableConv2d", "SpatialSeparableConv2d"]
+# imported at the first build, so that the catalogue loads without torch
+nn = lazy("torch.nn")
+modules = lazy("builder.blocks.modules.conv")
 
-
-# --- modules (self-contained: code generation copies their source) -------------------------
-
-
-class SeparableConv2d(nn.Module):
-    """Depthwise-separable convolution (MobileNet): a k×k convolution applied to each input
-    channel on its own (groups = channels), then a 1×1 convolution that mixes the channels.
-    The depthwise conv has no bias: the pointwise conv's bias absorbs it exactly."""
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 depth_multiplier=1, bias=True):
-        super().__init__()
-        mid = in_channels * depth_multiplier
-        self.depthwise = nn.Conv2d(in_channels, mid, kernel_size, stride=stride, padding=padding,
-                                   dilation=dilation, groups=in_channels, bias=False)
-        self.pointwise = nn.Conv2d(mid, out_channels, 1, bias=bias)
-
-    def forward(self, x):
-        return self.pointwise(self.depthwise(x))
-
-
-class SpatialSeparableConv2d(nn.Module):
-    """A k×k convolution factored into a k×1 convolution (down the rows) followed by a 1×k
-    convolution (along the columns), as in Inception-v3."""
-
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
-        super().__init__()
-        k, s = kernel_size, stride
-        pv, ph = (padding, padding) if isinstance(padding, str) else ((padding, 0), (0, padding))
-        self.vertical = nn.Conv2d(in_channels, out_channels, (k, 1), stride=(s, 1), padding=pv,
-                                  bias=bias)
-        self.horizontal = nn.Conv2d(out_channels, out_channels, (1, k), stride=(1, s),
-                                    padding=ph, bias=bias)
-
-    def forward(self, x):
-        return self.horizontal(self.vertical(x))
+__all__: list[str] = []
 
 
 # --- shape helpers ------------------------------------------------------------------------
@@ -242,7 +208,7 @@ def _sep_shape(p, ins):
 
 def _sep_build(p, ins):
     _sep_shape(p, ins)
-    return make(SeparableConv2d, ins[0][0], p["filters"], p["kernel"], stride=p["stride"],
+    return make(modules.SeparableConv2d, ins[0][0], p["filters"], p["kernel"], stride=p["stride"],
                 padding=p["padding"], dilation=p["dilation"],
                 depth_multiplier=p["depth_multiplier"], bias=p["bias"])
 
@@ -319,7 +285,7 @@ def _ss_shape(p, ins):
 
 def _ss_build(p, ins):
     _ss_shape(p, ins)
-    return make(SpatialSeparableConv2d, ins[0][0], p["filters"], p["kernel"],
+    return make(modules.SpatialSeparableConv2d, ins[0][0], p["filters"], p["kernel"],
                 stride=p["stride"], padding=p["padding"], bias=p["bias"])
 
 

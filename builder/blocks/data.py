@@ -5,9 +5,11 @@ They compile to fx placeholders and the graph's output; the recipe decides what 
 
 from __future__ import annotations
 
-from torch import nn
-
+from builder.blocks.lazy import lazy
 from builder.blocks.spec import ANY, INDEX, TENSOR, BlockSpec, Param, Port, make, register
+
+# imported at the first build, so that the catalogue loads without torch
+nn = lazy("torch.nn")
 
 __all__ = ["INPUT_KINDS", "INPUT_SOURCES", "SOURCE_TYPES"]
 

@@ -5,96 +5,20 @@ from __future__ import annotations
 import math
 import operator
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
+from builder.blocks.lazy import lazy
 from builder.blocks.spec import ANY, INDEX, BlockSpec, Param, Port, check, make, register
 from builder.shapes import fmt_shape
 
-__all__ = ["Add", "Multiply", "Concat", "Reshape", "Slice", "Split", "DropConnectLinear",
-           "passthrough"]
+# imported at the first build, so that the catalogue loads without torch
+nn = lazy("torch.nn")
+modules = lazy("builder.blocks.modules.dense")
+
+__all__ = ["passthrough"]
 
 
 def passthrough(x):
     """A reroute point in the compiled graph: the same tensor, no module, no copy."""
     return x
-
-
-# --- modules (self-contained: code generation copies their source) -------------------------
-
-
-class Add(nn.Module):
-    """Element-wise sum of any number of same-shaped tensors."""
-
-    def forward(self, *xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x
-        return out
-
-
-class Multiply(nn.Module):
-    """Element-wise product of any number of same-shaped tensors (gates, attention masks)."""
-
-    def forward(self, *xs):
-        out = xs[0]
-        for x in xs[1:]:
-            out = out * x
-        return out
-
-
-class Concat(nn.Module):
-    """Concatenate along a per-sample axis (0 = channels / features of one sample)."""
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.dim = dim + 1 if dim >= 0 else dim  # skip the batch axis
-
-    def forward(self, *xs):
-        return torch.cat(xs, dim=self.dim)
-
-
-class Reshape(nn.Module):
-    def __init__(self, shape: tuple[int, ...]):
-        super().__init__()
-        self.shape = tuple(shape)
-
-    def forward(self, x):
-        return x.reshape(x.shape[0], *self.shape)
-
-
-class Slice(nn.Module):
-    def __init__(self, dim: int, start: int, end: int):
-        super().__init__()
-        self.dim, self.start, self.end = dim + 1 if dim >= 0 else dim, start, end
-
-    def forward(self, x):
-        return x.narrow(self.dim, self.start, self.end - self.start)
-
-
-class Split(nn.Module):
-    def __init__(self, dim: int, parts: int):
-        super().__init__()
-        self.dim, self.parts = dim + 1 if dim >= 0 else dim, parts
-
-    def forward(self, x):
-        return tuple(torch.chunk(x, self.parts, dim=self.dim))
-
-
-class DropConnectLinear(nn.Linear):
-    """Linear layer that drops individual weights (not units) while training, rescaling the
-    survivors by 1/(1-p) so that evaluation needs no change."""
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, p: float = 0.5):
-        super().__init__(in_features, out_features, bias)
-        self.p = p
-
-    def forward(self, x):
-        if not self.training or self.p == 0:
-            return F.linear(x, self.weight, self.bias)
-        mask = torch.rand_like(self.weight) >= self.p
-        return F.linear(x, self.weight * mask / (1 - self.p), self.bias)
 
 
 # --- shape helpers ------------------------------------------------------------------------
@@ -228,8 +152,8 @@ register(
             Param("p", "float", 0.5, help="Probability of dropping each weight.", min=0.0,
                   max=0.95),
         ),
-        build=lambda p, ins: make(DropConnectLinear, _features(ins, "DropConnect"), p["units"],
-                                  bias=p["bias"], p=p["p"]),
+        build=lambda p, ins: make(modules.DropConnectLinear, _features(ins, "DropConnect"),
+                                  p["units"], bias=p["bias"], p=p["p"]),
         shape=lambda p, ins: _dense_shape(p, ins, "DropConnect"),
         explain=_linear_explain,
         flops=_linear_flops,
@@ -272,7 +196,7 @@ register(
         "to be inferred.",
         params=(Param("shape", "ints", (1, -1), min=-1, max=10_000_000, length=(1, 4)),),
         inputs=(Port("x", ANY),),
-        build=lambda p, ins: make(Reshape, tuple(_reshape_shape(p, ins)[0])),
+        build=lambda p, ins: make(modules.Reshape, tuple(_reshape_shape(p, ins)[0])),
         shape=_reshape_shape,
         example_inputs=((4, 6),),
         has_weights=False,
@@ -314,7 +238,7 @@ register(
         ),
         inputs=_n_inputs,
         outputs=(Port("y", ANY),),
-        build=lambda p, ins: make(Concat, p["axis"]),
+        build=lambda p, ins: make(modules.Concat, p["axis"]),
         shape=_concat_shape,
         example_inputs=((4, 8, 8), (6, 8, 8)),
         has_weights=False,
@@ -328,7 +252,7 @@ register(
         params=(Param("inputs", "int", 2, help="Number of input ports.", min=2, max=16),),
         inputs=_n_inputs,
         outputs=(Port("y", ANY),),
-        build=lambda p, ins: make(Add),
+        build=lambda p, ins: make(modules.Add),
         inline=lambda p: operator.add if p["inputs"] == 2 else None,
         shape=lambda p, ins: _same_shapes(ins, "Add"),
         example_inputs=((4, 8, 8), (4, 8, 8)),
@@ -342,7 +266,7 @@ register(
         params=(Param("inputs", "int", 2, help="Number of input ports.", min=2, max=16),),
         inputs=_n_inputs,
         outputs=(Port("y", ANY),),
-        build=lambda p, ins: make(Multiply),
+        build=lambda p, ins: make(modules.Multiply),
         inline=lambda p: operator.mul if p["inputs"] == 2 else None,
         shape=lambda p, ins: _same_shapes(ins, "Multiply"),
         example_inputs=((16,), (16,)),
@@ -360,7 +284,7 @@ register(
         ),
         inputs=(Port("x", ANY),),
         outputs=(Port("y", ANY),),
-        build=lambda p, ins: make(Slice, p["axis"], p["start"], p["end"]),
+        build=lambda p, ins: make(modules.Slice, p["axis"], p["start"], p["end"]),
         shape=_slice_shape,
         has_weights=False,
     ),
@@ -375,7 +299,7 @@ register(
         ),
         inputs=(Port("x", ANY),),
         outputs=lambda p: tuple(Port(f"y{i + 1}", ANY) for i in range(p["parts"])),
-        build=lambda p, ins: make(Split, p["axis"], p["parts"]),
+        build=lambda p, ins: make(modules.Split, p["axis"], p["parts"]),
         shape=_split_shape,
         has_weights=False,
     ),

@@ -2,61 +2,14 @@
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
+from builder.blocks.lazy import lazy
 from builder.blocks.spec import BlockSpec, Param, Port, check, make, register
 from builder.shapes import fmt_shape
 
-__all__ = ["Reparameterize", "GradientReversal"]
+# imported at the first build, so that the catalogue loads without torch
+modules = lazy("builder.blocks.modules.generative")
 
-
-# --- modules (self-contained: code generation copies their source) -------------------------
-
-
-class Reparameterize(nn.Module):
-    """z = μ + σ·ε with ε ~ N(0, I) while training (z = μ in eval), σ = exp(½·log σ²).
-
-    Stores ``aux_loss`` = β · KL(N(μ, σ²) ‖ N(0, I)), summed over the latent dimensions and
-    averaged over the batch, after every forward; also ``kl`` (that KL per sample, shape [N],
-    unweighted) and ``mu``, ``logvar``, so a training recipe can report the ELBO's parts.
-    ``beta`` is a plain attribute: a schedule (KL annealing) may change it between steps.
-    """
-
-    def __init__(self, beta: float = 1.0):
-        super().__init__()
-        self.beta = beta
-        self.aux_loss = torch.zeros(())
-        self.kl = torch.zeros(0)
-        self.mu = self.logvar = None
-
-    def forward(self, mu, logvar):
-        if mu.shape != logvar.shape:  # no silent broadcasting of one against the other
-            raise ValueError(f"Reparameterize needs mu and logvar of the same shape; received "
-                             f"{list(mu.shape)} and {list(logvar.shape)}")
-        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
-        self.kl = kl.reshape(kl.shape[0], -1).sum(1)
-        self.mu, self.logvar = mu, logvar
-        self.aux_loss = self.beta * self.kl.mean()
-        if not self.training:
-            return mu
-        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-
-
-class GradientReversal(nn.Module):
-    """Identity going forward; multiplies the gradient by −λ going backward (DANN).
-
-    ``x.detach() - λ·(x - x.detach())`` equals x exactly, and its derivative is −λ.
-    ``lambd`` is a plain attribute so a training schedule may change it between steps.
-    """
-
-    def __init__(self, lambd: float = 1.0):
-        super().__init__()
-        self.lambd = lambd
-
-    def forward(self, x):
-        fixed = x.detach()
-        return fixed - self.lambd * (x - fixed)
+__all__: list[str] = []
 
 
 # --- shape helpers ------------------------------------------------------------------------
@@ -90,7 +43,7 @@ register(
         inputs=(Port("mu", help="Mean μ of the latent code."),
                 Port("logvar", help="Log-variance log σ² of the latent code.")),
         outputs=(Port("z", help="Sampled latent code (μ in eval mode)."),),
-        build=lambda p, ins: make(Reparameterize, p["beta"]),
+        build=lambda p, ins: make(modules.Reparameterize, p["beta"]),
         shape=_reparam_shape,
         explain=_reparam_explain,
         example_inputs=((16,), (16,)),
@@ -108,7 +61,7 @@ register(
             Param("lambd", "float", 1.0, help="λ: the backward gradient is multiplied by −λ.",
                   min=0.0, max=100.0),
         ),
-        build=lambda p, ins: make(GradientReversal, p["lambd"]),
+        build=lambda p, ins: make(modules.GradientReversal, p["lambd"]),
         shape=lambda p, ins: [ins[0]],
         explain=lambda p, ins, outs: f"forward: y = x;  backward: ∂L/∂x = −{p['lambd']:g} · "
                                      "∂L/∂y",

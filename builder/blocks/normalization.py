@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
-from torch import nn
-
+from builder.blocks.lazy import lazy
 from builder.blocks.spec import BlockSpec, Param, check, make, register
 from builder.shapes import fmt_shape
+
+# imported at the first build, so that the catalogue loads without torch
+nn = lazy("torch.nn")
 
 __all__: list[str] = []
 
@@ -16,7 +18,7 @@ __all__: list[str] = []
 
 # --- shape helpers ------------------------------------------------------------------------
 
-_BN_CLASSES = {1: nn.BatchNorm1d, 2: nn.BatchNorm1d, 3: nn.BatchNorm2d, 4: nn.BatchNorm3d}
+_BN_CLASSES = {1: "BatchNorm1d", 2: "BatchNorm1d", 3: "BatchNorm2d", 4: "BatchNorm3d"}
 
 
 def _channels(x, block: str) -> int:
@@ -27,7 +29,7 @@ def _channels(x, block: str) -> int:
 
 
 def _bn(ins):
-    """(torch class, channels) for the per-sample input rank."""
+    """(name of the torch class, channels) for the per-sample input rank."""
     (x,) = ins
     c = _channels(x, "BatchNorm")
     check(len(x) <= 4, "BatchNorm takes [C], [C, L], [C, H, W] or [C, D, H, W] per sample; "
@@ -36,8 +38,8 @@ def _bn(ins):
 
 
 def _bn_build(p, ins):
-    cls, c = _bn(ins)
-    return make(cls, c, eps=p["eps"], momentum=p["momentum"], affine=p["affine"])
+    name, c = _bn(ins)
+    return make(getattr(nn, name), c, eps=p["eps"], momentum=p["momentum"], affine=p["affine"])
 
 
 def _layer_shape_of(p, ins) -> tuple[int, ...]:
@@ -110,11 +112,11 @@ def _affine_text(affine: bool, n: int) -> str:
 
 
 def _bn_explain(p, ins, outs):
-    cls, c = _bn(ins)
+    name, c = _bn(ins)
     (x,) = ins
     over = "the batch" if len(x) == 1 else f"the batch and the {_positions(x[1:])} positions"
     return (f"y = γ·(x − μ)/√(σ² + {p['eps']:g}) + β, μ and σ² per channel over {over} "
-            f"({cls.__name__})\n{_affine_text(p['affine'], c)}; evaluation uses running "
+            f"({name})\n{_affine_text(p['affine'], c)}; evaluation uses running "
             f"averages updated with momentum {p['momentum']:g}")
 
 

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import math
 
-from torch import nn
-
+from builder.blocks.lazy import lazy
 from builder.blocks.spec import BlockSpec, Param, check, make, register
 from builder.shapes import conv_out, fmt_shape
 
-__all__ = ["GlobalAvgPool", "GlobalMaxPool"]
+# imported at the first build, so that the catalogue loads without torch
+nn = lazy("torch.nn")
+modules = lazy("builder.blocks.modules.pooling")
 
-
-# --- modules (self-contained: code generation copies their source) -------------------------
-
-
-class GlobalAvgPool(nn.Module):
-    """Mean of each channel over all its positions: [N, C, H, W] (or [N, C, L]) → [N, C]."""
-
-    def forward(self, x):
-        return x.flatten(2).mean(-1)
-
-
-class GlobalMaxPool(nn.Module):
-    """Largest value of each channel over all its positions: [N, C, H, W] → [N, C]."""
-
-    def forward(self, x):
-        return x.flatten(2).amax(-1)
+__all__: list[str] = []
 
 
 # --- shape helpers ------------------------------------------------------------------------
@@ -269,7 +255,7 @@ register(
         "with it instead of large fully connected layers. It pools the LAST axes, so it "
         "wants channels first ([C, L] from a Conv1d); a sequence [T, D] from an RNN or a "
         "Transformer needs Pool over time (TimePool) instead.",
-        build=lambda p, ins: (_global_shape(ins, "GlobalAvgPool"), make(GlobalAvgPool))[1],
+        build=lambda p, ins: (_global_shape(ins, "GlobalAvgPool"), make(modules.GlobalAvgPool))[1],
         shape=lambda p, ins: _global_shape(ins, "GlobalAvgPool"),
         explain=lambda p, ins, outs: _global_explain(ins, "mean"),
         title="Global average pool",
@@ -282,7 +268,7 @@ register(
         "Keeps each channel's largest value over the whole image, turning [C, H, W] into [C]: "
         "did this feature fire anywhere, and how strongly? It pools the LAST axes (channels "
         "first, [C, L] from a Conv1d); for a sequence [T, D] use Pool over time (TimePool).",
-        build=lambda p, ins: (_global_shape(ins, "GlobalMaxPool"), make(GlobalMaxPool))[1],
+        build=lambda p, ins: (_global_shape(ins, "GlobalMaxPool"), make(modules.GlobalMaxPool))[1],
         shape=lambda p, ins: _global_shape(ins, "GlobalMaxPool"),
         explain=lambda p, ins, outs: _global_explain(ins, "maximum"),
         title="Global max pool",

@@ -9,108 +9,15 @@ decoder's initial state.  Attention lives in ``attention.py``.
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
+from builder.blocks.lazy import lazy
 from builder.blocks.spec import BlockSpec, Param, Port, check, make, register
 from builder.shapes import fmt_shape
 
-__all__ = ["RNNLayer", "LSTMLayer", "GRULayer", "RepeatVector"]
+# imported at the first build, so that the catalogue loads without torch
+nn = lazy("torch.nn")
+modules = lazy("builder.blocks.modules.recurrent")
 
-
-# --- modules (self-contained: code generation copies their source) -------------------------
-
-
-class LastStep:
-    """The recurrent layers' choice of output: the whole sequence, or only the last step (for a
-    bidirectional layer the forward direction's last step and the backward one's first)."""
-
-    def select(self, y):
-        if self.output != "last":
-            return y
-        if self.bidirectional:
-            n = self.hidden_size
-            return torch.cat([y[:, -1, :n], y[:, 0, n:]], dim=-1)
-        return y[:, -1]
-
-
-class RNNLayer(LastStep, nn.RNN):
-    """nn.RNN, batch-first, with batch-first states and a choice of the whole output sequence
-    or only its last step."""
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 nonlinearity: str = "tanh", bias: bool = True, dropout: float = 0.0,
-                 bidirectional: bool = False, output: str = "sequence"):
-        super().__init__(input_size, hidden_size, num_layers, nonlinearity=nonlinearity,
-                         bias=bias, batch_first=True, dropout=dropout,
-                         bidirectional=bidirectional)
-        self.output = output
-
-    def forward(self, x, h0=None):
-        if h0 is not None:
-            h0 = h0.transpose(0, 1).contiguous()  # [B, L·D, H] -> [L·D, B, H]
-        y, h = super().forward(x, h0)
-        y = self.select(y)
-        return y, h.transpose(0, 1)
-
-
-class LSTMLayer(LastStep, nn.LSTM):
-    """nn.LSTM, batch-first, with batch-first states (h and c) and a choice of the whole output
-    sequence or only its last step.  A missing initial h or c starts at zeros.
-    ``forget_bias`` starts the forget gates' biases there (torch: 0, Keras: 1)."""
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bias: bool = True, dropout: float = 0.0, bidirectional: bool = False,
-                 output: str = "sequence", forget_bias: float = 0.0):
-        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=True,
-                         dropout=dropout, bidirectional=bidirectional)
-        self.output = output
-        if bias and forget_bias:
-            with torch.no_grad():  # gate order i, f, g, o; b_ih + b_hh is the gate's bias
-                for name, b in self.named_parameters():
-                    if name.startswith("bias_"):
-                        b[hidden_size:2 * hidden_size] = forget_bias if "ih" in name else 0.0
-
-    def forward(self, x, h0=None, c0=None):
-        state = None
-        if h0 is not None or c0 is not None:
-            ref = h0 if h0 is not None else c0
-            h0 = torch.zeros_like(ref) if h0 is None else h0
-            c0 = torch.zeros_like(ref) if c0 is None else c0
-            state = (h0.transpose(0, 1).contiguous(), c0.transpose(0, 1).contiguous())
-        y, (h, c) = super().forward(x, state)
-        y = self.select(y)
-        return y, h.transpose(0, 1), c.transpose(0, 1)
-
-
-class GRULayer(LastStep, nn.GRU):
-    """nn.GRU, batch-first, with batch-first states and a choice of the whole output sequence
-    or only its last step."""
-
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bias: bool = True, dropout: float = 0.0, bidirectional: bool = False,
-                 output: str = "sequence"):
-        super().__init__(input_size, hidden_size, num_layers, bias=bias, batch_first=True,
-                         dropout=dropout, bidirectional=bidirectional)
-        self.output = output
-
-    def forward(self, x, h0=None):
-        if h0 is not None:
-            h0 = h0.transpose(0, 1).contiguous()  # [B, L·D, H] -> [L·D, B, H]
-        y, h = super().forward(x, h0)
-        y = self.select(y)
-        return y, h.transpose(0, 1)
-
-
-class RepeatVector(nn.Module):
-    """[B, d] -> [B, n, d]: the same vector at each of n time steps (encoder–decoder bridge)."""
-
-    def __init__(self, n: int):
-        super().__init__()
-        self.n = n
-
-    def forward(self, x):
-        return x.unsqueeze(1).repeat(1, self.n, *([1] * (x.dim() - 1)))
+__all__: list[str] = []
 
 
 # --- shape helpers ------------------------------------------------------------------------
@@ -155,7 +62,7 @@ def _rnn_shape(kind: str):
 def _rnn_build(kind: str):
     def build(p, ins):
         x = _sequence(ins[0], kind)
-        cls = {"RNN": RNNLayer, "LSTM": LSTMLayer, "GRU": GRULayer}[kind]
+        cls = {"RNN": modules.RNNLayer, "LSTM": modules.LSTMLayer, "GRU": modules.GRULayer}[kind]
         # torch warns about dropout with a single layer (there is no "between layers" then)
         dropout = p["dropout"] if p["num_layers"] > 1 else 0.0
         given = {"num_layers": p["num_layers"], "nonlinearity": p.get("nonlinearity", "tanh"),
@@ -288,7 +195,7 @@ register(
         "where the encoder's summary vector is fed to the decoder at each step.",
         params=(Param("n", "int", 10, help="Number of time steps to produce.", min=1,
                       max=100_000),),
-        build=lambda p, ins: make(RepeatVector, p["n"]),
+        build=lambda p, ins: make(modules.RepeatVector, p["n"]),
         shape=_repeat_shape,
         explain=lambda p, ins, outs: f"{fmt_shape(ins[0])} → {fmt_shape(outs[0])}: the same "
                                      f"vector at each of {p['n']} steps",

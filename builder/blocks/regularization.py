@@ -9,91 +9,15 @@ from __future__ import annotations
 
 import math
 
-import torch
-from torch import nn
-
+from builder.blocks.lazy import lazy
 from builder.blocks.spec import BlockSpec, Param, check, make, register
 from builder.shapes import fmt_shape
 
-__all__ = ["GaussianNoise", "MaskingNoise", "SaltPepperNoise", "ActivitySparsity", "ActivityL1"]
+# imported at the first build, so that the catalogue loads without torch
+nn = lazy("torch.nn")
+modules = lazy("builder.blocks.modules.regularization")
 
-
-# --- modules (self-contained: code generation copies their source) -------------------------
-
-
-class GaussianNoise(nn.Module):
-    """Adds N(0, σ²) noise to every value while training; the identity in eval mode."""
-
-    def __init__(self, sigma: float = 0.1):
-        super().__init__()
-        self.sigma = sigma
-
-    def forward(self, x):
-        if not self.training or self.sigma == 0:
-            return x
-        return x + self.sigma * torch.randn_like(x)
-
-
-class MaskingNoise(nn.Module):
-    """Sets a random fraction of the values to 0 while training, without rescaling the others
-    (the corruption of a denoising autoencoder); the identity in eval mode."""
-
-    def __init__(self, fraction: float = 0.25):
-        super().__init__()
-        self.fraction = fraction
-
-    def forward(self, x):
-        if not self.training or self.fraction == 0:
-            return x
-        keep = torch.rand_like(x) >= self.fraction
-        return x * keep
-
-
-class SaltPepperNoise(nn.Module):
-    """Sets a random fraction of the values to ``low`` (half of them) or ``high`` (the other
-    half) while training; the identity in eval mode."""
-
-    def __init__(self, fraction: float = 0.1, low: float = 0.0, high: float = 1.0):
-        super().__init__()
-        self.fraction, self.low, self.high = fraction, low, high
-
-    def forward(self, x):
-        if not self.training or self.fraction == 0:
-            return x
-        r = torch.rand_like(x)
-        half = self.fraction / 2
-        x = x.masked_fill(r < half, self.low)
-        return x.masked_fill((r >= half) & (r < self.fraction), self.high)
-
-
-class ActivitySparsity(nn.Module):
-    """Passes x through; stores β·Σⱼ KL(ρ ‖ ρ̂ⱼ) in ``aux_loss``, ρ̂ⱼ = unit j's mean over the
-    batch.  Expects activations in (0, 1) (after a sigmoid); ρ̂ is clamped for safety."""
-
-    def __init__(self, rho: float = 0.05, beta: float = 3.0, eps: float = 1e-6):
-        super().__init__()
-        self.rho, self.beta, self.eps = rho, beta, eps
-        self.aux_loss = torch.zeros(())
-
-    def forward(self, x):
-        rho_hat = x.float().mean(dim=0).clamp(self.eps, 1 - self.eps)  # fp32 even under AMP
-        rho = self.rho
-        kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
-        self.aux_loss = self.beta * kl.sum()
-        return x
-
-
-class ActivityL1(nn.Module):
-    """Passes x through; stores λ·mean(|x|) in ``aux_loss``, pushing activations towards 0."""
-
-    def __init__(self, weight: float = 0.01):
-        super().__init__()
-        self.weight = weight
-        self.aux_loss = torch.zeros(())
-
-    def forward(self, x):
-        self.aux_loss = self.weight * x.abs().mean()
-        return x
+__all__: list[str] = []
 
 
 # --- shape helpers ------------------------------------------------------------------------
@@ -195,7 +119,7 @@ register(
         "corruption. In evaluation it does nothing.",
         params=(Param("sigma", "float", 0.1, help="Standard deviation σ of the noise.",
                       min=0.0, max=100.0),),
-        build=lambda p, ins: make(GaussianNoise, p["sigma"]),
+        build=lambda p, ins: make(modules.GaussianNoise, p["sigma"]),
         explain=lambda p, ins, outs: f"training: y = x + ε, ε ~ N(0, {p['sigma']:g}²)\n"
                                      "evaluation: y = x",
         title="Gaussian noise",
@@ -209,7 +133,7 @@ register(
         "In evaluation it does nothing.",
         params=(Param("fraction", "float", 0.25, help="Fraction of values set to 0.", min=0.0,
                       max=1.0),),
-        build=lambda p, ins: make(MaskingNoise, p["fraction"]),
+        build=lambda p, ins: make(modules.MaskingNoise, p["fraction"]),
         explain=lambda p, ins, outs: f"training: y = x · m, m = 0 with probability "
                                      f"{p['fraction']:g}, else 1 (no rescaling)\n"
                                      "evaluation: y = x",
@@ -228,7 +152,7 @@ register(
             Param("low", "float", 0.0, help="Value of the 'pepper' half.", min=-1e6, max=1e6),
             Param("high", "float", 1.0, help="Value of the 'salt' half.", min=-1e6, max=1e6),
         ),
-        build=lambda p, ins: make(SaltPepperNoise, p["fraction"], p["low"], p["high"]),
+        build=lambda p, ins: make(modules.SaltPepperNoise, p["fraction"], p["low"], p["high"]),
         explain=lambda p, ins, outs: (
             f"training: each value becomes {p['low']:g} with probability {p['fraction'] / 2:g}, "
             f"{p['high']:g} with probability {p['fraction'] / 2:g}, else stays x\n"
@@ -249,7 +173,7 @@ register(
             Param("beta", "float", 3.0, help="Weight β of the penalty in the loss.", min=0.0,
                   max=1000.0),
         ),
-        build=lambda p, ins: make(ActivitySparsity, p["rho"], p["beta"]),
+        build=lambda p, ins: make(modules.ActivitySparsity, p["rho"], p["beta"]),
         explain=_sparsity_explain,
         title="Sparsity (KL)",
         aux_loss=True,
@@ -263,7 +187,7 @@ register(
         "with ReLU units.",
         params=(Param("weight", "float", 0.01, help="Weight λ of the penalty in the loss.",
                       min=0.0, max=1000.0),),
-        build=lambda p, ins: make(ActivityL1, p["weight"]),
+        build=lambda p, ins: make(modules.ActivityL1, p["weight"]),
         explain=lambda p, ins, outs: f"aux loss = {p['weight']:g} · mean |x| over the batch and "
                                      f"{_units(ins[0])}; y = x",
         title="Activity L1",

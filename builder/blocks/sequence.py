@@ -8,116 +8,15 @@ take the same masks on their ``pad_mask`` ports.
 
 from __future__ import annotations
 
-import math
-
-import torch
-from torch import nn
-
 from builder.blocks.attention import _check_pad
+from builder.blocks.lazy import lazy
 from builder.blocks.spec import ANY, INDEX, BlockSpec, Param, Port, check, make, register
 from builder.shapes import ShapeError, fmt_shape
 
-__all__ = ["PaddingMask", "PositionalEncoding", "TimePool", "Permute"]
+# imported at the first build, so that the catalogue loads without torch
+modules = lazy("builder.blocks.modules.sequence")
 
-
-# --- modules (self-contained: code generation copies their source) -------------------------
-
-
-class PaddingMask(nn.Module):
-    """Token ids [B, T] → booleans [B, T], True where the id is the padding id."""
-
-    def __init__(self, pad_id: int = 0):
-        super().__init__()
-        self.pad_id = pad_id
-
-    def forward(self, tokens):
-        return tokens == self.pad_id
-
-
-class PositionalEncoding(nn.Module):
-    """x [B, T, D] + the encoding of each position t < max_len: Vaswani et al.'s fixed
-    sinusoids, PE[t, 2i] = sin(t / 10000^(2i/D)) and PE[t, 2i+1] = cos(t / 10000^(2i/D)),
-    or a learned vector per position (nn.Embedding(max_len, D))."""
-
-    def __init__(self, dim: int, max_len: int = 512, mode: str = "sinusoidal",
-                 dropout: float = 0.0):
-        super().__init__()
-        self.mode = mode
-        self.max_len = max_len
-        self.dropout = nn.Dropout(dropout)
-        if mode == "learned":
-            self.position = nn.Embedding(max_len, dim)
-        else:
-            t = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)
-            rate = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32)
-                             * (-math.log(10000.0) / dim))
-            table = torch.zeros(max_len, dim)
-            table[:, 0::2] = torch.sin(t * rate)
-            table[:, 1::2] = torch.cos(t * rate)[:, :dim // 2]
-            # not persistent: computed, never trained, so saved weights need not carry it
-            self.register_buffer("table", table, persistent=False)
-
-    def forward(self, x):
-        n = x.shape[1]
-        if not torch.jit.is_tracing() and n > self.max_len:
-            raise ValueError(f"PositionalEncoding: the sequence has {n} steps but max_len is "
-                             f"{self.max_len}; raise max_len to at least {n}")
-        table = self.position.weight if self.mode == "learned" else self.table
-        return self.dropout(x + table[:n])
-
-
-class TimePool(nn.Module):
-    """[B, T, D] → [B, D] over the steps that are not padding (``mask`` [B, T], True or
-    nonzero = padding): their mean, their maximum, the last of them, or their average
-    weighted by a softmax of a learned query's scores q·x_t.  A sample that is all padding
-    gives zeros."""
-
-    def __init__(self, mode: str = "mean", dim: int = 0):
-        super().__init__()
-        self.mode = mode
-        if mode == "attention":
-            self.query = nn.Linear(dim, 1, bias=False)
-
-    def forward(self, x, mask=None):
-        if mask is None:
-            if self.mode == "mean":
-                return x.mean(1)
-            if self.mode == "max":
-                return x.amax(1)
-            if self.mode == "last":
-                return x[:, -1]
-            return self._weigh(x, self.query(x).squeeze(-1))
-        keep = mask == 0  # [B, T]
-        some = keep.any(1, keepdim=True)  # [B, 1]: the sample has a step that is not padding
-        if self.mode == "mean":
-            w = keep.to(x.dtype).unsqueeze(-1)
-            return (x * w).sum(1) / w.sum(1).clamp(min=1)
-        if self.mode == "max":
-            y = x.masked_fill(~keep.unsqueeze(-1), float("-inf")).amax(1)
-        elif self.mode == "last":
-            steps = torch.arange(1, x.shape[1] + 1, device=x.device)
-            last = ((keep.long() * steps).amax(1) - 1).clamp(min=0)  # its index, 0 if none
-            y = x.gather(1, last.view(-1, 1, 1).expand(-1, 1, x.shape[2])).squeeze(1)
-        else:
-            scores = self.query(x).squeeze(-1).masked_fill(~keep, float("-inf"))
-            y = self._weigh(x, scores.masked_fill(~some, 0.0))  # all padding: no NaN
-        return y.masked_fill(~some, 0.0)
-
-    @staticmethod
-    def _weigh(x, scores):
-        weights = torch.softmax(scores, dim=1)  # [B, T]
-        return torch.bmm(weights.unsqueeze(1), x).squeeze(1)
-
-
-class Permute(nn.Module):
-    """Reorders the per-sample axes: ``dims`` is their new order, the batch axis excluded."""
-
-    def __init__(self, dims: tuple[int, ...]):
-        super().__init__()
-        self.dims = tuple(dims)
-
-    def forward(self, x):
-        return x.permute(0, *(d + 1 for d in self.dims))
+__all__: list[str] = []
 
 
 # --- shape rules, FLOPs and formulas -------------------------------------------------------
@@ -222,7 +121,7 @@ register(
         params=(Param("pad_id", "int", 0, help="The token id that means padding.", min=0),),
         inputs=(Port("tokens", INDEX, help="Token ids [T]."),),
         outputs=(Port("mask", INDEX, help="True where the step is padding [T]."),),
-        build=lambda p, ins: (_mask_shape(p, ins), make(PaddingMask, p["pad_id"]))[1],
+        build=lambda p, ins: (_mask_shape(p, ins), make(modules.PaddingMask, p["pad_id"]))[1],
         shape=_mask_shape,
         explain=lambda p, ins, outs: f"mask_t = (token_t == {p['pad_id']}): "
                                      f"{fmt_shape(ins[0])} ids → {fmt_shape(outs[0])} flags",
@@ -248,7 +147,7 @@ register(
         ),
         inputs=(Port("x", help="A sequence [T, D], e.g. token embeddings."),),
         outputs=(Port("y", help="The same sequence with each step's position added [T, D]."),),
-        build=lambda p, ins: make(PositionalEncoding, _position(p, ins)[1], p["max_len"],
+        build=lambda p, ins: make(modules.PositionalEncoding, _position(p, ins)[1], p["max_len"],
                                   p["mode"], p["dropout"]),
         shape=lambda p, ins: [_position(p, ins)],
         explain=_position_explain,
@@ -273,7 +172,7 @@ register(
                  help="Padding steps [T], True (or nonzero) = padding, left out."),
         ),
         outputs=(Port("y", help="One vector for the whole sequence [D]."),),
-        build=lambda p, ins: make(TimePool, p["mode"], _pool(p, ins)[1]),
+        build=lambda p, ins: make(modules.TimePool, p["mode"], _pool(p, ins)[1]),
         shape=lambda p, ins: [(_pool(p, ins)[1],)],
         explain=_pool_explain,
         flops=_pool_flops,
@@ -289,7 +188,7 @@ register(
                       help="The new order of the axes, e.g. '1 0' swaps two; batch excluded."),),
         inputs=(Port("x", ANY),),
         outputs=(Port("y", ANY, help="The same values with the axes in the new order."),),
-        build=lambda p, ins: make(Permute, _order(p, ins)),
+        build=lambda p, ins: make(modules.Permute, _order(p, ins)),
         shape=lambda p, ins: [tuple(ins[0][d] for d in _order(p, ins))],
         explain=_permute_explain,
         title="Permute / transpose",

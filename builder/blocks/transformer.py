@@ -3,97 +3,29 @@ decoder layer (masked self-attention, cross-attention over the encoder's output,
 feed-forward), each sub-layer wrapped in a residual connection and a LayerNorm.
 
 They keep torch's own layers' weights (so saved weights load) and do the attention through
-``Attending``, which takes masks and exports to ONNX at any length (see ``attention.py``).
+``Attending``, which takes masks and exports to ONNX at any length (see ``modules/attention.py``).
 """
 
 from __future__ import annotations
-
-from torch import nn
 
 from builder.blocks.attention import (
     _CAUSAL,
     _HEADS,
     _PAD,
-    Attending,
     _check_pad,
     _dim,
     _masks_text,
     _mha_core_flops,
     _mha_dims,
 )
+from builder.blocks.lazy import lazy
 from builder.blocks.spec import ANY, BlockSpec, Param, Port, check, make, register
 from builder.shapes import fmt_shape
 
-__all__ = ["EncoderLayer", "DecoderLayer"]
+# imported at the first build, so that the catalogue loads without torch
+modules = lazy("builder.blocks.modules.transformer")
 
-
-# --- modules (self-contained: code generation copies their source) -------------------------
-
-
-class EncoderLayer(Attending, nn.TransformerEncoderLayer):
-    """nn.TransformerEncoderLayer's weights, batch-first, with a causal switch and a padding
-    mask: self-attention, then feed-forward, each with a residual and a LayerNorm."""
-
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float = 0.1,
-                 activation: str = "relu", norm_first: bool = False, causal: bool = False):
-        super().__init__(d_model, nhead, dim_feedforward, dropout, activation,
-                         batch_first=True, norm_first=norm_first)
-        self.causal = causal
-
-    def forward(self, x, pad_mask=None):
-        mask = self.key_mask(x, x, pad_mask, self.causal)
-        if self.norm_first:
-            x = x + self._attend(self.norm1(x), mask)
-            return x + self._feed_forward(self.norm2(x))
-        x = self.norm1(x + self._attend(x, mask))
-        return self.norm2(x + self._feed_forward(x))
-
-    def _attend(self, x, mask):
-        return self.dropout1(self.attend(self.self_attn, x, x, x, mask, need_weights=False)[0])
-
-    def _feed_forward(self, x):
-        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
-
-
-class DecoderLayer(Attending, nn.TransformerDecoderLayer):
-    """nn.TransformerDecoderLayer's weights, batch-first: masked self-attention, attention over
-    the encoder's ``memory``, feed-forward, each with a residual and a LayerNorm.  Returns
-    (y, the cross-attention weights averaged over the heads [B, T, S]; None when
-    ``need_weights`` is off, which takes the fused kernel)."""
-
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int, dropout: float = 0.1,
-                 activation: str = "relu", norm_first: bool = False, causal: bool = True,
-                 need_weights: bool = True):
-        super().__init__(d_model, nhead, dim_feedforward, dropout, activation,
-                         batch_first=True, norm_first=norm_first)
-        self.causal = causal
-        self.need_weights = need_weights
-
-    def forward(self, x, memory, pad_mask=None, memory_pad_mask=None):
-        own = self.key_mask(x, x, pad_mask, self.causal)
-        cross = self.key_mask(x, memory, memory_pad_mask)
-        if self.norm_first:
-            x = x + self._attend_self(self.norm1(x), own)
-            y, weights = self._attend_memory(self.norm2(x), memory, cross)
-            x = x + y
-            x = x + self._feed_forward(self.norm3(x))
-        else:
-            x = self.norm1(x + self._attend_self(x, own))
-            y, weights = self._attend_memory(x, memory, cross)
-            x = self.norm2(x + y)
-            x = self.norm3(x + self._feed_forward(x))
-        return x, weights
-
-    def _attend_self(self, x, mask):
-        return self.dropout1(self.attend(self.self_attn, x, x, x, mask, need_weights=False)[0])
-
-    def _attend_memory(self, x, memory, mask):
-        y, weights = self.attend(self.multihead_attn, x, memory, memory, mask,
-                                 self.need_weights)
-        return self.dropout2(y), weights
-
-    def _feed_forward(self, x):
-        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+__all__: list[str] = []
 
 
 # --- shape rules, FLOPs and formulas -------------------------------------------------------
@@ -188,7 +120,7 @@ register(
             _DROPOUT, _ACTIVATION, _NORM_FIRST, _CAUSAL,
         ),
         inputs=(Port("x"), _PAD),
-        build=lambda p, ins: make(EncoderLayer, _encoder(p, ins)[1], p["heads"],
+        build=lambda p, ins: make(modules.EncoderLayer, _encoder(p, ins)[1], p["heads"],
                                   p["feedforward"], **_layer_kwargs(p, False)),
         shape=lambda p, ins: [_encoder(p, ins)],
         explain=_encoder_explain,
@@ -226,7 +158,7 @@ register(
             Port("weights", help="Cross-attention map averaged over the heads [T, S]."),
         ),
         skippable=(("weights", "need_weights"),),
-        build=lambda p, ins: make(DecoderLayer, _decoder(p, ins)[0][1], p["heads"],
+        build=lambda p, ins: make(modules.DecoderLayer, _decoder(p, ins)[0][1], p["heads"],
                                   p["feedforward"], **_layer_kwargs(p, True)),
         shape=lambda p, ins: [_decoder(p, ins)[0], (ins[0][0], ins[1][0])],
         explain=_decoder_explain,

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, fx, nn
 
-from builder.blocks.dense import Reshape
+from builder.blocks.modules.dense import Reshape
 from runtime.data.core import TensorData
 from runtime.events import Samples
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor, fx, nn
 
-from builder.blocks.rbm import RBM
+from builder.blocks.modules.rbm import RBM
 from builder.blocks.spec import Param
 from runtime.data.core import TensorData
 from runtime.events import Samples

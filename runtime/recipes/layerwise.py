@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from builder.blocks.rbm import RBM
+from builder.blocks.modules.rbm import RBM
 from builder.blocks.spec import Param
 from runtime.recipes.base import RecipeError, Stage
 from runtime.recipes.classification import Classification

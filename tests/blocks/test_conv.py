@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from builder.blocks import get
-from builder.blocks.conv import SeparableConv2d, SpatialSeparableConv2d
+from builder.blocks.modules.conv import SeparableConv2d, SpatialSeparableConv2d
 from builder.shapes import ShapeError, concretize
 
 BLOCKS = ["Conv1d", "Conv2d", "SeparableConv2d", "PointwiseConv2d", "SpatialSeparableConv2d",

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from builder.blocks import get
-from builder.blocks.pooling import GlobalAvgPool, GlobalMaxPool
+from builder.blocks.modules.pooling import GlobalAvgPool, GlobalMaxPool
 from builder.shapes import ShapeError, concretize
 
 BLOCKS = ["MaxPool2d", "MaxPool1d", "AvgPool2d", "LPPool2d", "GlobalAvgPool", "GlobalMaxPool",

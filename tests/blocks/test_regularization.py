@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from builder.blocks import by_category, get
-from builder.blocks import regularization as reg
+from builder.blocks.modules import regularization as reg
 from builder.shapes import ShapeError
 from tests.blocks.support import _params, check_block, check_random_params
 

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import torch
 
 from builder import blocks
-from builder.blocks.rbm import RBM
+from builder.blocks.modules.rbm import RBM
 from builder.compiler import compile_network
 from builder.document import Network
 from runtime.export import export_onnx
