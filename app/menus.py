@@ -46,6 +46,12 @@ def _action(w, key: str, text: str, slot, shortcut=None, canvas: bool = False,
     return act
 
 
+def _show_conv_variants(w) -> None:
+    from app.conv_variants_dialog import ConvVariantsDialog  # imported when first opened
+
+    ConvVariantsDialog.open_for(w)
+
+
 def build_actions(w) -> None:
     K = QKeySequence.StandardKey
     v = w.with_view
@@ -82,6 +88,8 @@ def build_actions(w) -> None:
     a(w, "layout", "&Auto-layout", v("auto_layout"), "Ctrl+L")
     a(w, "summary", "&Summary…", w.show_summary, "Ctrl+I",
       tip="Layers, output shapes, parameters and FLOPs; export as CSV")
+    a(w, "conv_variants", "Convolution &variants…", lambda _=False: _show_conv_variants(w),
+      tip="Seven kinds of convolution side by side: parameters, FLOPs, receptive field")
     a(w, "group", "&Group selection", w.group_selection, "Ctrl+G",
       tip="Replace the selected blocks by one group block (a sub-network)")
     a(w, "ungroup", "&Ungroup", w.ungroup_selection, "Ctrl+Shift+G",
@@ -128,8 +136,9 @@ def build_menus(w) -> None:
     for dock in w.docks:
         m.addAction(dock.toggleViewAction())
     m = bar.addMenu("&Network")
-    for key in ("layout", "summary", None, "group", "ungroup", "edit_group", "open_composite",
-                "save_to_library", None, "add_network", "rename_network", "remove_network"):
+    for key in ("layout", "summary", "conv_variants", None, "group", "ungroup", "edit_group",
+                "open_composite", "save_to_library", None, "add_network", "rename_network",
+                "remove_network"):
         m.addSeparator() if key is None else m.addAction(A[key])
     m = w.help_menu = bar.addMenu("&Help")
     m.addAction(A["shortcuts"])

@@ -1,5 +1,5 @@
-"""The network summary: layer, block, output shape, params, FLOPs per node (MATLAB's
-"analyze network" table), with totals, exportable as CSV."""
+"""The network summary: layer, block, output shape, params, FLOPs and receptive field per node
+(MATLAB's "analyze network" table), with totals, exportable as CSV."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFileDialog,
+    QHeaderView,
     QLabel,
     QTableWidget,
     QTableWidgetItem,
@@ -19,11 +20,11 @@ from PySide6.QtWidgets import (
 
 from app.canvas.look import format_shape
 from app.inspector.node_facts import human
-from builder.analysis import NetworkStats
+from builder.analysis import NetworkStats, field_text
 
 __all__ = ["summary_rows", "write_csv", "SummaryDialog", "HEADER"]
 
-HEADER = ("Layer", "Block", "Output shape", "Params", "Trainable", "FLOPs")
+HEADER = ("Layer", "Block", "Output shape", "Params", "Trainable", "FLOPs", "Receptive field")
 
 
 def summary_rows(stats: NetworkStats) -> list[tuple]:
@@ -38,16 +39,19 @@ def summary_rows(stats: NetworkStats) -> list[tuple]:
         shape = ", ".join(format_shape(s) for s in outs.values()) if outs else (
             "" if outs is not None else "?")
         s = stats.nodes.get(node_id)
+        first = next(iter(outs.values()), None) if outs else None
         rows.append((node_id, node.block, shape, s.params if s else None,
-                     s.trainable if s else None, s.flops if s else None))
+                     s.trainable if s else None, s.flops if s else None,
+                     field_text(s.receptive_field, first) if s else None))
     return rows
 
 
-def write_csv(path: str | Path, rows: list[tuple]) -> Path:
+def write_csv(path: str | Path, rows: list[tuple], header: tuple = HEADER) -> Path:
+    """Rows under ``header`` (the summary's by default); None cells are written empty."""
     path = Path(path)
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(HEADER)
+        w.writerow(header)
         for row in rows:
             w.writerow(["" if v is None else v for v in row])
     return path
@@ -57,7 +61,7 @@ class SummaryDialog(QDialog):
     def __init__(self, net_name: str, stats: NetworkStats, parent=None):
         super().__init__(parent)
         self.setWindowTitle(f"Summary of “{net_name}”")
-        self.resize(720, 520)
+        self.resize(820, 560)
         self.rows = summary_rows(stats)
         layout = QVBoxLayout(self)
         total = QLabel(f"{len(self.rows)} layers · {stats.params:,} parameters "
@@ -74,11 +78,11 @@ class SummaryDialog(QDialog):
                 if c == 5 and value is not None:
                     text = human(value)
                 item = QTableWidgetItem(text)
-                if isinstance(value, int):
+                if c >= 3:  # figures, read down the column
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)  # spare width
         layout.addWidget(self.table)
         buttons = QDialogButtonBox(QDialogButtonBox.Close)
         export = buttons.addButton("Export CSV…", QDialogButtonBox.ActionRole)

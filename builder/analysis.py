@@ -18,7 +18,7 @@ from builder.propagate import Report, check, subnet_of
 from builder.shapes import Shape, is_concrete
 from builder.validate import SINKS, SOURCES
 
-__all__ = ["NodeStats", "NetworkStats", "analyze", "count_params"]
+__all__ = ["NodeStats", "NetworkStats", "analyze", "count_params", "field_text"]
 
 _PARAM_MEMO: dict[tuple, int] = {}
 
@@ -59,6 +59,15 @@ class NetworkStats:
     def activation_bytes(self) -> int | None:
         values = [s.activation_bytes for s in self.nodes.values()]
         return None if any(v is None for v in values) else sum(values)
+
+
+def field_text(field: int | None, shape) -> str | None:
+    """A receptive field for people: ``11×11`` on an image (C, H, W), ``11`` on a sequence;
+    None where it means nothing (flat vectors, unknown shapes).  The analysis gives the wider
+    axis of a non-square window."""
+    if field is None or shape is None or len(shape) not in (2, 3):
+        return None
+    return f"{field}×{field}" if len(shape) == 3 else str(field)
 
 
 def count_params(node, params: dict, in_shapes: list[Shape | None]) -> int:

@@ -102,18 +102,26 @@ def _num(v) -> str:
     return str(v)
 
 
+def _field(field: int | None, shapes: dict) -> str:
+    from builder.analysis import field_text  # inspect has loaded it already
+
+    first = next(iter(shapes.values()), None)
+    return field_text(field, None if first is None else tuple(first)) or "—"
+
+
 def _print_inspection(info: dict) -> None:
     from builder.shapes import fmt_shape
 
     for net in info["networks"]:
         print(f"network {net['name']}")
-        rows = [("node", "block", "output shape", "params", "FLOPs")]
+        rows = [("node", "block", "output shape", "params", "FLOPs", "receptive field")]
         for n in net["nodes"]:
             shapes = " ".join(fmt_shape(tuple(s)) if s is not None else "?"
                               for s in n["output_shapes"].values()) or "—"
             params = f"{n['params']:,}" if n["params"] is not None else "—"
-            rows.append((n["id"], n["block"], shapes, params, _num(n["flops"])))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+            rows.append((n["id"], n["block"], shapes, params, _num(n["flops"]),
+                         _field(n["receptive_field"], n["output_shapes"])))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for r in rows:
             print("  " + "  ".join(c.ljust(w) if i < 3 else c.rjust(w)
                                    for i, (c, w) in enumerate(zip(r, widths))))

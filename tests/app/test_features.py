@@ -19,7 +19,8 @@ def test_summary_table_and_csv_export(window, tmp_path):
     stats = window.model.stats("main")
     rows = summary_rows(stats)
     assert [r[0] for r in rows] == ["x", "hidden1", "relu1", "hidden2", "relu2", "logits", "y"]
-    assert rows[1] == ("hidden1", "Linear", "[32]", 96, 96, 2 * 2 * 32)
+    # a flat vector has no receptive field: the column stays blank
+    assert rows[1] == ("hidden1", "Linear", "[32]", 96, 96, 2 * 2 * 32, None)
     dialog = SummaryDialog("main", stats, window)
     assert dialog.table.rowCount() == 7
     assert dialog.table.item(1, 3).text() == "96"
