@@ -13,11 +13,14 @@ from builder.serialize import load
 NAMES = lesson_names()
 
 
-def test_there_are_lessons_for_the_foundation_templates():
-    foundation = {"mlp", "lenet", "alexnet", "resnet_small", "densenet_small", "mobilenet_small",
-                  "rnn_many_to_one", "seq2seq_reverse", "char_lstm", "word2vec", "vae", "gan_2d",
-                  "dcgan", "dann_digits", "transfer_digits", "pretrain_rbm"}
-    assert foundation <= set(NAMES)
+# Templates whose lessons are still being written; remove a name once its lesson is in.
+_LESSON_PENDING = {"mini_alexnet", "overfit_l1"}
+
+
+def test_every_gallery_template_has_a_lesson():
+    templates = {t.name for t in summaries()}
+    missing = sorted(templates - _LESSON_PENDING - set(NAMES))
+    assert not missing, f"templates without a lesson in resources/lessons: {missing}"
 
 
 @pytest.mark.parametrize("name", NAMES)
