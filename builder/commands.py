@@ -367,7 +367,7 @@ class RenameNetwork(Command):
         return Change(b, structure=True, project=True)
 
 
-PROJECT_FIELDS = frozenset({"dataset", "streams", "recipe", "training", "description"})
+PROJECT_FIELDS = frozenset({"dataset", "streams", "recipe", "training", "description", "sweep"})
 
 
 @dataclass

@@ -173,6 +173,9 @@ class Project:
     # Named comparisons: variant → {sweep KEY: value} (``training.lr``, ``main/act1.block``…);
     # the networks above are the base every variant changes (``runtime.variants``).
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The prepared sweep ``layerloom sweep FILE`` runs without --set (``builder.sweep_plan``):
+    # {"set": {KEY: [values…]}, "random": N, "max_steps": N}; {} for none.
+    sweep: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_network(project: Project, path: str) -> Network:

@@ -315,7 +315,16 @@ def loom_schema(datasets: Mapping[str, Entry] | None = None,
                                         "{KEY: value} with KEY as `layerloom sweep --set` takes "
                                         "it (training.lr, main/act1.block…).",
                          "type": "object",
-                         "additionalProperties": {"type": "object"}}},
+                         "additionalProperties": {"type": "object"}},
+            "sweep": {"description": "The prepared sweep `layerloom sweep FILE` runs without "
+                                     "--set: the values of each KEY, and optionally a random "
+                                     "sample of the grid and a step limit per run.",
+                      "type": "object", "additionalProperties": False,
+                      "properties": {
+                          "set": {"type": "object", "minProperties": 1,
+                                  "additionalProperties": {"type": "array", "minItems": 1}},
+                          "random": {"type": "integer", "minimum": 1},
+                          "max_steps": {"type": "integer", "minimum": 1}}}},
         "$defs": defs}
 
 

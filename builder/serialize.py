@@ -37,6 +37,7 @@ from builder.jsontext import describe, nearest, show
 from builder.ports import GROUP, node_ports
 from builder.reader import LoomError, Reader, check_json_value, label, parse
 from builder.schema import check_schema
+from builder.sweep_plan import check_setting_key, read_sweep
 from builder.training import check_training
 
 __all__ = [
@@ -97,6 +98,7 @@ def to_dict(project: Project) -> dict:
         "streams": {name: _dataset_dict(cfg) for name, cfg in project.streams.items()},
         # Only when there are some: a project without variants reads as it always did.
         **({"variants": project.variants} if project.variants else {}),
+        **({"sweep": project.sweep} if project.sweep else {}),  # the prepared sweep, likewise
     }
 
 
@@ -188,7 +190,7 @@ MIGRATIONS = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
 
 
 _TOP_KEYS = ("format", "version", "description", "networks", "dataset", "recipe", "training",
-             "streams", "variants")
+             "streams", "variants", "sweep")
 _NETWORK_KEYS = ("name", "nodes", "edges")
 _NODE_KEYS = ("id", "block", "params", "pos", "trainable", "init", "subnet", "bypass",
               "lr_scale")
@@ -337,6 +339,7 @@ def from_dict(doc: Any) -> Project:
     project.training = _read_training(doc.get("training", {}), r.at("training"), project)
     project.variants = _read_variants(r.get(doc, "variants", dict, {}), r.at("variants"),
                                       project)
+    project.sweep = read_sweep(r.get(doc, "sweep", dict, {}), r.at("sweep"), project)
     check_schema(doc)  # the JSON Schema (builder/schema.py), after the messages above
     return project
 
@@ -366,8 +369,6 @@ def _read_variants(d: dict, r: Reader, project: Project) -> dict[str, dict[str, 
     """Variant name → {KEY: value}, KEY as ``layerloom sweep --set`` takes it.  Here: the
     keys' form and the networks, nodes and block types they name; the values are checked
     against the project by ``runtime.variants`` (as a sweep checks its points)."""
-    from builder.document import resolve_network
-
     variants = {}
     for name, changes in d.items():
         vr = r.at(label(name))
@@ -378,31 +379,7 @@ def _read_variants(d: dict, r: Reader, project: Project) -> dict[str, dict[str, 
             raise vr.fail(f"expected an object of settings {{\"training.lr\": 0.1}}, found "
                           f"{describe(changes)}")
         for key, value in changes.items():
-            path, dot, param = key.rpartition(".")
-            if "/" in path and param:
-                net_path, _, node_id = path.rpartition("/")
-                try:
-                    net = resolve_network(project, net_path)
-                except (KeyError, ValueError):
-                    raise vr.fail(f"names network {show(net_path)}, which this project does "
-                                  "not have", label(key)) from None
-                if node_id not in net.nodes:
-                    raise vr.fail(f"network {show(net_path)} has no node {show(node_id)}",
-                                  label(key))
-                known = isinstance(value, str) and value in blocks.REGISTRY
-                if param == "block" and not known:
-                    close = nearest(value, blocks.REGISTRY)
-                    hint = f" (did you mean {close!r}?)" if close else ""
-                    raise vr.fail(f"unknown block type {show(value)}{hint}", label(key))
-                if param == "bypass" and not isinstance(value, bool):
-                    raise vr.fail(f"expected true/false, found {describe(value)}", label(key))
-                if param == "init" and (not isinstance(value, str) or value not in INITS):
-                    raise vr.fail(f"init must be one of {', '.join(INITS)}; found "
-                                  f"{show(value)}", label(key))
-            elif not (dot and path in ("training", "recipe", "dataset") and param.isidentifier()):
-                raise vr.fail(f"unknown setting {show(key)}: use training.<setting>, "
-                              "recipe.<param>, dataset.<param> or <network>/<node>.<param> "
-                              "(or .block, .bypass, .init)")
+            check_setting_key(key, value, vr, project)
             check_json_value(value, vr.at(label(key)))
         variants[name] = dict(changes)
     return variants

@@ -7,6 +7,7 @@ Templates made elsewhere (gan_2d by the runtime) are left alone.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -194,23 +195,10 @@ def wgan_gp_2d() -> Project:
 
 TEMPLATE_BUILDERS["wgan_gp_2d"] = wgan_gp_2d
 
-# The families' templates live beside this file, one module each (they share _seq/_project).
-from templates_ae import BUILDERS as _AE  # noqa: E402
-from templates_basics import BUILDERS as _BASICS  # noqa: E402
-from templates_compare import BUILDERS as _COMPARE  # noqa: E402
-from templates_embed import BUILDERS as _EMBED  # noqa: E402
-from templates_gan import BUILDERS as _GAN  # noqa: E402
-from templates_lang import BUILDERS as _LANG  # noqa: E402
-from templates_pretrain import BUILDERS as _PRETRAIN  # noqa: E402
-from templates_race import BUILDERS as _RACE  # noqa: E402
-from templates_reuse import BUILDERS as _REUSE  # noqa: E402
-from templates_seq import BUILDERS as _SEQ  # noqa: E402
-from templates_transfer import BUILDERS as _TRANSFER  # noqa: E402
-from templates_tree import BUILDERS as _TREE  # noqa: E402
-
-for _family in (_AE, _GAN, _SEQ, _LANG, _EMBED, _TREE, _TRANSFER, _REUSE, _PRETRAIN,
-                _BASICS, _COMPARE, _RACE):
-    TEMPLATE_BUILDERS.update(_family)
+# The families' templates live beside this file, one module each (they share _seq/_project):
+# every templates_*.py with a BUILDERS dict is found here, so a new family edits nothing else.
+for _path in sorted(Path(__file__).parent.glob("templates_*.py")):
+    TEMPLATE_BUILDERS.update(importlib.import_module(_path.stem).BUILDERS)
 
 if __name__ == "__main__":
     for name, build in TEMPLATE_BUILDERS.items():

@@ -4,10 +4,16 @@ tabulate what each run reached (what MATLAB's Experiment Manager calls an experi
     layerloom sweep FILE --set KEY=V1,V2,… [--set …] [--random N] [--max-steps N] [--jobs J]
                     --out DIR
     layerloom sweep FILE --variants [--max-steps N] [--jobs J] --out DIR
+    layerloom sweep FILE [--random N] [--max-steps N] [--jobs J] --out DIR
+
+The last form runs the project's prepared sweep (its ``"sweep"``: the values of each KEY, and
+optionally ``random`` and ``max_steps``, which --random and --max-steps override); an explicit
+--set replaces the prepared sweep entirely.
 
 KEY addresses a training setting (``training.lr``, ``training.batch_size``,
 ``training.optimizer``, ``training.momentum``…), a recipe or dataset param (``recipe.method``,
-``dataset.n_samples``), a block param (``main/hidden1.units``) or a block's type
+``dataset.n_samples``), the dataset's augmentation list (``dataset.augment``: [] for none),
+a block param (``main/hidden1.units``) or a block's type
 (``main/act1.block``: Sigmoid → ReLU, where the node keeps its ports) or its bypass switch
 (``main/add1.bypass``: true passes the first input through) or init (``main/fc1.init``).
 The runs are the grid of
@@ -36,7 +42,7 @@ from typing import Any
 from builder.document import OptimizerConfig, Project, TrainingSettings, resolve_network
 
 __all__ = ["parse_set", "apply_setting", "grid", "run_sweep", "add_parser", "cmd_sweep",
-           "check_point", "setting_keys", "current_value", "TRAINING_KEYS"]
+           "check_point", "setting_keys", "current_value", "prepared_sweep", "TRAINING_KEYS"]
 
 # Optimizer settings a key may name: the name itself, its rate, and the params it takes.
 OPTIMIZER_KEYS = ("optimizer", "lr", "momentum", "weight_decay", "alpha", "eps", "beta1",
@@ -105,6 +111,13 @@ def apply_setting(project: Project, key: str, value: Any) -> None:
                 opt.params[rest] = value
     elif section == "training" and rest in SETTINGS:
         setattr(project.training, rest, value)
+    elif section == "dataset" and rest == "augment" and (isinstance(value, list)
+                                                         or value is False):
+        # The ordered pipeline (DatasetConfig.augment), not a param; [] or false: none at all,
+        # so the old augment switch goes too (its default is off).
+        project.dataset.augment = list(value or [])  # the strict reader checks each op
+        if not value:
+            project.dataset.params.pop("augment", None)
     elif section in ("recipe", "dataset") and dot and rest:
         getattr(project, section).params[rest] = value
     else:
@@ -210,7 +223,7 @@ def check_point(base: Project, point: dict[str, Any]) -> str:
     from builder.serialize import LoomError, dumps, loads
 
     project = loads(dumps(base))
-    project.variants = {}  # a run is the base with its settings, nothing more to compare
+    project.variants, project.sweep = {}, {}  # a run is the base with its settings, no more
     # A block swap first, so that a param of the same node applies to the new block.
     for key, value in sorted(point.items(), key=lambda kv: not kv[0].endswith(".block")):
         apply_setting(project, key, value)
@@ -360,7 +373,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    metavar="KEY=V1,V2,…", dest="sets",
                    help="values of one setting: training.lr, training.batch_size, "
                         "recipe.<param>, dataset.<param> or <network>/<node>.<param>; "
-                        "repeat for a grid")
+                        "repeat for a grid; without --set, the project's prepared "
+                        "sweep runs")
     p.add_argument("--variants", action="store_true",
                    help="train the project's variants (its \"variants\"), one run each, "
                         "instead of a grid of --set values")
@@ -375,6 +389,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace the runs in a non-empty DIR")
 
 
+def prepared_sweep(file: str) -> tuple[list[tuple[str, list[Any]]], dict[str, Any]]:
+    """The axes of the project's prepared sweep (``Project.sweep``) and the sweep itself;
+    ValueError saying what to pass when the project has none."""
+    from builder.serialize import load
+
+    prepared = load(file).sweep
+    if not prepared:
+        raise ValueError(f"{Path(file).name} has no prepared sweep: give the settings to vary "
+                         "with --set KEY=V1,V2,… (or --variants), or save a sweep in the "
+                         "project (\"sweep\" in the file, or Save as the project's sweep in "
+                         "the Sweep dialog)")
+    return list(prepared["set"].items()), prepared
+
+
 def cmd_sweep(args) -> int:
     try:
         if getattr(args, "variants", False):
@@ -385,14 +413,17 @@ def cmd_sweep(args) -> int:
                                  "--set and --random")
             return run_variants(args.file, args.out, max_steps=args.max_steps,
                                 jobs=args.jobs, force=args.force)
-        if not args.sets:
-            raise ValueError("give the settings to vary with --set KEY=V1,V2,… (or "
-                             "--variants)")
-        axes = [parse_set(s) for s in args.sets]
-        if len({k for k, _ in axes}) != len(axes):
-            raise ValueError("a KEY is given in two --set options; list its values in one")
-        return run_sweep(args.file, axes, args.out, sample=args.random,
-                         max_steps=args.max_steps, jobs=args.jobs, seed=args.seed,
+        sample, max_steps = args.random, args.max_steps
+        if args.sets:  # an explicit --set replaces the project's prepared sweep entirely
+            axes = [parse_set(s) for s in args.sets]
+            if len({k for k, _ in axes}) != len(axes):
+                raise ValueError("a KEY is given in two --set options; list its values in one")
+        else:
+            axes, prepared = prepared_sweep(args.file)
+            sample = sample or prepared.get("random")
+            max_steps = max_steps or prepared.get("max_steps")
+        return run_sweep(args.file, axes, args.out, sample=sample,
+                         max_steps=max_steps, jobs=args.jobs, seed=args.seed,
                          force=args.force)
     except FileExistsError as e:
         print(f"layerloom: {e}", file=sys.stderr)

@@ -4,12 +4,15 @@ Experiment Manager), with a live results table and the runs' curves overlaid.
 The form is checked with ``runtime.sweep`` before anything starts.  The sweep itself is
 ``python -m runtime.cli sweep`` in a child process (the GUI never freezes, and a crash of a run
 cannot take the window with it) on a copy of the project saved to a temporary .loom (the
-user's file is never written).  The table follows ``DIR/results.csv``, which the sweep rewrites
-after each run; each run's ``metrics.csv`` gives its validation curve."""
+user's file is never written).  The form opens with the project's prepared sweep
+(``Project.sweep``) and can be saved back as it, one undoable edit.  The table follows
+``DIR/results.csv``, which the sweep rewrites after each run; each run's ``metrics.csv`` gives
+its validation curve."""
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import signal
@@ -36,7 +39,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.training.sweep_results import SweepResults
-from builder.serialize import dumps, loads, save
+from builder.commands import SetProjectField
+from builder.serialize import LoomError, dumps, loads, save
 from runtime import recipes, sweep
 
 __all__ = ["SweepDialog", "open_sweep"]
@@ -127,6 +131,9 @@ class SweepDialog(QDialog):
         self.start_button.setDefault(True)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
+        self.save_button = QPushButton("Save as the project's sweep")
+        self.save_button.setToolTip("Keep these settings in the project: layerloom sweep FILE "
+                                    "and this dialog start from them (undoable)")
         self.progress = QProgressBar()
         self.progress.setFormat("%v of %m runs")
         self.status = QLabel("")
@@ -160,6 +167,7 @@ class SweepDialog(QDialog):
         go.addWidget(self.start_button)
         go.addWidget(self.stop_button)
         go.addWidget(self.progress, 1)
+        go.addWidget(self.save_button)
         top.addLayout(go)
         top.addWidget(self.status)
 
@@ -174,7 +182,9 @@ class SweepDialog(QDialog):
         self.random_n.valueChanged.connect(self._update_count)
         self.start_button.clicked.connect(lambda: self.start())
         self.stop_button.clicked.connect(self.stop)
-        self.add_row("training.lr", "")
+        self.save_button.clicked.connect(lambda: self.save_prepared())
+        self._filled_from = None
+        self.fill_prepared()
         self._say("")
         self.resize(1100, 760)
 
@@ -254,6 +264,50 @@ class SweepDialog(QDialog):
             for point in points:
                 sweep.check_point(self.project, point)  # the sweep's own check, run ahead
         return axes, points
+
+    def fill_prepared(self) -> None:
+        """The form from the project's prepared sweep (one training.lr row when it has none)."""
+        for row in list(self.rows):
+            self.rows.remove(row)
+            row.deleteLater()
+        prepared = self.project.sweep
+        for key, values in prepared.get("set", {"training.lr": []}).items():
+            self.add_row(key, ", ".join(v if isinstance(v, str) else json.dumps(v)
+                                        for v in values))
+        self.mode.setCurrentIndex(1 if prepared.get("random") else 0)
+        if prepared.get("random"):
+            self.random_n.setValue(prepared["random"])
+        self.max_steps.setValue(prepared.get("max_steps", 0))
+        self._filled_from = (id(self.project), json.dumps(prepared))
+        self._update_count()
+
+    def prepared(self) -> dict:
+        """The form as a prepared sweep (``Project.sweep``); ValueError naming what is wrong."""
+        axes, _ = self.points()
+        prepared = {"set": dict(axes)}
+        if self.mode.currentIndex() == 1:
+            prepared["random"] = self.random_n.value()
+        if self.max_steps.value():
+            prepared["max_steps"] = self.max_steps.value()
+        return prepared
+
+    def save_prepared(self) -> bool:
+        """Set the project's sweep to the form's, one undoable edit; False (and why) if not."""
+        try:
+            prepared = self.prepared()
+            copy = loads(dumps(self.project))
+            copy.sweep = prepared
+            loads(dumps(copy))  # the reader's own checks, as the saved file will meet them
+        except (ValueError, KeyError, TypeError, LoomError) as e:
+            return self._say(str(e).strip("'\"").replace("--set ", ""))
+        if prepared == self.project.sweep:
+            return self._say("")
+        if not self.window.model.do(SetProjectField("sweep", prepared)):
+            return False
+        self._filled_from = (id(self.project), json.dumps(prepared))
+        self._say("")
+        self.status.setText("Saved as the project's sweep; save the project to keep it.")
+        return True
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Sweep output folder",
@@ -368,6 +422,9 @@ class SweepDialog(QDialog):
     def showEvent(self, event) -> None:
         """Opened again, perhaps on another project: its settings, its runs folder."""
         super().showEvent(event)
+        if not self.running and self._filled_from != (id(self.project),
+                                                      json.dumps(self.project.sweep)):
+            self.fill_prepared()  # another project, or its prepared sweep changed
         keys = sweep.setting_keys(self.project)
         for row in self.rows:
             text = row.key.currentText()

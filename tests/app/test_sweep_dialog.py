@@ -124,3 +124,39 @@ def _group_gone(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def test_the_dialog_opens_with_the_prepared_sweep_and_saves_it_undoably(window, qtbot):
+    from resources import TEMPLATES
+
+    assert window.files.open_path(TEMPLATES / "hyperparameters.loom", confirm=False)
+    prepared = window.model.project.sweep
+    dialog = _open(window, qtbot)
+    rows = [(r.key.currentText(), r.values.text()) for r in dialog.rows]
+    assert rows == [("main/hidden1.units", "4, 16, 64"), ("training.lr", "0.01, 0.1, 0.5"),
+                    ("training.momentum", "0.0, 0.9"), ("training.batch_size", "16, 64"),
+                    ("training.epochs", "10, 30")]
+    assert dialog.mode.currentIndex() == 1 and dialog.random_n.value() == prepared["random"]
+    assert dialog.count.text() == f"= {prepared['random']} runs"
+
+    # Edited and saved as the project's sweep: one undoable edit of the document.
+    dialog.rows[1].values.setText("0.05, 0.2")
+    dialog.rows[4].remove.click()
+    dialog.mode.setCurrentIndex(0)
+    qtbot.mouseClick(dialog.save_button, Qt.LeftButton)
+    saved = window.model.project.sweep
+    assert saved["set"]["training.lr"] == [0.05, 0.2] and "training.epochs" not in saved["set"]
+    assert "random" not in saved and window.model.document.dirty
+    window.model.undo()
+    assert window.model.project.sweep == prepared
+
+    # A bad value is named and saves nothing.
+    dialog.rows[0].values.setText("4, many")
+    assert not dialog.save_prepared() and "main/hidden1.units" in dialog.message.text()
+    assert window.model.project.sweep == prepared
+
+    # Reopened on a project with no prepared sweep: the one-row form.
+    dialog.hide()
+    window.files.new_from_template(confirm=False)
+    dialog = _open(window, qtbot)
+    assert [r.key.currentText() for r in dialog.rows] == ["training.lr"]

@@ -87,7 +87,7 @@ def test_unknown_key_without_a_near_one_lists_the_known_and_every_unknown():
     message = _refused(doc)
     assert message == ("the file: unknown key 'zzz'; also unknown: 'qqq' (known: format, "
                        "version, description, networks, dataset, recipe, training, streams, "
-                       "variants)")
+                       "variants, sweep)")
 
 
 def test_a_typo_in_a_required_key_is_named_as_the_typo():

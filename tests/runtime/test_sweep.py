@@ -117,3 +117,76 @@ def test_settings_reach_every_place_a_key_names():
                for o in project.training.optimizers.values())
     assert project.recipe.params["method"] == "source_only"
     assert project.dataset.params["n_samples"] == 500 and project.training.epochs == 2
+
+
+# --- the project's prepared sweep (Project.sweep) -------------------------------------------
+
+PREPARED = ["main/hidden1.units", "training.lr", "training.momentum", "training.batch_size",
+            "training.epochs"]
+
+
+def test_the_prepared_sweep_round_trips_and_a_project_without_one_writes_no_key():
+    import json
+
+    from builder.serialize import dumps, loads
+
+    project = load(TEMPLATES / "hyperparameters.loom")
+    assert list(project.sweep["set"]) == PREPARED and project.sweep["random"] >= 2
+    assert loads(dumps(project)).sweep == project.sweep
+    assert "sweep" not in json.loads(dumps(load(TEMPLATES / "mlp.loom")))
+
+
+@pytest.mark.parametrize("sweep, message", [
+    ({"set": {"training.lr": ["fast"]}}, "sweep.set.training.lr: lr must be a number"),
+    ({"set": {"training.lr": 0.1}}, "sweep.set.training.lr: expected a list"),
+    ({"set": {"training.lr": [0.1, 0.1]}}, "sweep.set.training.lr: the value 0.1 is given"),
+    ({"set": {"training.momentun": [0.9]}}, "sweep.set.training.momentun: unknown training "
+                                            "setting 'momentun' (did you mean "
+                                            "'training.momentum'?)"),
+    ({"set": {"main/hidden1.unit": [4]}}, "sweep.set.main/hidden1.unit: a Linear has no param"),
+    ({"set": {"main/hidden9.units": [4]}}, "sweep.set.main/hidden9.units: network 'main' has "
+                                               "no node 'hidden9'"),
+    ({"set": {"main/hidden1.units": [4, 2.5]}}, "sweep.set.main/hidden1.units: units must be"),
+    ({"set": {"trainin.lr": [0.1]}}, "sweep.set: unknown setting 'trainin.lr'"),
+    ({"set": {"training.lr": [0.1]}, "random": 0}, "sweep.random: expected a whole number"),
+    ({"set": {"training.lr": [0.1]}, "rand": 2}, "sweep: unknown key 'rand'; did you mean "
+                                                 "'random'?"),
+    ({"random": 2}, "sweep: missing required field 'set'"),
+])
+def test_a_bad_prepared_sweep_is_refused_on_load_naming_the_key(sweep, message):
+    import json
+
+    from builder.serialize import LoomError, loads
+
+    doc = json.loads((TEMPLATES / "mlp.loom").read_text(encoding="utf-8"))
+    doc["sweep"] = sweep
+    with pytest.raises(LoomError) as e:
+        loads(json.dumps(doc))
+    assert str(e.value).startswith(message), str(e.value)
+
+
+def test_sweep_without_set_runs_the_prepared_sweep(tmp_path, capsys):
+    out = tmp_path / "hp"
+    code = _run(["sweep", str(TEMPLATES / "hyperparameters.loom"), "--out", str(out),
+                 "--random", "2", "--max-steps", "2"])  # the options override the file's
+    assert code == 0, capsys.readouterr().err
+    rows = _rows(out / "results.csv")
+    assert len(rows) == 2 and all(r["status"] == "max_steps" and r["steps"] == "2" for r in rows)
+    assert list(rows[0])[1:6] == PREPARED  # the prepared keys, in their order
+    assert {r["main/hidden1.units"] for r in rows} <= {"4", "16", "64"}
+
+
+def test_an_explicit_set_replaces_the_prepared_sweep(tmp_path, capsys):
+    out = tmp_path / "hp"
+    code = _run(["sweep", str(TEMPLATES / "hyperparameters.loom"), "--out", str(out),
+                 "--set", "training.lr=0.2", "--max-steps", "1"])
+    assert code == 0, capsys.readouterr().err
+    rows = _rows(out / "results.csv")
+    assert len(rows) == 1 and "training.momentum" not in rows[0] and rows[0]["training.lr"] == "0.2"
+
+
+def test_no_prepared_sweep_and_no_set_says_what_to_pass(mlp, tmp_path, capsys):
+    assert _run(["sweep", str(mlp), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "mlp.loom has no prepared sweep" in err and "--set KEY=V1,V2" in err, err
+    assert not (tmp_path / "out").exists()
