@@ -134,8 +134,9 @@ def overfit_l2() -> Project:
 def overfit_l1() -> Project:
     return _overfit(
         "Overfitting tamed by L1 regularisation\n"
-        "Adds λ·Σ|w| (λ = 0.0005, Training settings → L1) to the loss: it drives many weights "
-        "to exactly 0, a sparse network. " + OVERFIT_GUIDE, l1=0.0005)
+        "Adds λ·Σ|w| (λ = 0.0005, Training settings → L1) to the loss: it drives most weights "
+        "to 0 (within a thousandth of it, as Adam leaves them jittering), a sparse network; "
+        "the Layers tab's Weights near zero panel counts them. " + OVERFIT_GUIDE, l1=0.0005)
 
 
 def overfit_dropout() -> Project:

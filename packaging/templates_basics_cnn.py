@@ -233,13 +233,26 @@ def mini_alexnet() -> Project:
             node.init = "he"
     data = _shapes()
     data.augment = [{"op": "crop", "padding": 4}, {"op": "flip", "p": 0.5}]
-    return _project(
+    project = _project(
         "Mini AlexNet on 32×32 shapes\n"
         "AlexNet's recipe at a laptop's scale: five convolutions with ReLU, local response "
         "norm after the first two, overlapping 3×3 pooling with stride 2, dropout before the "
         "dense layers, and augmentation (random crops after 4 pixels of padding, left-right "
-        "flips; see the dataset's augment list). The full-size network is the alexnet "
-        "template.", net, data, epochs=6, batch=64, lr=0.003)
+        "flips; see the dataset's augment list). Training ▸ Run all variants trains it six "
+        "ways, each with one of the five tricks switched off, to see what each is worth. The "
+        "full-size network is the alexnet template.", net, data, epochs=6, batch=64, lr=0.003)
+    nodes = {block: [n for n, node in net.nodes.items() if node.block == block]
+             for block in ("ReLU", "LocalResponseNorm", "MaxPool2d", "Dropout")}
+    project.variants = {
+        "all_on": {},  # the base, as the canvas shows it
+        "tanh": {f"main/{n}.block": "Tanh" for n in nodes["ReLU"]},
+        "no_lrn": {f"main/{n}.bypass": True for n in nodes["LocalResponseNorm"]},
+        "no_overlap_pooling": {f"main/{n}.{k}": 2 for n in nodes["MaxPool2d"]
+                               for k in ("kernel", "stride")},
+        "no_dropout": {f"main/{n}.p": 0.0 for n in nodes["Dropout"]},
+        "no_augmentation": {"dataset.augment": []},
+    }
+    return project
 
 
 BUILDERS = {f.__name__: f for f in (

@@ -25,6 +25,7 @@ __all__ = [
     "LearningRate",
     "GradientStats",
     "ActivationStats",
+    "WeightStats",
     "Samples",
     "Status",
     "CheckpointSaved",
@@ -121,6 +122,20 @@ class ActivationStats:
     mean: dict[str, float]
     std: dict[str, float]
     dead: dict[str, float]
+
+
+@dataclass(frozen=True)
+class WeightStats:
+    """The share of each layer's weights (matrices and kernels, what the L1/L2 penalties act
+    on) whose magnitude is below ``threshold``, and of all of them (``overall``): the
+    sparsity an L1 penalty brings (``runtime.sparsity``), reported with the layer
+    statistics."""
+
+    step: int
+    network: str
+    sparsity: dict[str, float]
+    overall: float
+    threshold: float
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,9 @@ METRICS_SPLITS = (
     ("`val`", "validation at the end of each epoch"),
     ("`grad`", "per-layer gradient norms, `name` = `<network>/<node id>`: the L2 norm of the "
                "layer's gradient, averaged over the steps measured since the previous row"),
+    ("`sparsity`", "the share of weights (matrices and kernels) with |w| below 0.001, at the "
+                   "same snapshots as `grad`: `<network>/<node id>` per layer, `<network>` "
+                   "over the whole network (an L1 penalty raises it)"),
 )
 
 STATS_EVERY = """\

@@ -3,7 +3,8 @@
 The step loop hands every step's metrics to ``Reporter.add`` (no host work) and asks
 ``measuring`` whether this step should gather layer statistics.  ``flush`` then copies what
 was buffered to the host in one go and emits the events: every step's metrics, gradient and
-activation statistics, and the learning rate when it changed.
+activation statistics with the weights' sparsity beside them, and the learning rate when it
+changed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from runtime.events import ActivationStats, GradientStats, LearningRate
+from runtime.events import ActivationStats, GradientStats, LearningRate, WeightStats
+from runtime.sparsity import WeightSparsity
 from runtime.stats import LayerStats
 from runtime.steplog import NonFinite, StepLog
 
@@ -72,6 +74,7 @@ class Reporter:
         self._measured = False  # exact sampling: a measurement waits to be delivered
         self.sums: dict[str, float] = {}
         self.count = 0
+        self._sparsity: dict[LayerStats, WeightSparsity] = {}  # per stage's statistics
 
     def start_epoch(self) -> None:
         self.sums, self.count = {}, 0
@@ -148,8 +151,18 @@ class Reporter:
                 if acts["mean"]:
                     self.emit(ActivationStats(step, stats.network, acts["mean"], acts["std"],
                                               acts["dead"]))
+                self._weights(step, stats)
         if rates != self._lr_sent:
             self._lr_sent = rates
             self.emit(LearningRate(step, rates))
         return bad
 
+    def _weights(self, step: int, stats: LayerStats) -> None:
+        """The weights' sparsity, measured as often as the layer statistics are reported."""
+        if stats not in self._sparsity:  # a new stage rebuilt the statistics
+            self._sparsity = {s: self._sparsity.get(s) or WeightSparsity(s.network, s.module)
+                              for s in self.stats.values()}
+        sparsity = self._sparsity[stats]
+        measured = sparsity.measure()
+        if measured is not None:
+            self.emit(WeightStats(step, stats.network, *measured, sparsity.below))

@@ -10,9 +10,11 @@ run folder held before a resume or a forced re-run until the new run has trained
 puts it back otherwise: a run that fails before training never costs the weights before it.
 
 CSV splits: ``train`` (each step's metrics, and the learning rate as ``lr/<network>``),
-``train_epoch`` (epoch means of the step metrics), ``val`` (validation at epoch end) and
+``train_epoch`` (epoch means of the step metrics), ``val`` (validation at epoch end),
 ``grad`` (per-layer gradient norms named ``<network>/<node id>``, one row per layer and
-snapshot; how often: the ``stats_every`` training setting).
+snapshot; how often: the ``stats_every`` training setting) and ``sparsity`` (the share of
+near-zero weights, ``runtime.sparsity``: per layer as ``<network>/<node id>`` and over the
+whole network as ``<network>``, at the same snapshots).
 Steps count from 1 (optimisation steps done), epochs from 0, as in the events.  Sample
 payloads are not copied into the JSONL (only their name, kind and shape).
 """
@@ -35,6 +37,7 @@ from runtime.events import (
     LearningRate,
     Samples,
     StepMetrics,
+    WeightStats,
     to_json,
 )
 
@@ -82,6 +85,12 @@ class MetricsWriter:
             for layer, norm in event.norms.items():
                 self._csv.writerow((event.step, self._epoch, "grad", f"{event.network}/{layer}",
                                     _num(norm)))
+        elif isinstance(event, WeightStats):
+            for layer, share in event.sparsity.items():
+                self._csv.writerow((event.step, self._epoch, "sparsity",
+                                    f"{event.network}/{layer}", _num(share)))
+            self._csv.writerow((event.step, self._epoch, "sparsity", event.network,
+                                _num(event.overall)))
         if isinstance(event, Samples):
             shape = list(np.shape(event.data)) if not isinstance(event.data, list) \
                 else [len(event.data)]

@@ -20,13 +20,13 @@ from torch import nn
 
 from builder.names import user_names
 
-__all__ = ["LayerStats", "RELU_LIKE"]
+__all__ = ["LayerStats", "RELU_LIKE", "layer_modules"]
 
 # Layers whose "dead" fraction means something: units that output exactly 0 for a whole batch.
 RELU_LIKE = (nn.ReLU, nn.ReLU6)
 
 
-def _layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
+def layer_modules(module: nn.Module) -> list[tuple[str, nn.Module]]:
     """(canvas node id, module) of every top-level layer."""
     ids = user_names(module)
     return [(ids.get(name, name), m) for name, m in module.named_children()
@@ -40,7 +40,7 @@ class LayerStats:
                  gradients: bool = True, activations: bool = True):
         self.network = network
         self.module = module
-        layers = _layers(module)
+        layers = layer_modules(module)
         # Gradients: every trainable parameter belongs to the top-level layer that holds it.
         self.grad_layers: list[str] = []
         self.params: list[nn.Parameter] = []

@@ -36,6 +36,7 @@ from app.training.plots.curves import LearningRatePanel, MetricsPanel
 from app.training.plots.filters import FiltersPanel
 from app.training.plots.layers import ActivationPanel, DeadPanel, GradientBars, GradientHistory
 from app.training.plots.pictures import PicturePanel
+from app.training.plots.weights import SparsityPanel
 from app.training.predict_panel import PredictPanel
 from app.training.series import RunSeries
 from app.training.verdict_panel import VerdictPanel
@@ -185,6 +186,7 @@ class TrainingDock(QWidget):
         self.grad_history = GradientHistory()
         self.activations = ActivationPanel()
         self.dead = DeadPanel()
+        self.sparsity = SparsityPanel()
         self.lr = LearningRatePanel()
         self.confusion = ConfusionPanel()
         self.filters = FiltersPanel()
@@ -199,7 +201,8 @@ class TrainingDock(QWidget):
         self.tabs.setDocumentMode(True)
         self._tab_panels: list[list] = []
         self._add_tab("Live", [self.loss, self.metrics, self.bars, self.picture], [5, 4, 4, 4])
-        self._add_tab("Layers", [self.grad_history, self.activations, self.dead, self.lr])
+        self._add_tab("Layers", [self.grad_history, self.activations, self.dead, self.sparsity,
+                                 self.lr])
         self._add_tab("Samples", [self.confusion, self.filters, self.samples], [2, 2, 3])
         # The verdict (runtime.verdict): it paces itself, and reads the run on every tab.
         self.verdict = VerdictPanel()

@@ -22,11 +22,12 @@ from runtime.events import (
     SettingsChanged,
     StageStarted,
     StepMetrics,
+    WeightStats,
 )
 
 __all__ = ["Growing", "Curve", "RunSeries", "ema", "KINDS"]
 
-KINDS = ("steps", "epochs", "confusion", "lr", "grad", "act", "samples", "marks")
+KINDS = ("steps", "epochs", "confusion", "lr", "grad", "act", "weights", "samples", "marks")
 
 
 class Growing:
@@ -100,7 +101,8 @@ def ema(values: np.ndarray, weight: float, start: int = 0, out: np.ndarray | Non
 
 
 _KIND = {StepMetrics: "steps", EpochSummary: "epochs", LearningRate: "lr", GradientStats: "grad",
-         ActivationStats: "act", Samples: "samples", SettingsChanged: "marks",
+         ActivationStats: "act", WeightStats: "weights", Samples: "samples",
+         SettingsChanged: "marks",
          StageStarted: "marks"}
 _SHORT = {"grad_clip": "clip", "l1": "L1", "l2": "L2"}
 
@@ -134,6 +136,10 @@ class RunSeries:
         self.grad_now: dict[str, dict[str, float]] = {}
         self.dead: dict[str, dict[str, Curve]] = {}
         self.act_now: dict[str, tuple[dict, dict, dict]] = {}  # network → (mean, std, dead)
+        # The share of near-zero weights: per network and layer, and per network overall.
+        self.sparse: dict[str, dict[str, Curve]] = {}
+        self.sparse_all: dict[str, Curve] = {}
+        self.sparse_below = 0.0  # the magnitude counted as zero
         self.samples: dict[str, Samples] = {}
         self.stage_step = 0  # where the current stage began: older pictures are its past
         # (step, label, tooltip): where the run changed course (live settings, a new stage)
@@ -185,6 +191,9 @@ class RunSeries:
             for layer, frac in event.dead.items():
                 curves.setdefault(layer, Curve()).add(event.step, frac)
             self.act_now[event.network] = (dict(event.mean), dict(event.std), dict(event.dead))
+        elif isinstance(event, WeightStats):
+            self._sparsity(event.step, event.network, event.sparsity, event.overall)
+            self.sparse_below = event.threshold
         elif isinstance(event, Samples):
             self.samples[event.name] = event
         elif isinstance(event, SettingsChanged):
@@ -194,6 +203,14 @@ class RunSeries:
             self._mark(event.step, f"stage {event.index + 1}: {event.name}",
                        f"stage {event.index + 1} of {event.stages} ({event.recipe}) trains "
                        f"{_trainable(event.trainable)}")
+
+    def _sparsity(self, step: int, network: str, layers: dict[str, float],
+                  overall: float | None) -> None:
+        curves = self.sparse.setdefault(network, {})
+        for layer, share in layers.items():
+            curves.setdefault(layer, Curve()).add(step, share)
+        if overall is not None:
+            self.sparse_all.setdefault(network, Curve()).add(step, overall)
 
     def _mark(self, step: int, label: str, tip: str) -> None:
         """Marks at one step share one line (two fields changed while paused)."""
@@ -251,7 +268,11 @@ class RunSeries:
                     series.epochs.setdefault(("train", name), Curve()).add(step, value)
                 elif split == "val":
                     series.epochs.setdefault(("val", name), Curve()).add(step, value)
+                elif split == "sparsity":  # network/layer, or the network alone: overall
+                    net, _, layer = name.partition("/")
+                    series._sparsity(step, net, {layer: value} if layer else {},
+                                     None if layer else value)
         series.version += 1
-        for kind in ("steps", "epochs", "lr"):
+        for kind in ("steps", "epochs", "lr", "weights"):
             series.changes[kind] += 1
         return series

@@ -50,7 +50,8 @@ def test_train_writes_metrics_weights_and_the_project(moons_file, tmp_path, caps
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["step", "epoch", "split", "name", "value"]
     splits = {r["split"] for r in rows}
-    assert splits == {"train", "train_epoch", "val", "grad"}  # grad: per-layer norms
+    # grad: per-layer norms; sparsity: the share of near-zero weights at the same snapshots
+    assert splits == {"train", "train_epoch", "val", "grad", "sparsity"}
     assert any(r["name"] == "lr/main" for r in rows)
     assert max(int(r["step"]) for r in rows) == 26
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
