@@ -30,7 +30,8 @@ __all__ = ["StartPage", "section_of", "thumbnail", "search_text"]
 
 # Sections of the gallery, in order: generative and transfer families by recipe, the others
 # by what their data is.
-BY_RECIPE = {"autoencoder": "Autoencoders", "gan": "GANs", "dann": "Transfer and adaptation",
+BY_RECIPE = {"autoencoder": "Autoencoders", "gan": "GANs", "pix2pix": "GANs", "cyclegan": "GANs",
+             "stylegan": "GANs", "vae_gan": "GANs", "dann": "Transfer and adaptation",
              "transfer": "Transfer and adaptation", "fine_tune": "Transfer and adaptation",
              "layerwise": "Transfer and adaptation",
              "skipgram": "Embeddings", "seq2seq": "Sequences and language",
