@@ -79,13 +79,19 @@ def test_bypass_and_init_are_node_switches(tiny):
         apply_setting(project, "main/relu1.bypass", "yes")
 
 
-@pytest.mark.parametrize("name, count", [("vanishing_gradients", 6), ("learning_rates", 5)])
-def test_the_comparison_templates_hold_valid_variants(name, count):
+COMPARISONS = {"vanishing_gradients": 6, "learning_rates": 5, "mini_alexnet": 6}
+
+
+def test_the_comparisons_are_the_templates_with_variants():
+    held = {p.stem: len(load(p).variants) for p in sorted(TEMPLATES.glob("*.loom"))}
+    assert {name: n for name, n in held.items() if n} == COMPARISONS
+
+
+@pytest.mark.parametrize("name", sorted(COMPARISONS))
+def test_the_comparison_templates_hold_valid_variants(name):
     from runtime.variants import check_variants
 
-    project = load(TEMPLATES / f"{name}.loom")
-    assert len(project.variants) == count
-    check_variants(project)  # every variant builds a valid project
+    check_variants(load(TEMPLATES / f"{name}.loom"))  # every variant builds a valid project
 
 
 def test_sweep_variants_trains_each_variant(tiny, tmp_path, capsys):
