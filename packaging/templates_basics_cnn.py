@@ -122,6 +122,9 @@ def vgg_small() -> Project:
     _seq(net, ("Flatten", "flatten", {}), ("Linear", "fc", {"units": 128}),
          ("ReLU", "fc_relu", {}), ("Dropout", "drop", {"p": 0.5}),
          ("Linear", "logits", {"units": 10}), ("Output", "y", {}), after=last)
+    for node in net.nodes.values():  # no batch norm (VGG had none): He init keeps the scale
+        if node.block in ("Conv2d", "Linear") and node.id != "logits":
+            node.init = "he"
     return _project(
         "Small VGG on shapes\n"
         "Only 3×3 convolutions, two per stage, then 2×2 pooling that halves the image while "
