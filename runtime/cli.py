@@ -320,7 +320,8 @@ def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = No
                         "takes raw data")
 
     p = sub.add_parser("sample", help="samples of a trained generative model: a PNG grid, "
-                                      "a CSV of points or lines of text")
+                                      "a CSV of points or lines of text; or, with --input, "
+                                      "an image-to-image model's translation of a picture")
     p.add_argument("file", help="a .loom project")
     p.add_argument("--weights", required=True, metavar="RUNDIR",
                    help="a run folder (<network>.safetensors) or one .safetensors file")
@@ -335,7 +336,11 @@ def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = No
                         "the text to continue (language model)")
     p.add_argument("--temperature", type=float, default=1.0, metavar="T",
                    help="below 1: more typical samples, above 1: more varied (default 1)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
+    p.add_argument("--input", metavar="IMAGE",
+                   help="image-to-image models (pix2pix, cyclegan): translate this picture, "
+                        "which must have the source's size and channels (grey or RGB); "
+                        "OUT.png shows the input and its translation side by side")
+    p.add_argument("-o", "--output", "--out", required=True, metavar="OUT",
                    help="OUT.png (images), OUT.csv (points) or OUT.txt (text)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
 

@@ -29,7 +29,7 @@ from runtime.preflight import ERROR, preflight
 from runtime.preprocess import PreprocessError
 from runtime.recipes.base import RecipeError
 from runtime.runlog import MetricsWriter, PreviousRun, weights_warning, write_record
-from runtime.sampling import SampleError, sample_project, write_samples
+from runtime.sampling import SampleError, sample_project, translate_project, write_samples
 from runtime.trainer import Trainer
 
 __all__ = ["train", "export", "sample", "import_model", "default_run_dir", "resolve_init",
@@ -275,8 +275,11 @@ def sample(args) -> int:
         return _fail(f"{out} already exists; pass --force to replace it", EXIT_INPUT)
     project = load(args.file)
     try:
-        samples = sample_project(project, args.weights, args.n, args.seed, args.prompt,
-                                 args.temperature, args.network)
+        if getattr(args, "input", None):
+            samples = translate_project(project, args.weights, args.input)
+        else:
+            samples = sample_project(project, args.weights, args.n, args.seed, args.prompt,
+                                     args.temperature, args.network)
         said = write_samples(samples, out, args.force, project.recipe.name, project)
     except SetupError as e:  # a project that does not compile or fit its recipe
         code = EXIT_INPUT if e.kind == "dataset" else EXIT_FAILED

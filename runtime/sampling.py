@@ -7,6 +7,11 @@ the trained weights are loaded from a run folder, and the recipe's ``sample`` dr
 seeded generator.  A recipe that keeps a weight average (a GAN's ``ema``) finds it in the run
 folder's checkpoint.  What is written depends on the kind of the samples: a PNG grid for
 images, a CSV for points, one line per sample for text.
+
+A recipe that translates images (``Recipe.translate``: Pix2Pix, CycleGAN) is given a source
+picture instead: ``translate_project`` reads a PNG as ``layerloom predict`` reads an image,
+standardises it as training did, and returns input | output pairs side by side (with no
+picture, the first validation sources).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -29,7 +35,7 @@ from runtime.init_weights import InitError, read_weights, weights_file
 from runtime.recipes.base import Recipe
 
 __all__ = ["SampleError", "SUFFIXES", "GAP", "load_trained", "sample_project", "write_samples",
-           "grid_size"]
+           "grid_size", "translate_project"]
 
 SUFFIXES = {"images": ".png", "points": ".csv", "text": ".txt"}
 GAP = 2  # pixels between the images of a grid
@@ -127,10 +133,90 @@ def sample_project(project: Project, weights: str | Path, n: int = 64, seed: int
         raise SampleError(f"the temperature must be above 0; received {temperature}")
     recipe = make_recipe(project, load_data(project))
     generator = torch.Generator().manual_seed(seed)
+    if type(recipe).sample is Recipe.sample and _translates(recipe):  # validation sources
+        return translate_project(project, weights, None, n, device)
     if type(recipe).sample is Recipe.sample:  # its own reason first, not missing weights
         recipe.sample(n, generator, prompt, temperature)
     load_trained(project, weights, network, device, recipe)
     return recipe.sample(n, generator, prompt, temperature)
+
+
+def _translates(recipe: Recipe) -> bool:
+    return type(recipe).translate is not Recipe.translate
+
+
+_GREY = {"1", "L", "LA", "I", "F", "I;16"}
+
+
+def _check_picture(path: Path, shape: tuple) -> None:
+    """The picture at ``path`` has the source's size and channel count, else one line."""
+    from PIL import Image, UnidentifiedImageError
+
+    c, h, w = shape
+    want = f"{w}×{h} {'grey' if c == 1 else 'RGB'}"
+    try:
+        with Image.open(path) as im:
+            size, grey = im.size, im.mode in _GREY
+    except (OSError, ValueError, UnidentifiedImageError) as e:
+        raise SampleError(f"{path}: not a readable image ({e})") from None
+    if size != (w, h) or grey != (c == 1) or c not in (1, 3):
+        raise SampleError(f"{path.name} is {size[0]}×{size[1]} {'grey' if grey else 'RGB'}; "
+                          f"this model takes {want}")
+
+
+def _side_by_side(inputs: torch.Tensor, outputs: torch.Tensor) -> tuple[np.ndarray, int]:
+    """Input | output pairs, one pair a row (grey inputs shown in colour beside colour
+    outputs); the outputs alone where the sizes differ."""
+    c = max(inputs.shape[1], outputs.shape[1])
+    inputs, outputs = (t.expand(-1, c, -1, -1) if t.shape[1] == 1 else t
+                       for t in (inputs, outputs))
+    if inputs.shape[1:] != outputs.shape[1:]:
+        return outputs.cpu().numpy(), 0
+    pairs = torch.stack([inputs.clamp(0, 1), outputs], 1).flatten(0, 1)
+    return pairs.cpu().numpy(), 2
+
+
+def translate_project(project: Project, weights: str | Path, image: str | Path | None = None,
+                      n: int = 8, device: str | torch.device = "cpu") -> Samples:
+    """The trained recipe's translation of the picture ``image`` (a file of the source's
+    exact size and channels) or, with none, of the first ``n`` validation sources: input |
+    output pairs (RecipeError for a recipe that does not translate; SampleError for a
+    picture or weights that do not fit)."""
+    from runtime.export import run_preprocess
+    from runtime.predict_inputs import InputError, read_raw
+    from runtime.preprocess import Preprocess
+    from runtime.recipes.units import unnormalise
+
+    data = load_data(project)
+    recipe = make_recipe(project, data)
+    if not _translates(recipe):
+        recipe.translate(torch.empty(0))  # its own one-line reason
+    info, key = recipe.data_field(recipe.translation_source())
+    shape = tuple(info.fields[key].shape)
+    if image is not None:
+        path = Path(image).expanduser()
+        if not path.is_file():
+            raise SampleError(f"{image}: no such file")
+        _check_picture(path, shape)
+        spec = SimpleNamespace(name=key, shape=shape, kind="image")
+        try:
+            raw = read_raw(path, spec)[0].tensor[None]
+        except InputError as e:
+            raise SampleError(str(e)) from None
+        preprocess = run_preprocess(weights)[0] or Preprocess.from_splits(data)
+        step = preprocess.fields.get(recipe.translation_source())
+        x = raw if step is None else (raw - torch.tensor(step.mean).view(step.view(4))) \
+            / torch.tensor(step.std).view(step.view(4))
+    else:
+        part = "val" if len(data.val) else "train"
+        batch = next(data.batches(part, n, shuffle=False, device="cpu", augment=False))
+        x = batch[recipe.translation_source()].float()
+        raw = unnormalise(info, key, x)
+    load_trained(project, weights, None, device, recipe)
+    out = recipe.translate(x.to(recipe.device)).float().cpu()
+    pictures, cols = _side_by_side(raw.float(), out)
+    return Samples(0, 0, "translations", "images", pictures, None,
+                   {"cols": cols} if cols else {})
 
 
 @dataclass(frozen=True)

@@ -389,6 +389,20 @@ class Recipe:
         the prompt does not apply."""
         raise RecipeError(f"recipe {self.name!r} does not generate samples")
 
+    def translation_source(self) -> str:
+        """The data field whose pictures ``translate`` takes (the primary stream's ``x`` by
+        default): ``layerloom sample --input`` checks an image against its shape and
+        standardises it as training standardised that field."""
+        return "x"
+
+    def translate(self, x: Tensor) -> Tensor:
+        """Image-to-image translation (Pix2Pix, CycleGAN) for ``layerloom sample --input``:
+        ``x`` a batch [N, C, H, W] of the source field in the networks' units (standardised
+        as the data pipeline does it); returns the translated images [N, C', H', W'] in the
+        data's own units (pixels in [0, 1]), without gradients, the networks in eval mode.
+        Raise RecipeError with a one-line reason when the recipe cannot translate."""
+        raise RecipeError(f"recipe {self.name!r} does not translate images")
+
 
 def node_module(module: nn.Module, node: str, where: str) -> nn.Module | None:
     """The module of canvas node ``node`` (dotted inside groups; the user's ids, which the

@@ -34,6 +34,8 @@ from runtime.recipes.gan_parts import (
     g_loss,
     gradient_penalty,
     landscape,
+    patch_scores,
+    per_sample,
     run_generator,
 )
 from runtime.recipes.units import unnormalise
@@ -57,7 +59,8 @@ class GAN(Recipe):
     roles = (
         Role("generator", "Turns noise (and maybe a label or codes) into a fake sample."),
         Role("discriminator", "Says how real a sample looks: one raw score (logit) per "
-                              "sample, no sigmoid; InfoGAN adds an output Q for the codes."),
+                              "sample, or a map of them, one per patch (PatchGAN), no "
+                              "sigmoid; InfoGAN adds an output Q for the codes."),
     )
     params = PARAMS
     feeds = FEEDS
@@ -118,13 +121,15 @@ class GAN(Recipe):
         return self.output("generator", out)
 
     def _judge(self, batch, sample: Tensor, train=True) -> tuple[Tensor, Tensor | None]:
-        """D's raw score per sample, and Q's code guesses [n, K + M] (None: codes off)."""
+        """D's raw scores: one per sample [n], or a PatchGAN's map of them flattened [n, P]
+        (every patch judged, the losses averaged over all); and Q's code guesses [n, K + M]
+        (None: codes off)."""
         out = self.forward("discriminator", batch, train, replace={self.field: sample})
-        n = sample.shape[0]
-        score = self.output("discriminator", out, self.score).reshape(n, -1)[:, 0]
+        score = patch_scores(self.output("discriminator", out, self.score))
         if not self.codes.on:
             return score, None
-        return score, self.output("discriminator", out, self.codes.q_output).reshape(n, -1)
+        q = self.output("discriminator", out, self.codes.q_output)
+        return score, q.reshape(sample.shape[0], -1)
 
     def _belief(self, score: Tensor) -> Tensor:
         """What D's score says: "real" as a probability, or a critic's raw value."""
@@ -140,8 +145,8 @@ class GAN(Recipe):
             d_fake, q = self._judge(batch, fake.detach())
             loss_d = d_loss(self.loss, d_real, d_fake.float(), o["label_smoothing"])
             if self.loss == "wgan_gp":
-                gp = gradient_penalty(ctx, lambda x: self._judge(batch, x)[0].float(), real,
-                                      fake, self.generator)
+                gp = gradient_penalty(ctx, lambda x: per_sample(self._judge(batch, x)[0]),
+                                      real, fake, self.generator)
                 loss_d = loss_d + o["gp_weight"] * gp
                 extra["gp"] = gp.detach()
             if drawn is not None:  # Q shares D's body: it learns in D's step
@@ -181,11 +186,12 @@ class GAN(Recipe):
         d_fake, q = self._judge(batch, fake, train=False)
         d_fake = d_fake.float()
         out = {"n": torch.tensor(n, device=real.device),  # sums: means over the whole split
-               "d_real": self._belief(d_real).sum(), "d_fake": self._belief(d_fake).sum()}
-        if not self.critic:
+               "d_real": per_sample(self._belief(d_real)).sum(),
+               "d_fake": per_sample(self._belief(d_fake)).sum()}
+        if not self.critic:  # a PatchGAN's accuracy: the share of its patches judged right
+            right = per_sample((d_real > 0).float()) + per_sample((d_fake <= 0).float())
             out |= {"loss_d": d_loss(self.loss, d_real, d_fake) * n,
-                    "loss_g": g_loss(self.loss, d_fake) * n,
-                    "d_accuracy": (d_real > 0).sum() + (d_fake <= 0).sum()}
+                    "loss_g": g_loss(self.loss, d_fake) * n, "d_accuracy": right.sum()}
         if drawn is not None:
             info, correct = self.codes.per_sample(q, drawn)
             out["info_loss"] = info.sum()

@@ -23,7 +23,7 @@ from runtime.recipes.supervised import plane_grid
 
 __all__ = ["LOSSES", "CRITICS", "PARAMS", "d_loss", "g_loss", "clip_weights",
            "gradient_penalty", "WeightAverage", "run_generator", "Recent", "class_names",
-           "class_labels", "landscape"]
+           "class_labels", "landscape", "patch_scores", "per_sample"]
 
 LOSSES = ("standard", "minimax", "wgan", "wgan_gp")
 CRITICS = ("wgan", "wgan_gp")  # D is a critic: raw scores, no sigmoid, no probabilities
@@ -90,6 +90,19 @@ def g_loss(kind: str, d_gen: Tensor) -> Tensor:
         return -F.softplus(d_gen).mean()
     # Non-saturating −log σ(l) = softplus(−l): strong gradients while D still wins easily.
     return F.softplus(-d_gen).mean()
+
+
+def patch_scores(raw: Tensor) -> Tensor:
+    """D's raw output as scores: a vector [n, 1] gives one per sample [n] (its first value);
+    a map [n, 1, h, w] (PatchGAN: each logit judges one patch of the input) gives all of
+    them, [n, h·w], which the losses then average over."""
+    n = raw.shape[0]
+    return raw.reshape(n, -1) if raw.dim() > 2 else raw.reshape(n, -1)[:, 0]
+
+
+def per_sample(score: Tensor) -> Tensor:
+    """One number per sample [n]: the score itself, or the mean over a PatchGAN's patches."""
+    return score.float() if score.dim() == 1 else score.float().mean(1)
 
 
 @torch.no_grad()
