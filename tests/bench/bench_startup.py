@@ -92,6 +92,7 @@ def main() -> None:
             "layerloom --help": (lambda: elapsed([py, "-c", CLI, "--help"]), ("abs", 0.3)),
             "layerloom gallery list": (lambda: elapsed([py, "-c", CLI, "gallery", "list"]),
                                        ("abs", 0.3)),
+            "layerloom blocks": (lambda: elapsed([py, "-c", CLI, "blocks"]), None),
         }
         for name in templates:
             until_step(train_cmd(name, f"{tmp}/{name}"))  # warm-up: data caches, page cache
