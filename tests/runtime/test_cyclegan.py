@@ -37,16 +37,6 @@ SHAPE = [3, 32, 32]
 LOSSES = ("loss", "loss_d", "loss_g", "loss_cycle", "loss_identity")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tensors this small gain nothing from a second thread, and on a busy machine its
-    waits cost more than the work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _one_logit(name: str, field: str) -> Network:
     """A discriminator with one score per image instead of a map."""
     net = Network(name)
