@@ -133,8 +133,10 @@ def conv_variants(c_in: int = 64, c_out: int = 128, kernel: int = 3, height: int
 
 def table_rows(rows: list[VariantRow]) -> list[tuple]:
     """The rows as plain values in ``HEADER`` order (what the dialog shows and CSV holds)."""
+    from builder.analysis import field_text  # loaded already: the rows were measured with it
+
     return [(r.variant, r.blocks, "×".join(map(str, r.output_shape)), r.params, r.flops,
-             "" if r.receptive_field is None else f"{r.receptive_field}×{r.receptive_field}",
+             field_text(r.receptive_field, r.output_shape) or "",
              round(r.params_ratio, 4), round(r.flops_ratio, 4)) for r in rows]
 
 
