@@ -394,6 +394,11 @@ def run(args: argparse.Namespace) -> int:
         return handler(args)
     except LoomError as e:
         return _fail(str(e), _loom_exit(args, e))
+    except BrokenPipeError:  # the reader stopped early (`| head`): end quietly, as Unix tools
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing at exit
+        return 1
     except (OSError, ValueError) as e:
         return _fail(str(e))
     except KeyboardInterrupt:

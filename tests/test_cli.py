@@ -95,6 +95,18 @@ def test_installed_command_runs_as_a_process(tmp_path):
     assert result.returncode == 2 and "is a folder" in result.stderr
 
 
+def test_a_reader_that_stops_early_gets_no_error():
+    # `layerloom blocks | head -1`: the pipe closes under a long listing; Unix tools end
+    # quietly there, with no "Broken pipe" message on stderr.
+    proc = subprocess.Popen([sys.executable, "-m", "app", "blocks"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Broken pipe" not in err and "Traceback" not in err, err
+
+
 def test_sample_and_init_arguments_keep_their_contract():
     from runtime.cli import build_parser
 
