@@ -145,7 +145,10 @@ class Samples:
     kind and data:
     ``images``: [N, C, H, W] floats in [0, 1]; ``extra["cols"]`` lays them out in rows of
     that many (a traversal grid, noisy | reconstruction | clean triplets), ``labels`` a caption
-    per image, ``extra["rows"]`` / ``extra["columns"]`` captions per row / column.
+    per image, ``extra["rows"]`` / ``extra["columns"]`` captions per row / column;
+    ``extra["prompt"]`` (a string, maybe "") marks a grid that answers prompts (the Samples
+    tab's prompt box asks ``layerloom sample`` for another), ``extra["prompt_hint"]`` an example;
+    ``extra["figures"]`` {name: value} are printed by ``layerloom sample`` (prompt accuracy).
     ``points``: [N, 2]; ``labels`` class ids colour them, ``extra["names"]`` names the classes.
     ``curve``: [N, 2] of x, y (``extra["x_label"]``, ``extra["y_label"]``); ``extra["series"]``
     {name: [M, 2]} more lines with a legend, ``extra["name"]`` the first's (NaN rows break one).

@@ -21,6 +21,7 @@ from app.training.dock import TrainingDock
 from app.training.export_dialog import weights_folder
 from app.training.filters import first_conv, read_filters
 from app.training.graph_diff import diff_networks
+from app.training.plots.prompt_box import PromptSampler
 from app.training.runs import RunRecord, RunStore
 from app.training.runs_panel import RunsPanel
 from app.training.series import RunSeries
@@ -96,6 +97,11 @@ class TrainingController(QObject):
         self.dock.node_requested.connect(window.go_to)
         self.dock.recipe_setting_changed.connect(
             lambda name, value: self.bridge.adjust({"recipe": {name: value}}))
+        # The Samples tab's prompt box, answered off the GUI thread as `layerloom sample` does.
+        self.prompts = PromptSampler(lambda: self.store, lambda: self.model.project, self)
+        self.dock.prompt_requested.connect(self.prompts.request)
+        self.prompts.answered.connect(self.dock.samples.show_answer)
+        self.prompts.failed.connect(self.dock.samples.prompt_failed)
         self.runs.diff_requested.connect(self.heat.show_diff)
         self.runs.marks_cleared.connect(lambda: self.heat.set_mode(self.heat.mode, self.series))
         self.model.replaced.connect(self._on_replaced)
@@ -386,6 +392,7 @@ class TrainingController(QObject):
         if self.bridge.active:
             self.bridge.stop()
         self._pending_move = False
+        self.prompts.forget()
         self.store = RunStore(self.model.path)
         self.runs.set_store(self.store)
         self.heat.clear()

@@ -110,6 +110,7 @@ class TrainingDock(QWidget):
     canvas_mode_changed = Signal(str)
     details_requested = Signal()
     recipe_setting_changed = Signal(str, object)  # a live recipe setting set in a view
+    prompt_requested = Signal(str, int)  # the Samples tab's prompt box: prompt, count
     node_requested = Signal(str, str)  # a block named in a message was clicked
 
     def __init__(self, runs_panel: QWidget | None = None, parent=None):
@@ -190,9 +191,10 @@ class TrainingDock(QWidget):
         self.lr = LearningRatePanel()
         self.confusion = ConfusionPanel()
         self.filters = FiltersPanel()
-        self.samples = PicturePanel("Samples", skip_plane=True)
+        self.samples = PicturePanel("Samples", skip_plane=True, prompts=True)
         for pictures in (self.picture, self.samples):
             pictures.setting_changed.connect(self.recipe_setting_changed)
+        self.samples.prompt_requested.connect(self.prompt_requested)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)

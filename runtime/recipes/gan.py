@@ -288,7 +288,9 @@ class GAN(Recipe):
             n = len(names) * PER_CLASS
             cells = torch.arange(n, device=dev) % PER_CLASS
             labels = torch.arange(n, device=dev).div(PER_CLASS, rounding_mode="floor")
-            extra = {"cols": PER_CLASS, "rows": names}
+            # It answers prompts (a class): the Samples tab offers its prompt box.
+            extra = {"cols": PER_CLASS, "rows": names, "prompt": "",
+                     "prompt_hint": f"a class, e.g. {names[-1]}"}
         fake = self._make(n, _seeded(dev, 1234), labels, self._draw(n, dev, _seeded(dev, 99)),
                           cells=cells)
         return Samples(step, epoch, "generated images", "images", self._images(fake), None,

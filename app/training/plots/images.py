@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor, QFontMetricsF
 
 from app import theme
 from app.training.plots.captions import FittedTitle, LabelAxis, caption_font
+from app.training.plots.prompt_box import PromptBox, answers_prompts, under_prompt_box
 from app.training.plots.style import plot_widget
 
 __all__ = ["mosaic", "Grid", "grid_cols", "blocks_for", "ImagesView", "MAX_IMAGES"]
@@ -114,13 +115,17 @@ class ImagesView:
     """An image grid: ``extra["cols"]`` images a row, column captions on a bare top axis and
     row captions on a bare left axis (outside the images, so never on them), a caption per
     image under it while the grid is large enough on screen to hold them (else in the
-    tooltip), red frames round the wrong ones (``extra["correct"]``)."""
+    tooltip), red frames round the wrong ones (``extra["correct"]``).  With ``prompts``, a
+    grid that answers prompts (``prompt_box.answers_prompts``) has the prompt box above it."""
 
-    def __init__(self, title: str):
+    def __init__(self, title: str, prompts: bool = False):
         self.top, self.left = LabelAxis("top", bare=True), LabelAxis("left", bare=True)
         self.plot = plot_widget(title, "", x_label="", grid=False,
                                 axis_items={"top": self.top, "left": self.left})
         self.widget = self.plot
+        self.prompt: PromptBox | None = None
+        if prompts:
+            self.widget, self.prompt = under_prompt_box(self.plot)
         item = self.plot.getPlotItem()
         item.setAspectLocked(True)
         item.getViewBox().invertY(True)
@@ -150,9 +155,16 @@ class ImagesView:
         self._drawn = None
         self._set_captions(None, None)
         self.title.set(title)
+        if self.prompt is not None:
+            self.prompt.hide()
+            self.prompt.say("")
 
     def show(self, view, heading: list[str]) -> None:
         sample = view.samples[0]
+        if self.prompt is not None:
+            self.prompt.setVisible(answers_prompts(sample))
+            if answers_prompts(sample):
+                self.prompt.follow(sample.extra["prompt"], sample.extra.get("prompt_hint"))
         wrong = self._wrong(sample)
         self.title.set(*heading, f"{wrong[0]} of {wrong[1]} wrong (red)" if wrong else "")
         entry = self._pictures.get(sample.name)

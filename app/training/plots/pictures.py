@@ -19,6 +19,7 @@ from app.training.plots.images import ImagesView, mosaic
 from app.training.plots.matrix import MatrixView
 from app.training.plots.plane import PlaneView, boundary_image
 from app.training.plots.projector import ProjectorView
+from app.training.plots.prompt_box import Answer
 from app.training.plots.style import Panel
 from app.training.plots.tree import TreeView
 from app.training.series import RunSeries
@@ -100,18 +101,26 @@ class PicturePanel(QWidget):
     there are two or more).  The default is the plane (the decision boundary, the GAN's
     landscape, a latent space) when there is one, else the first view; with ``skip_plane``
     (the Samples tab, when the plane is on screen in the Live tab) the first other view.
-    The user's choice is kept while a view of that name arrives."""
+    The user's choice is kept while a view of that name arrives.  With ``prompts`` (the
+    Samples tab), a grid that answers prompts has the prompt box above it; what it asks
+    goes up as ``prompt_requested`` and the answer comes back to ``show_answer``, a view of
+    its own (the latest answer only) picked at once."""
 
     min_interval = 0.5  # seconds between redraws (the dock asks)
     # However busy the GUI: a picture that changes every epoch of a fast run must not fall
     # far behind it (the decision boundary lagged 24 epochs at the dock's slowest pace).
     max_interval = 0.35
     setting_changed = Signal(str, object)  # a live recipe setting set in a view (the dock)
+    prompt_requested = Signal(str, int)  # the prompt box's prompt and count (the dock)
 
-    def __init__(self, title: str = "Predictions", skip_plane: bool = False, parent=None):
+    def __init__(self, title: str = "Predictions", skip_plane: bool = False,
+                 prompts: bool = False, parent=None):
         super().__init__(parent)
         self.title = title
         self.skip_plane = skip_plane
+        self.prompts = prompts
+        self.answer: Answer | None = None  # the prompt box's latest answer
+        self._samples: dict = {}  # the run's latest samples (RunSeries.samples)
         self.picker = ViewPicker()
         self.picker.activated.connect(self._picked)
         self.header = QWidget()
@@ -144,9 +153,12 @@ class PicturePanel(QWidget):
         cls = PAGES[kind]
         page = self.pages.get(cls)
         if page is None:
-            page = self.pages[cls] = cls(self.title)
+            prompts = cls is ImagesView and self.prompts
+            page = self.pages[cls] = cls(self.title, prompts=True) if prompts else cls(self.title)
             if isinstance(page, TextView):  # its live settings go to the run
                 page.setting_changed.connect(self.setting_changed)
+            if prompts:
+                page.prompt.generate.connect(self.prompt_requested)
             self.stack.addWidget(page.widget)
             page.clear(self.title)
         return page
@@ -167,6 +179,7 @@ class PicturePanel(QWidget):
         self.picker.clear()
         self.header.hide()
         self.views, self._chosen, self._stamps, self._by_step = [], None, {}, set()
+        self.answer, self._samples = None, {}
         self._stage_step = 0
         self._seen, self.shown = -1, ""
         self._on_screen = self.page("images")
@@ -177,17 +190,32 @@ class PicturePanel(QWidget):
         if series.stamp("samples") == self._seen:
             return
         self._seen = series.stamp("samples")
-        self.views = views_of(series.samples)
+        self._samples, self._stage_step = series.samples, series.stage_step
+        self._rebuild()
+
+    def show_answer(self, answer: Answer) -> None:
+        """The prompt box's images: a view of their own, on screen at once."""
+        self.answer, self._chosen = answer, answer.samples.name
+        self._rebuild()
+        self.page("images").prompt.say("")
+
+    def prompt_failed(self, text: str) -> None:
+        """Why the prompt box's request was refused, in its row."""
+        self.page("images").prompt.say(text, "error")
+
+    def _rebuild(self) -> None:
+        self.views = views_of(self._samples)
         for view in self.views:
             s = view.samples[0]
             last = self._stamps.get(view.key)
             if last is not None and last[0] == s.epoch and last[1] != s.step:
                 self._by_step.add(view.key)
             self._stamps[view.key] = (s.epoch, s.step)
+        if self.answer is not None:
+            self.views.append(View(self.answer.samples.name, "images", [self.answer.samples]))
         keys = [v.key for v in self.views]
         if self._chosen not in keys:
             self._chosen = None
-        self._stage_step = series.stage_step
         self.picker.set_views(keys, self._chosen or self._default())
         self.header.setVisible(len(keys) > 1)
         self._draw()
@@ -206,6 +234,8 @@ class PicturePanel(QWidget):
 
     def _heading(self, view: View) -> list[str]:
         s = view.samples[0]
+        if self.answer is not None and s is self.answer.samples:
+            return [view.key[:1].upper() + view.key[1:], self.answer.note]
         when = f"step {s.step}" if view.key in self._by_step else f"epoch {s.epoch + 1}"
         return [view.key[:1].upper() + view.key[1:], when]
 
