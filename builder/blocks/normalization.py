@@ -1,4 +1,5 @@
-"""Normalization blocks: BatchNorm, LayerNorm, GroupNorm, InstanceNorm, local response norm."""
+"""Normalization blocks: BatchNorm, LayerNorm, GroupNorm, InstanceNorm, local response norm,
+L2 normalisation."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from builder.shapes import fmt_shape
 
 # imported at the first build, so that the catalogue loads without torch
 nn = lazy("torch.nn")
+modules = lazy("builder.blocks.modules.normalization")
 
 __all__: list[str] = []
 
-# Every block here is a torch.nn class: no custom modules to copy into generated code.
+# Every block here but L2Normalize is a torch.nn class (no module to copy into generated code).
 
 
 # --- shape helpers ------------------------------------------------------------------------
@@ -87,6 +89,27 @@ def _lrn_shape(p, ins):
 def _lrn_build(p, ins):
     _lrn_shape(p, ins)
     return make(nn.LocalResponseNorm, p["size"], alpha=p["alpha"], beta=p["beta"], k=p["k"])
+
+
+def _l2_axis(p, ins) -> int:
+    (x,) = ins
+    a = p["axis"]
+    check(-len(x) <= a < len(x), f"L2Normalize: axis {a} does not exist in a per-sample "
+          f"shape {fmt_shape(x)}")
+    return a % len(x)
+
+
+def _l2_build(p, ins):
+    _l2_axis(p, ins)
+    return make(modules.L2Normalize, p["axis"], eps=p["eps"])
+
+
+def _l2_explain(p, ins, outs):
+    x = ins[0]
+    a = _l2_axis(p, ins)
+    return (f"y = x / max(‖x‖₂, {p['eps']:g}) over axis {a} ({x[a]} values): every such "
+            f"vector of {fmt_shape(x)} gets length 1\nno learned parameters; dot products "
+            "of the outputs are cosine similarities")
 
 
 def _same_after(_checked, ins):
@@ -262,5 +285,26 @@ register(
         has_weights=False,
         keeps_space=True,
         example_inputs=((96, 13, 13),),
+    ),
+    BlockSpec(
+        "L2Normalize",
+        "Normalization",
+        "Scales each vector to length 1, keeping only its direction. The dot product of two "
+        "unit vectors is the cosine of their angle, so CLIP normalises its image and text "
+        "embeddings this way before comparing them: only where they point matters, not how "
+        "long they are.",
+        params=(
+            Param("axis", "int", -1, help="The per-sample axis along which each vector lies "
+                  "(−1: the last, the features).", min=-4, max=3),
+            Param("eps", "float", 1e-12, help="Smallest length divided by, so that a zero "
+                  "vector stays zero instead of dividing by 0.", min=0.0, max=1.0),
+        ),
+        build=_l2_build,
+        shape=lambda p, ins: _same_after(_l2_axis(p, ins), ins),
+        explain=_l2_explain,
+        title="L2 normalize",
+        has_weights=False,
+        keeps_space=True,
+        example_inputs=((32,),),
     ),
 )

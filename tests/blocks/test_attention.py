@@ -19,7 +19,7 @@ from builder import blocks
 from builder.codegen import _Writer
 from builder.shapes import ShapeError
 
-TYPES = ["Attention", "MultiHeadAttention", "TransformerEncoderLayer",
+TYPES = ["Attention", "MultiHeadAttention", "CrossAttention", "TransformerEncoderLayer",
          "TransformerDecoderLayer"]
 
 

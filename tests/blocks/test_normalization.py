@@ -12,7 +12,8 @@ from builder.shapes import ShapeError
 from tests.blocks.support import _params, check_block, check_random_params
 
 CATEGORY = "Normalization"
-TYPES = ["BatchNorm", "LayerNorm", "GroupNorm", "InstanceNorm", "LocalResponseNorm"]
+TYPES = ["BatchNorm", "LayerNorm", "GroupNorm", "InstanceNorm", "LocalResponseNorm",
+         "L2Normalize"]
 SYMBOLS = {"T": 5}
 
 
@@ -30,7 +31,7 @@ def test_defaults_run_with_the_fast_rule_shapes(block):
     assert spec.keeps_space
     assert spec.concept and spec.explain is not None
     assert all(q.help for q in spec.params)
-    assert spec.has_weights == (block != "LocalResponseNorm")
+    assert spec.has_weights == (block not in ("LocalResponseNorm", "L2Normalize"))
 
 
 VARIANTS = [
@@ -67,7 +68,8 @@ def test_random_params_agree_with_meta(block):
 def test_constructor_args_are_plain_values(block):
     spec = get(block)
     call = spec.build(spec.defaults(), list(spec.example_inputs))
-    assert call.cls.__module__.startswith("torch.nn")
+    # torch.nn has no L2 normalisation module: that one block's module is Layerloom's own
+    assert call.cls.__module__.startswith("torch.nn") or block == "L2Normalize"
     for v in [*call.args, *dict(call.kwargs).values()]:
         assert isinstance(v, (int, float, bool, str, tuple))
         if isinstance(v, tuple):

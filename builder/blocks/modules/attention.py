@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Attending", "Attention", "MultiHeadAttention"]
+__all__ = ["Attending", "Attention", "MultiHeadAttention", "CrossAttention"]
 
 
 class Attending:
@@ -128,3 +128,30 @@ class MultiHeadAttention(Attending, nn.MultiheadAttention):
             value = key
         mask = self.key_mask(query, key, pad_mask, self.causal)
         return self.attend(self, query, key, value, mask, self.need_weights)
+
+
+class CrossAttention(Attending, nn.Module):
+    """Multi-head attention of the positions of x (queries) over a context sequence (keys and
+    values): an image [B, C, H, W] attends at each of its H·W positions, a sequence
+    [B, T, C] at each step.  y = x + attention(LayerNorm(x), context), the shape of x (the
+    norm and the residual each optional); weights [B, positions, S] averaged over the heads,
+    or None with ``need_weights`` off (the fused kernel)."""
+
+    def __init__(self, channels: int, context_dim: int, num_heads: int, image: bool = True,
+                 norm: bool = True, residual: bool = True, need_weights: bool = True):
+        super().__init__()
+        self.image, self.residual, self.need_weights = image, residual, need_weights
+        self.norm = nn.LayerNorm(channels) if norm else None
+        self.attn = nn.MultiheadAttention(channels, num_heads, kdim=context_dim,
+                                          vdim=context_dim, batch_first=True)
+
+    def forward(self, x, context, pad_mask=None):
+        seq = x.flatten(2).transpose(1, 2) if self.image else x  # [B, positions, C]
+        query = seq if self.norm is None else self.norm(seq)
+        mask = self.key_mask(query, context, pad_mask)
+        y, weights = self.attend(self.attn, query, context, context, mask, self.need_weights)
+        if self.residual:
+            y = seq + y
+        if self.image:
+            y = y.transpose(1, 2).reshape(x.shape)
+        return y, weights
