@@ -31,7 +31,7 @@ from runtime.data.core import TensorData
 from runtime.data.remote import data_root
 from runtime.data.splits import Splits
 
-__all__ = ["Judge", "judge_for", "forget", "FOLDER"]
+__all__ = ["Judge", "judge_for", "forget", "FOLDER", "write_weights"]
 
 FOLDER = "judges"
 VERSION = 1  # of the architecture and training: a change must never load old weights
@@ -165,7 +165,7 @@ def _read(path: Path, shape, classes, device) -> nn.Module | None:
         return None
 
 
-def _write(path: Path, state: dict[str, Tensor]) -> None:
+def write_weights(path: Path, state: dict[str, Tensor]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".tmp", dir=path.parent)
     try:
@@ -204,7 +204,7 @@ def judge_for(data: Splits, field: str = "x", label: str = "y",
     if net is None:
         source, net = "trained", _train(shape, classes, x, y)
         try:
-            _write(path, {k: v.detach().cpu() for k, v in net.state_dict().items()})
+            write_weights(path, {k: v.detach().cpu() for k, v in net.state_dict().items()})
         except OSError:
             pass  # a data folder that cannot be written only costs the speed-up
     _MEMORY[key] = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
