@@ -35,12 +35,13 @@ BY_RECIPE = {"autoencoder": "Autoencoders", "gan": "GANs", "pix2pix": "GANs", "c
              "transfer": "Transfer and adaptation", "fine_tune": "Transfer and adaptation",
              "layerwise": "Transfer and adaptation",
              "skipgram": "Embeddings", "seq2seq": "Sequences and language",
-             "language": "Sequences and language"}
+             "language": "Sequences and language", "vqvae": "Text to image",
+             "diffusion": "Text to image", "clip": "Text to image"}
 BY_DATA = {"Images": "Images and CNNs", "Sequences": "Sequences and language",
            "Text": "Sequences and language", "Structures": "Trees and structures"}
 SECTIONS = ("First networks", "Images and CNNs", "Sequences and language",
             "Trees and structures", "Embeddings", "Autoencoders", "GANs",
-            "Transfer and adaptation")
+            "Transfer and adaptation", "Text to image")
 THUMB = (220, 54)
 CARD_W = THUMB[0] + 24
 

@@ -1,0 +1,148 @@
+"""Denoising diffusion (Ho et al. 2020; Song et al. 2021) in parts: the noise schedule, the
+forward process q(x_t | x_0), and one reverse step of the DDPM and DDIM samplers.
+
+Images live in [−1, 1].  The schedule is β_1 … β_T; α_t = 1 − β_t and ᾱ_t = Π_{s≤t} α_s, so
+x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε.  Steps are numbered 0 … T−1 here (step t of the code is
+the paper's t + 1).  The network predicts ε; both samplers turn that into an estimate of
+x_0, clipped to [−1, 1] (images cannot leave it), and step from there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = ["SCHEDULES", "Schedule", "betas", "generate", "guided"]
+
+SCHEDULES = ("linear", "cosine")
+COSINE_OFFSET = 0.008  # s of Nichol & Dhariwal 2021: β_1 is not vanishingly small
+MAX_BETA = 0.999  # the cosine schedule's last βs would reach 1: x_T would carry no signal
+
+
+def betas(kind: str, steps: int, start: float = 1e-4, end: float = 0.02) -> Tensor:
+    """β_1 … β_T in float64.  ``linear``: DDPM's, from ``start`` to ``end`` at T = 1000 and
+    scaled by 1000 / T otherwise (so a short chain still ends in noise); ``cosine``:
+    ᾱ_t = f(t) / f(0) with f(t) = cos²((t/T + s) / (1 + s) · π/2)."""
+    if kind == "linear":
+        scale = 1000 / steps
+        return torch.linspace(start * scale, min(end * scale, MAX_BETA), steps,
+                              dtype=torch.float64)
+    if kind == "cosine":
+        t = torch.arange(steps + 1, dtype=torch.float64) / steps
+        f = torch.cos((t + COSINE_OFFSET) / (1 + COSINE_OFFSET) * math.pi / 2) ** 2
+        bar = f / f[0]
+        return (1 - bar[1:] / bar[:-1]).clamp(max=MAX_BETA)
+    raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; received {kind!r}")
+
+
+@dataclass
+class Schedule:
+    """The chain's constants on one device, in float32 (computed in float64)."""
+
+    beta: Tensor
+    alpha: Tensor
+    alpha_bar: Tensor
+
+    @classmethod
+    def make(cls, kind: str, steps: int, device: torch.device | str = "cpu") -> Schedule:
+        beta = betas(kind, steps)
+        alpha = 1 - beta
+        bar = torch.cumprod(alpha, 0)
+        return cls(*(v.to(device=device, dtype=torch.float32) for v in (beta, alpha, bar)))
+
+    @property
+    def steps(self) -> int:
+        return len(self.beta)
+
+    def noisy(self, x0: Tensor, t: Tensor, eps: Tensor) -> Tensor:
+        """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, per sample's step ``t`` [N]."""
+        bar = self.alpha_bar[t].view(-1, *(1,) * (x0.dim() - 1))
+        return bar.sqrt() * x0 + (1 - bar).sqrt() * eps
+
+    def _x0(self, x: Tensor, bar: Tensor, eps: Tensor, clip: bool) -> tuple[Tensor, Tensor]:
+        """(x̂_0, ε) from x_t and ε̂; with ``clip``, x̂_0 in [−1, 1] and ε made consistent."""
+        x0 = (x - (1 - bar).sqrt() * eps) / bar.sqrt()
+        if clip:
+            x0 = x0.clamp(-1, 1)
+            eps = (x - bar.sqrt() * x0) / (1 - bar).sqrt()
+        return x0, eps
+
+    def ddpm_step(self, x: Tensor, t: int, eps: Tensor, noise: Tensor,
+                  clip: bool = True) -> Tensor:
+        """x_{t−1} ~ q(x_{t−1} | x_t, x̂_0): the posterior mean of the estimate x̂_0 plus
+        noise of variance β̃_t = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t) (none at the last step)."""
+        bar, beta = self.alpha_bar[t], self.beta[t]
+        prev = self.alpha_bar[t - 1] if t > 0 else torch.ones_like(bar)
+        x0, _ = self._x0(x, bar, eps, clip)
+        mean = (beta * prev.sqrt() / (1 - bar)) * x0 + \
+            ((1 - prev) * self.alpha[t].sqrt() / (1 - bar)) * x
+        if t == 0:
+            return mean
+        return mean + (beta * (1 - prev) / (1 - bar)).sqrt() * noise
+
+    def ddim_step(self, x: Tensor, t: int, prev: int, eps: Tensor, noise: Tensor | None,
+                  eta: float = 0.0, clip: bool = True) -> Tensor:
+        """x at step ``prev`` (−1: the clean image) from x_t: √ᾱ_prev x̂_0 plus the
+        direction √(1 − ᾱ_prev − σ²) ε̂ plus σ·noise, σ = η √((1 − ᾱ_prev)/(1 − ᾱ_t))
+        √(1 − ᾱ_t/ᾱ_prev).  η = 0: deterministic; η = 1: as noisy as DDPM."""
+        bar = self.alpha_bar[t]
+        bar_prev = self.alpha_bar[prev] if prev >= 0 else torch.ones_like(bar)
+        x0, eps = self._x0(x, bar, eps, clip)
+        sigma = eta * ((1 - bar_prev) / (1 - bar) * (1 - bar / bar_prev)).sqrt()
+        out = bar_prev.sqrt() * x0 + (1 - bar_prev - sigma**2).clamp(min=0).sqrt() * eps
+        return out + sigma * noise if eta > 0 and noise is not None else out
+
+    def visits(self, sampler: str, steps: int) -> list[int]:
+        """The steps a sampler visits, from T−1 down to 0: all of them (DDPM), or ``steps``
+        evenly spaced ones (DDIM)."""
+        if sampler == "ddpm":
+            return list(range(self.steps - 1, -1, -1))
+        n = max(1, min(steps, self.steps))
+        return sorted({round(v) for v in torch.linspace(0, self.steps - 1, n).tolist()},
+                      reverse=True)
+
+
+def guided(denoise: Callable[..., Tensor], scale: float) -> Callable[..., Tensor]:
+    """Classifier-free guidance (Ho & Salimans 2022): ε = ε_∅ + w (ε_c − ε_∅), both from one
+    batch of twice the size.  ``denoise(x, t, conditional)`` predicts with or without the
+    condition; w = 1 is plain conditional sampling (one pass)."""
+    if scale == 1.0:
+        return lambda x, t: denoise(x, t, True)
+
+    def eps(x: Tensor, t: Tensor) -> Tensor:
+        both = denoise(torch.cat([x, x]), torch.cat([t, t]), None)
+        cond, free = both.chunk(2)
+        return free + scale * (cond - free)
+    return eps
+
+
+@torch.no_grad()
+def generate(eps: Callable[[Tensor, Tensor], Tensor], schedule: Schedule, shape: tuple,
+             generator: torch.Generator, device: torch.device, sampler: str = "ddim",
+             steps: int = 50, eta: float = 0.0, clip: bool = True, keep: int = 0
+             ) -> tuple[Tensor, list[tuple[int, Tensor]]]:
+    """Images [N, *shape[1:]] in [−1, 1] from pure noise, and ``keep`` snapshots (step,
+    x̂ at that step) along the way for the denoising strip (x_T first, x_0 last)."""
+    x = torch.randn(shape, generator=generator, device=device)
+    visits = schedule.visits(sampler, steps)
+    marks = set()
+    if keep > 2:
+        marks = {visits[round(i * (len(visits) - 1) / (keep - 2))] for i in range(keep - 1)}
+    strip = [(schedule.steps, x.clone())] if keep else []
+    for i, t in enumerate(visits):
+        eps_hat = eps(x, torch.full((shape[0],), t, device=device, dtype=torch.long))
+        noise = torch.randn(shape, generator=generator, device=device)
+        if sampler == "ddpm":
+            x = schedule.ddpm_step(x, t, eps_hat, noise, clip)
+        else:
+            prev = visits[i + 1] if i + 1 < len(visits) else -1
+            x = schedule.ddim_step(x, t, prev, eps_hat, noise, eta, clip)
+        if t in marks and t != visits[-1]:
+            strip.append((t, x.clone()))
+    if keep:
+        strip.append((0, x.clone()))
+    return x, strip
