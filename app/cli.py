@@ -29,6 +29,8 @@ def _gui_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="1600x1000", metavar="WxH")
     p.add_argument("--train-steps", type=int, default=0, metavar="N",
                    help="train N steps first so the plots show data")
+    p.add_argument("--tab", default="Live", metavar="NAME",
+                   help="the training dock's tab to show after training (Live, Samples, …)")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -58,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             size = _size(args.size)
-            return screenshot(args.file, args.output, size, train_steps=args.train_steps)
+            return screenshot(args.file, args.output, size, train_steps=args.train_steps,
+                              tab=args.tab)
         except (ValueError, OSError) as e:
             return headless._fail(str(e))
     return headless.run(args)

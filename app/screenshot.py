@@ -10,11 +10,12 @@ from pathlib import Path
 __all__ = ["screenshot"]
 
 def screenshot(file: str | None, out_png: str, size: tuple[int, int] = (1600, 1000),
-               train_steps: int = 0, select: str | None = None) -> int:
+               train_steps: int = 0, select: str | None = None, tab: str = "Live") -> int:
     """Render and save; returns an exit code.  ``train_steps``: train that many real steps
     first (from the toolbar's Train action, as a user would) so the dock's plots and the
     canvas colours show data.  ``select`` names a node to show in the inspector (default:
-    the first block with parameters)."""
+    the first block with parameters); ``tab`` the training dock's tab shown after training
+    (its title, any case: "Samples" shows the pictures and the prompt box)."""
     if "PySide6.QtWidgets" not in sys.modules:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QEvent
@@ -48,7 +49,19 @@ def screenshot(file: str | None, out_png: str, size: tuple[int, int] = (1600, 10
         if target:
             view.scene().select_nodes([target])
     QApplication.processEvents()  # the inspector settles its size before the canvas is fitted
-    failed = _train(window, train_steps) if train_steps > 0 else ""
+    tabs = window.training.dock.tabs
+    titles = [tabs.tabText(i).casefold() for i in range(tabs.count())]
+    if tab.casefold() not in titles:
+        print(f"error: --tab must name one of the training dock's tabs: "
+              f"{', '.join(tabs.tabText(i) for i in range(tabs.count()))}; received {tab!r}",
+              file=sys.stderr)
+        window.model.document.mark_clean()
+        window.close()
+        window.deleteLater()
+        QApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+        return 2
+    failed = _train(window, train_steps, titles.index(tab.casefold())) if train_steps > 0 \
+        else ""
     window.fit_all()  # readable: a long network shows its start, the minimap the rest
     for _ in range(3):
         QApplication.processEvents()
@@ -70,7 +83,7 @@ def screenshot(file: str | None, out_png: str, size: tuple[int, int] = (1600, 10
     return 0
 
 
-def _train(window, steps: int, timeout: float = 600.0) -> str:
+def _train(window, steps: int, tab: int = 0, timeout: float = 600.0) -> str:
     """Train ``steps`` steps in the window and wait for the run to end; "" or the failure."""
     import time
 
@@ -83,7 +96,7 @@ def _train(window, steps: int, timeout: float = 600.0) -> str:
     if not training.train(max_steps=steps):
         return training.dock.message_text or "the run did not start"
     wait_until_idle(training.bridge, timeout)
-    training.dock.tabs.setCurrentIndex(0)
+    training.dock.tabs.setCurrentIndex(tab)
     end = time.perf_counter() + 0.3  # let the last batch of plots and colours draw
     while time.perf_counter() < end:
         QApplication.processEvents()

@@ -117,8 +117,8 @@ def test_screenshot_after_training_steps_shows_the_plots(qapp, tmp_path, monkeyp
     seen = {}
     real = screenshot_module._train
 
-    def spy(window, steps, timeout=600.0):
-        failed = real(window, steps, timeout)
+    def spy(window, steps, *args):
+        failed = real(window, steps, *args)
         dock = window.training.dock
         seen.update(steps=window.training.series.step, shown=dock.picture.shown,
                     bars=dict(dock.bars.norms), tab=dock.tabs.currentIndex(),
@@ -135,6 +135,28 @@ def test_screenshot_after_training_steps_shows_the_plots(qapp, tmp_path, monkeyp
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1200, 800)
     assert not (template_path("mlp").parent / "runs").exists()  # runs went to a temp folder
+
+
+def test_screenshot_can_show_another_tab_and_names_the_tabs_it_has(qapp, tmp_path, capsys,
+                                                                   monkeypatch):
+    out = tmp_path / "shot.png"
+    rc = screenshot_module.screenshot(str(template_path("mlp")), str(out), (1000, 700),
+                                      train_steps=2, tab="nope")
+    assert rc == 2 and not out.exists()
+    said = capsys.readouterr().err
+    assert "--tab must name one of" in said and "Samples" in said and "'nope'" in said
+    seen = {}
+    real = screenshot_module._train
+
+    def spy(window, steps, tab):
+        failed = real(window, steps, tab)
+        seen["tab"] = window.training.dock.tabs.tabText(window.training.dock.tabs.currentIndex())
+        return failed
+
+    monkeypatch.setattr(screenshot_module, "_train", spy)
+    assert screenshot_module.screenshot(str(template_path("mlp")), str(out), (1000, 700),
+                                        train_steps=2, tab="samples") == 0
+    assert seen["tab"] == "Samples"
 
 
 def test_recipe_and_roles_can_be_rebound(window):
