@@ -1,0 +1,234 @@
+"""Pieces of the CLIP recipe that are not the step: its settings, the symmetric contrastive
+loss, the learned temperature, within-batch retrieval and the zero-shot class prompts.
+
+No ``Recipe`` subclass lives here (every module of this package is scanned for recipes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from builder.blocks.spec import Param
+from runtime.data.core import DataInfo
+from runtime.recipes.base import RecipeError
+
+__all__ = ["PARAMS", "normalised", "same_captions", "contrastive_loss", "retrieval_hits",
+           "LogitScale", "ZeroShot", "short_caption", "caption", "prompt_captions"]
+
+PARAMS = (
+    Param("image_field", "str", "x", help="The data field of the images (shown in the "
+                                          "pictures and searched by a prompt)."),
+    Param("caption_field", "str", "caption",
+          help="The data field of the captions (word ids): identical captions in a batch are "
+               "found by it, and prompts are written in its format."),
+    Param("temperature", "float", 0.07, min=0.01, max=1.0,
+          help="The temperature τ the learned one starts from: similarities are divided by it "
+               "(CLIP starts at 0.07, so the logits are cosine similarities × 14.3)."),
+    Param("learn_temperature", "bool", True,
+          help="Learn τ with the networks (never below 0.01: logits at most 100 × the cosine, "
+               "as in the CLIP paper); off: keep the starting value."),
+    Param("temperature_lr", "float", 0.001, min=0.0, max=1.0,
+          help="Learning rate of log(1/τ) (Adam, its own optimizer, no weight decay)."),
+    Param("same_caption_positive", "bool", True,
+          help="Treat images whose captions are word for word the same as matches of each "
+               "other's captions (multi-positive targets); off: only the image's own caption "
+               "counts, as in CLIP, where duplicates are rare."),
+)
+
+MAX_SCALE = math.log(100.0)  # the paper clips the logit scale at 100 (τ ≥ 0.01)
+
+
+def normalised(e: Tensor) -> Tensor:
+    """Each embedding scaled to length 1 (float32: a cosine must not round in half)."""
+    return F.normalize(e.float().flatten(1), dim=1)
+
+
+def same_captions(tokens: Tensor) -> Tensor:
+    """[n, n] bool: caption i is word for word caption j (the diagonal is always true)."""
+    t = tokens.reshape(tokens.shape[0], -1)
+    return (t[:, None, :] == t[None, :, :]).all(-1)
+
+
+def contrastive_loss(img: Tensor, txt: Tensor, scale: Tensor, same: Tensor | None = None
+                     ) -> tuple[Tensor, Tensor]:
+    """CLIP's symmetric cross-entropy and its logits [n, n] = scale · img · txtᵀ (img, txt
+    L2-normalised): each image picks its caption among the batch's captions, each caption
+    its image, the two losses averaged.
+
+    Duplicates: the shapes captions name 1,440 scenes, so a batch of 128 holds a few
+    identical captions.  With one-hot targets, image i would be pushed away from caption j
+    although j is i's caption word for word, a loss no model can remove that only adds
+    noise.  With ``same`` the target of a row spreads evenly over every identical caption
+    (and of a column over every image with that caption)."""
+    logits = scale * img @ txt.t()
+    if same is None:
+        labels = torch.arange(img.shape[0], device=img.device)
+        return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2, \
+            logits
+    target = same.float() / same.float().sum(1, keepdim=True)  # symmetric: rows = columns
+    loss_i = -(target * F.log_softmax(logits, 1)).sum(1).mean()
+    loss_t = -(target * F.log_softmax(logits.t(), 1)).sum(1).mean()
+    return (loss_i + loss_t) / 2, logits
+
+
+def retrieval_hits(logits: Tensor, same: Tensor) -> tuple[Tensor, Tensor]:
+    """Within the batch, image → text and text → image: how many pick a right partner (its
+    own, or one with the same caption): two 0-d counts."""
+    rows = torch.arange(logits.shape[0], device=logits.device)
+    i2t = same[rows, logits.argmax(1)].sum()
+    t2i = same[logits.argmax(0), rows].sum()
+    return i2t, t2i
+
+
+class LogitScale(nn.Module):
+    """s = log(1/τ), learned: logits = exp(s) · cosine.  The recipe owns it, not a network,
+    so it has an Adam of its own, stepped right after the networks' step on the gradient
+    their backward pass left on it (the trainer's ``optimize`` steps the roles' optimizers
+    only and never zeroes this one)."""
+
+    def __init__(self, temperature: float, learn: bool, lr: float):
+        super().__init__()
+        self.s = nn.Parameter(torch.tensor(math.log(1.0 / temperature)), requires_grad=learn)
+        self.learn, self.lr = learn and lr > 0, lr
+        self._optimizer: torch.optim.Optimizer | None = None
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer | None:
+        """Made at the first use: a torch optimizer's first construction imports much of
+        torch, which building the recipe to sample from should not wait for."""
+        if self._optimizer is None and self.learn:
+            self._optimizer = torch.optim.Adam([self.s], lr=self.lr)
+        return self._optimizer
+
+    def forward(self) -> Tensor:
+        return self.s.exp()
+
+    @property
+    def temperature(self) -> Tensor:
+        return (-self.s).exp().detach()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        g = self.s.grad
+        if g is None or self.optimizer is None:
+            return
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(g)  # one τ for every replica
+            g /= torch.distributed.get_world_size()
+        # Under mixed precision the gradient arrives scaled (Adam does not care) and may be
+        # inf on a step the loss scaler skips: skip it too.
+        if bool(torch.isfinite(g)):
+            self.optimizer.step()
+            self.s.clamp_(max=MAX_SCALE)  # τ ≥ 0.01, as the paper clips it
+        self.s.grad = None
+
+    def state(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"s": self.s.detach().cpu().clone()}
+        if self._optimizer is not None:
+            out["optimizer"] = self._optimizer.state_dict()
+        return out
+
+    def load(self, saved: Mapping[str, Any] | None, device: torch.device) -> None:
+        self.to(device)
+        if not saved:
+            return
+        with torch.no_grad():
+            self.s.copy_(torch.as_tensor(saved["s"]).clamp(max=MAX_SCALE))
+        if saved.get("optimizer") and self.optimizer is not None:
+            self.optimizer.load_state_dict(saved["optimizer"])
+
+
+_FILLER = frozenset(("a", "at", "in", "the", "and"))
+
+
+def short_caption(text: str) -> str:
+    """A caption without its small words: "large red circle top left"."""
+    return " ".join(w for w in text.split() if w not in _FILLER)
+
+
+def caption(size: str, colour: str, kind: str, place: str) -> str:
+    """One shape's caption in the words and order of the shapes data."""
+    return f"a {size} {colour} {kind} {'in' if place == 'centre' else 'at'} the {place}"
+
+
+def _attributes(info: DataInfo) -> tuple[tuple[str, ...], ...] | None:
+    """(kinds, colours, sizes, places) of data that lists them (the shapes), else None."""
+    extra = info.extra
+    found = (tuple(info.class_names), *(tuple(extra.get(k) or ()) for k in
+                                         ("colours", "sizes", "positions")))
+    return found if all(found) and info.vocab else None
+
+
+def prompt_captions(text: str, info: DataInfo) -> list[str]:
+    """The captions a one-shape prompt stands for: what it leaves out ("a blue heart" says
+    no size or place) filled in every way, to be averaged like the zero-shot classes, since
+    the text encoder only ever read complete captions.  A prompt of two shapes, or for data
+    without attribute lists: itself."""
+    from runtime.prompts import parse_prompt
+
+    prompt = parse_prompt(text, info.vocab)
+    found = _attributes(info)
+    if found is None or prompt.objects != 1:
+        return [prompt.text]
+    kinds, colours, sizes, places = found
+    pick = [(kinds, prompt.shape), (colours, prompt.colour), (sizes, prompt.size),
+            (places, prompt.position)]
+    k, c, s, p = (values if i is None else (values[i],) for values, i in pick)
+    return [caption(size, colour, kind, place)
+            for kind in k for colour in c for size in s for place in p]
+
+
+class ZeroShot:
+    """Zero-shot classification by captions, as CLIP does it: each class is the mean of the
+    (normalised) embeddings of many captions that name it, one for every other attribute
+    (prompt ensembling), and an image takes the class whose mean is nearest.
+
+    The prompts exist for data that lists its attributes in ``info.extra`` (the shapes
+    data: colours, sizes, positions; the classes are its shape kinds); None otherwise."""
+
+    def __init__(self, ids: Tensor, shape: Tensor, colour: Tensor, classes: tuple[str, ...],
+                 colours: tuple[str, ...]):
+        self.ids, self.shape, self.colour = ids, shape, colour
+        self.classes, self.colours = classes, colours
+
+    @classmethod
+    def for_data(cls, info: DataInfo, length: int) -> ZeroShot | None:
+        from runtime.prompts import prompt_ids  # the caption format of the prompt box
+
+        found = _attributes(info)
+        if found is None:
+            return None
+        classes, colours, sizes, places = found
+        rows, shape, colour = [], [], []
+        try:
+            for k, kind in enumerate(classes):
+                for c, name in enumerate(colours):
+                    for size in sizes:
+                        for place in places:
+                            rows.append(prompt_ids(caption(size, name, kind, place), length,
+                                                   info.vocab))
+                            shape.append(k)
+                            colour.append(c)
+        except RecipeError:  # words the captions do not use: no zero-shot for this data
+            return None
+        return cls(torch.as_tensor(np.stack(rows)), torch.as_tensor(shape), torch.as_tensor(colour),
+                   classes, colours)
+
+    @staticmethod
+    def _means(emb: Tensor, group: Tensor, k: int) -> Tensor:
+        sums = torch.zeros(k, emb.shape[1], device=emb.device).index_add_(0, group, emb)
+        return F.normalize(sums, dim=1)
+
+    def classes_of(self, embed_text) -> tuple[Tensor, Tensor]:
+        """The class embeddings [K, E] of the shapes and [C, E] of the colours, from the text
+        encoder ``embed_text`` (word ids → normalised embeddings)."""
+        emb = embed_text(self.ids)
+        return (self._means(emb, self.shape.to(emb.device), len(self.classes)),
+                self._means(emb, self.colour.to(emb.device), len(self.colours)))
