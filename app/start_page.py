@@ -36,7 +36,8 @@ BY_RECIPE = {"autoencoder": "Autoencoders", "gan": "GANs", "pix2pix": "GANs", "c
              "layerwise": "Transfer and adaptation",
              "skipgram": "Embeddings", "seq2seq": "Sequences and language",
              "language": "Sequences and language", "vqvae": "Text to image",
-             "diffusion": "Text to image", "clip": "Text to image"}
+             "diffusion": "Text to image", "clip": "Text to image", "dalle": "Text to image",
+             "dalle2": "Text to image", "imagen": "Text to image"}
 BY_DATA = {"Images": "Images and CNNs", "Sequences": "Sequences and language",
            "Text": "Sequences and language", "Structures": "Trees and structures"}
 SECTIONS = ("First networks", "Images and CNNs", "Sequences and language",

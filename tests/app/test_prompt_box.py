@@ -98,3 +98,21 @@ def test_no_run_yet_is_refused_in_words(tmp_path):
     with pytest.raises(SampleError, match="^no trained weights yet: train the model, then "
                                           "generate$"):
         trained_weights(RunStore(tmp_path / "x.loom"), load(template_path("cgan")))
+
+
+def test_an_answer_says_the_figures_its_recipe_measured(qtbot):
+    import numpy as np
+
+    from app.training.plots.pictures import PicturePanel
+    from app.training.plots.prompt_box import Answer
+    from runtime.events import Samples
+
+    panel = PicturePanel("Samples", skip_plane=True, prompts=True)
+    qtbot.addWidget(panel)
+    images = np.zeros((4, 3, 8, 8), np.float32)
+    answer = Samples(0, 0, "prompt: a red circle", "images", images, None,
+                     {"prompt": "a red circle",
+                      "figures": {"prompt colour": 1.0, "prompt shape": 0.75}})
+    panel.show_answer(Answer(answer, "run #1 · step 5 · seed 1"))
+    box = panel.page("images").prompt
+    assert box.message.text() == "prompt colour 100% · prompt shape 75%"

@@ -197,7 +197,10 @@ class PicturePanel(QWidget):
         """The prompt box's images: a view of their own, on screen at once."""
         self.answer, self._chosen = answer, answer.samples.name
         self._rebuild()
-        self.page("images").prompt.say("")
+        # What the recipe measured of its answer (prompt accuracy), in the row's dim line.
+        figures = answer.samples.extra.get("figures") or {}
+        self.page("images").prompt.say(" · ".join(
+            f"{name} {value:.0%}" for name, value in figures.items() if value == value))
 
     def prompt_failed(self, text: str) -> None:
         """Why the prompt box's request was refused, in its row."""
