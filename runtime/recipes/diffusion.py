@@ -148,6 +148,16 @@ class Diffusion(Recipe):
             raise RecipeError(f"the denoiser {self.names['denoiser']!r} must predict noise "
                               f"shaped like the image {list(x0.shape[1:])}; it gives "
                               f"{list(eps.shape[1:])}")
+        if self.options["p_uncond"] > 0 and cond:
+            try:
+                self._eps(x0, t, {f: self._null(f, v) for f, v in cond.items()}, train=False)
+            except (IndexError, RuntimeError) as e:
+                classes = self.info.num_classes or 0
+                raise RecipeError(
+                    f"the denoiser {self.names['denoiser']!r} cannot take the empty condition "
+                    f"that guidance trains with ({e}); a label's Embedding needs "
+                    f"num_classes + 1 = {classes + 1} entries (the last one is 'no class'), "
+                    "or set p_uncond to 0") from None
 
     def _loss(self, batch, generator=None, train=True) -> Tensor:
         x0 = self._pixels(batch[self.field])

@@ -238,3 +238,29 @@ def test_the_template_denoiser_exports_to_onnx_with_parity(tmp_path):
     compiled = compile_network(net)
     path = export_onnx(compiled, tmp_path / "denoiser.onnx")
     assert parity(compiled, path) <= TOLERANCE
+
+
+def test_a_class_conditional_denoiser_learns_with_the_extra_empty_class():
+    net = tiny_denoiser()
+    for node in ("caption", "words", "text"):
+        del net.nodes[node]
+    net.edges = [e for e in net.edges if e.src in net.nodes and e.dst in net.nodes]
+    net.chain(net.add("LabelInput", id="label", num_classes=11),
+              net.add("Embedding", id="classes", vocab=11, dim=16))
+    net.connect("classes", "cond", dst_port="x1")
+    p = tiny_project(p_uncond=0.5)
+    p.networks = {"denoiser": net}
+    recipe, data = _recipe(p)
+    batch = {k: v[:24] for k, v in data.train.items()}
+    dropped = recipe._drop(batch, 0.5)["y"]
+    assert set(dropped.tolist()) - set(range(10)) == {10}  # the empty class
+    recipe.check(batch)
+    out = recipe.sample(2, torch.Generator().manual_seed(0), "star")
+    assert out.data.shape == (2, 3, 32, 32) and out.extra["prompt"] == "star"
+    with pytest.raises(RecipeError, match="unknown class 'blob'"):
+        recipe.sample(2, torch.Generator().manual_seed(0), "blob")
+    net.nodes["classes"].params["vocab"] = 10  # no room for the empty class
+    p.networks = {"denoiser": net}
+    recipe, _ = _recipe(p)
+    with pytest.raises(RecipeError, match=r"num_classes \+ 1 = 11 entries"):
+        recipe.check(batch)
