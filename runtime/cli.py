@@ -333,9 +333,13 @@ def build_parser(extra: Callable[[argparse._SubParsersAction], None] | None = No
     p.add_argument("--prompt", metavar="TEXT",
                    help="what a conditional model makes: a class (conditional GAN), "
                         "codes such as '3, 0.5, -1' (InfoGAN), a source (seq2seq), "
-                        "the text to continue (language model)")
+                        "the text to continue (language model), a caption such as 'a red "
+                        "circle at the top left' (text-to-image)")
     p.add_argument("--temperature", type=float, default=1.0, metavar="T",
                    help="below 1: more typical samples, above 1: more varied (default 1)")
+    p.add_argument("--guidance", type=float, metavar="W",
+                   help="classifier-free guidance scale of a diffusion model (default: the "
+                        "project's setting)")
     p.add_argument("--input", metavar="IMAGE",
                    help="image-to-image models (pix2pix, cyclegan): translate this picture, "
                         "which must have the source's size and channels (grey or RGB); "

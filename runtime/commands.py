@@ -274,6 +274,10 @@ def sample(args) -> int:
     if out.exists() and not args.force:  # before any work
         return _fail(f"{out} already exists; pass --force to replace it", EXIT_INPUT)
     project = load(args.file)
+    if getattr(args, "guidance", None) is not None:
+        said = _set_guidance(project, args.guidance)
+        if said:
+            return _fail(said, EXIT_INPUT)
     try:
         if getattr(args, "input", None):
             samples = translate_project(project, args.weights, args.input)
@@ -291,6 +295,22 @@ def sample(args) -> int:
         print(f"{name}: {value:.1%}" if 0 <= value <= 1 else f"{name}: {value:g}")
     _warn_weights(args.weights)
     return EXIT_OK
+
+
+def _set_guidance(project, value: float) -> str | None:
+    """Set the recipe's guidance scale for this sampling; why not, in a line, or None."""
+    from runtime.recipes import RECIPES
+
+    cls = RECIPES.get(project.recipe.name)
+    param = next((p for p in (cls.params if cls else ()) if p.name == "guidance"), None)
+    if param is None:
+        return f"recipe {project.recipe.name!r} has no guidance scale; --guidance is for " \
+               "diffusion models"
+    try:
+        project.recipe.params["guidance"] = param.coerce(value)
+    except ValueError as e:
+        return f"--guidance: {e}"
+    return None
 
 
 def _dims(text: str) -> list:

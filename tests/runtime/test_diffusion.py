@@ -264,3 +264,28 @@ def test_a_class_conditional_denoiser_learns_with_the_extra_empty_class():
     recipe, _ = _recipe(p)
     with pytest.raises(RecipeError, match=r"num_classes \+ 1 = 11 entries"):
         recipe.check(batch)
+
+
+def test_layerloom_sample_answers_a_prompt_and_refuses_unknown_words(tmp_path, capsys):
+    from app.cli import main
+    from builder.gallery import template_path
+    from builder.serialize import save
+
+    p = tiny_project()
+    file = tmp_path / "ddpm.loom"
+    save(p, file)
+    run = tmp_path / "run"
+    Trainer(p, device="cpu", run_dir=run).fit(max_steps=2)
+    out = tmp_path / "red.png"
+    assert main(["sample", str(file), "--weights", str(run), "-n", "3", "--guidance", "4",
+                 "--prompt", "a large red circle in the centre", "-o", str(out)]) == 0
+    assert out.is_file()
+    capsys.readouterr()
+    code = main(["sample", str(file), "--weights", str(run), "--prompt", "a purple blob",
+                 "-o", str(tmp_path / "no.png")])
+    err = capsys.readouterr().err
+    assert code == 2 and '"purple"' in err and '"blob"' in err
+    assert not (tmp_path / "no.png").exists()
+    code = main(["sample", str(template_path("mlp")), "--weights", str(run), "--guidance", "2",
+                 "-o", str(tmp_path / "mlp.csv")])
+    assert code == 2 and "has no guidance scale" in capsys.readouterr().err
