@@ -1,0 +1,110 @@
+"""Imagen in miniature's gallery template (written by packaging/build_templates.py).
+
+Four networks on the captioned shapes, pixels in [0, 1] (normalize off):
+
+- ``text_encoder`` and ``image_encoder``: CLIP's two towers (the CLIP template's own). The
+  first stage trains them together as CLIP; after it the text encoder is frozen and the
+  image encoder is done.
+- ``base``: a 16×16 denoiser. The frozen text embedding (a Linear widens it) is added to the
+  step's embedding; the sum steers every level of a U-Net through FiLM.
+- ``sr``: the 16×16 → 32×32 super-resolution denoiser. The low-resolution image is enlarged
+  (bilinear) and joined to x_t on the channels; its condition vector adds the text, the step
+  and the noise level the low image was augmented with.
+"""
+
+from __future__ import annotations
+
+from template_parts import _seq, lay_out
+from templates_clip import EMBED, _image_encoder, _text_encoder
+
+from builder.document import (
+    DatasetConfig,
+    Network,
+    OptimizerConfig,
+    Project,
+    RecipeConfig,
+    TrainingSettings,
+)
+
+__all__ = ["BUILDERS", "base_denoiser", "sr_denoiser"]
+
+LOW, HIGH = 16, 32
+WIDTH = 128  # the condition vector
+
+
+def _condition(net: Network, parts: list[str]) -> str:
+    """The text, the step (and the augmentation level): one vector, summed, then SiLU."""
+    _seq(net, ("Input", "text", {"shape": [EMBED], "kind": "vector", "field": "text",
+                                 "source": "recipe"}),
+         ("Linear", "text_proj", {"units": WIDTH}))
+    _seq(net, ("Input", "t", {"shape": [1], "kind": "vector", "field": "t",
+                              "source": "recipe"}),
+         ("TimestepEmbedding", "step", {"dim": 64, "out": WIDTH}))
+    sources = ["text_proj", "step", *parts]
+    net.add("Add", id="condition", inputs=len(sources))
+    for i, src in enumerate(sources, start=1):
+        net.connect(src, "condition", dst_port=f"x{i}")
+    return _seq(net, ("SiLU", "c", {}), after="condition")
+
+
+def base_denoiser(filters: int = 32, depth: int = 2) -> Network:
+    """x_t [3, 16, 16], t, the text embedding → ε̂."""
+    net = Network("base")
+    c = _condition(net, [])
+    net.add("Input", id="x_t", shape=[3, LOW, LOW], kind="image", field="x_t",
+            source="recipe")
+    net.add("UNet", id="unet", filters=filters, depth=depth, out_channels=3, norm="group",
+            level="residual", output="none", condition="film")
+    net.connect("x_t", "unet", dst_port="x")
+    net.connect(c, "unet", dst_port="c")
+    _seq(net, ("Output", "eps", {}), after="unet")
+    return lay_out(net)
+
+
+def sr_denoiser(filters: int = 16, depth: int = 2) -> Network:
+    """x_t [3, 32, 32], t, the low-resolution image [3, 16, 16], its noise level and the text
+    embedding → ε̂."""
+    net = Network("sr")
+    _seq(net, ("Input", "aug", {"shape": [1], "kind": "vector", "field": "aug",
+                                "source": "recipe"}),
+         ("TimestepEmbedding", "level", {"dim": 32, "out": WIDTH}))
+    c = _condition(net, ["level"])
+    net.add("Input", id="x_t", shape=[3, HIGH, HIGH], kind="image", field="x_t",
+            source="recipe")
+    _seq(net, ("Input", "low", {"shape": [3, LOW, LOW], "kind": "image", "field": "low",
+                                "source": "recipe"}),
+         ("Upsample", "enlarge", {"scale": HIGH / LOW, "mode": "bilinear"}))
+    net.add("Concat", id="join")
+    net.connect("x_t", "join", dst_port="x1")
+    net.connect("enlarge", "join", dst_port="x2")
+    net.add("UNet", id="unet", filters=filters, depth=depth, out_channels=3, norm="group",
+            level="residual", output="none", condition="film")
+    net.connect("join", "unet", dst_port="x")
+    net.connect(c, "unet", dst_port="c")
+    _seq(net, ("Output", "eps", {}), after="unet")
+    return lay_out(net)
+
+
+def imagen_shapes() -> Project:
+    nets = {"text_encoder": lay_out(_text_encoder()), "image_encoder": lay_out(_image_encoder()),
+            "base": base_denoiser(), "sr": sr_denoiser()}
+    return Project(
+        networks=nets,
+        dataset=DatasetConfig("shapes", {"n_samples": 20_000, "size": str(HIGH),
+                                         "normalize": False, "val_fraction": 0.05}),
+        recipe=RecipeConfig("imagen", {r: r for r in nets},
+                            {"text_share": 0.25, "timesteps": 1000, "guidance": 3.0}),
+        training=TrainingSettings(epochs=8, batch_size=64,
+                                  optimizers={r: OptimizerConfig("adam", 1e-3) for r in nets},
+                                  samples_every=1, samples_unit="epochs"),
+        description=(
+            "Imagen in miniature: a cascade from captions\n"
+            "First a text encoder learns what captions mean (as half of CLIP), then it is "
+            "frozen. A diffusion model draws a 16×16 picture from its embedding of the "
+            "caption, and a second diffusion model, given that small picture, draws it again "
+            "at 32×32 with sharp edges. Type a prompt on the Samples tab: \"a large blue "
+            "star at the left\"."),
+    )
+
+
+BUILDERS = {"imagen_shapes": imagen_shapes}
