@@ -175,9 +175,7 @@ class Diffusion(Recipe):
         return F.mse_loss(pred.float(), eps, reduction="none").flatten(1).mean(1)
 
     def step(self, ctx, batch):
-        if self.schedule.beta.device != self.device:
-            self.schedule = Schedule.make(self.options["schedule"], self.options["timesteps"],
-                                          self.device)
+        self.schedule = self.schedule.on(self.device)
         loss = self._loss(batch).mean()
         ctx.optimize(loss, "denoiser")
         self.steps_done = ctx.step + 1
@@ -207,8 +205,7 @@ class Diffusion(Recipe):
         """``n`` images in [0, 1] for the conditions ``cond`` (one row each, or none), and
         the strip of snapshots."""
         o, shadow = self.options, self._shadow()
-        schedule = self.schedule if self.schedule.beta.device == self.device else \
-            Schedule.make(o["schedule"], o["timesteps"], self.device)
+        schedule = self.schedule = self.schedule.on(self.device)
         null = {f: self._null(f, v) for f, v in cond.items()}
 
         def denoise(x, t, conditional):

@@ -54,6 +54,13 @@ class Schedule:
         bar = torch.cumprod(alpha, 0)
         return cls(*(v.to(device=device, dtype=torch.float32) for v in (beta, alpha, bar)))
 
+    def on(self, device: torch.device | str) -> Schedule:
+        """This schedule on ``device`` (itself when it is there already): a recipe builds it
+        before the trainer says where the networks live."""
+        if self.beta.device == torch.device(device):
+            return self
+        return Schedule(*(v.to(device) for v in (self.beta, self.alpha, self.alpha_bar)))
+
     @property
     def steps(self) -> int:
         return len(self.beta)

@@ -101,9 +101,7 @@ class Imagen(Recipe):
     # --- the conditions ------------------------------------------------------------------
 
     def _chain(self) -> Schedule:
-        if self.chain.beta.device != self.device:
-            self.chain = Schedule.make(self.options["schedule"], self.options["timesteps"],
-                                       self.device)
+        self.chain = self.chain.on(self.device)
         return self.chain
 
     def embed(self, ids: Tensor) -> Tensor:
