@@ -1,0 +1,98 @@
+"""DALL·E 2 in miniature's gallery template (written by packaging/build_templates.py).
+
+Four networks on the captioned shapes, pixels in [0, 1] (normalize off):
+
+- ``image_encoder`` and ``text_encoder``: CLIP's two towers (the CLIP template's own). The
+  first stage trains them as CLIP; then both are frozen.
+- ``prior``: the text embedding, a noised image embedding z_t and the step t → the clean
+  image embedding. An MLP over the three joined side by side: DALL·E 2's prior is a
+  Transformer over the same few vectors, which an MLP reads as well when they are this few.
+- ``decoder``: x_t, t and the CLIP image embedding → ε̂. The embedding (a Linear widens it)
+  is added to the step's embedding; the sum steers every level of a U-Net through FiLM.
+"""
+
+from __future__ import annotations
+
+from template_parts import _seq, lay_out
+from templates_clip import EMBED, _image_encoder, _text_encoder
+
+from builder.document import (
+    DatasetConfig,
+    Network,
+    OptimizerConfig,
+    Project,
+    RecipeConfig,
+    TrainingSettings,
+)
+
+__all__ = ["BUILDERS", "prior", "decoder"]
+
+SIDE = 32
+WIDTH = 128  # the decoder's condition vector
+
+
+def prior(width: int = 512, layers: int = 3) -> Network:
+    """text [E], z_t [E], t → ẑ_0 [E], the image embedding the caption should have."""
+    net = Network("prior")
+    net.add("Input", id="text", shape=[EMBED], kind="vector", field="text", source="recipe")
+    net.add("Input", id="z_t", shape=[EMBED], kind="vector", field="z_t", source="recipe")
+    _seq(net, ("Input", "t", {"shape": [1], "kind": "vector", "field": "t",
+                              "source": "recipe"}),
+         ("TimestepEmbedding", "step", {"dim": 64, "out": EMBED}))
+    net.add("Concat", id="join", inputs=3)
+    for i, src in enumerate(("text", "z_t", "step"), start=1):
+        net.connect(src, "join", dst_port=f"x{i}")
+    steps = []
+    for i in range(1, layers + 1):
+        steps += [("Linear", f"fc{i}", {"units": width}), ("SiLU", f"act{i}", {})]
+    _seq(net, *steps, ("Linear", "z_0", {"units": EMBED}), ("Output", "embedding", {}),
+         after="join")
+    return lay_out(net)
+
+
+def decoder(filters: int = 24, depth: int = 3) -> Network:
+    """x_t [3, 32, 32], t and the CLIP image embedding [E] → ε̂."""
+    net = Network("decoder")
+    _seq(net, ("Input", "embedding", {"shape": [EMBED], "kind": "vector",
+                                      "field": "embedding", "source": "recipe"}),
+         ("Linear", "embedding_proj", {"units": WIDTH}))
+    _seq(net, ("Input", "t", {"shape": [1], "kind": "vector", "field": "t",
+                              "source": "recipe"}),
+         ("TimestepEmbedding", "step", {"dim": 64, "out": WIDTH}))
+    net.add("Add", id="condition")
+    net.connect("embedding_proj", "condition", dst_port="x1")
+    net.connect("step", "condition", dst_port="x2")
+    _seq(net, ("SiLU", "c", {}), after="condition")
+    net.add("Input", id="x_t", shape=[3, SIDE, SIDE], kind="image", field="x_t",
+            source="recipe")
+    net.add("UNet", id="unet", filters=filters, depth=depth, out_channels=3, norm="group",
+            level="residual", output="none", condition="film")
+    net.connect("x_t", "unet", dst_port="x")
+    net.connect("c", "unet", dst_port="c")
+    _seq(net, ("Output", "eps", {}), after="unet")
+    return lay_out(net)
+
+
+def dalle2_shapes() -> Project:
+    nets = {"image_encoder": lay_out(_image_encoder()), "text_encoder": lay_out(_text_encoder()),
+            "prior": prior(), "decoder": decoder()}
+    return Project(
+        networks=nets,
+        dataset=DatasetConfig("shapes", {"n_samples": 20_000, "size": str(SIDE),
+                                         "normalize": False, "val_fraction": 0.05}),
+        recipe=RecipeConfig("dalle2", {r: r for r in nets},
+                            {"clip_share": 0.33, "timesteps": 1000, "guidance": 3.0}),
+        training=TrainingSettings(epochs=6, batch_size=64,
+                                  optimizers={r: OptimizerConfig("adam", 1e-3) for r in nets},
+                                  samples_every=1, samples_unit="epochs"),
+        description=(
+            "DALL·E 2 in miniature: captions to CLIP to pictures\n"
+            "First CLIP learns one space for pictures and captions. Then a prior learns to "
+            "turn a caption's point in that space into a picture's point, and a diffusion "
+            "decoder learns to draw a picture from a picture's point. Re-drawing a picture "
+            "from its own point gives variations of it. Type a prompt on the Samples tab: "
+            "\"a large red heart at the right\"."),
+    )
+
+
+BUILDERS = {"dalle2_shapes": dalle2_shapes}

@@ -1,0 +1,338 @@
+"""DALL·E 2 in miniature (Ramesh et al. 2022, "unCLIP"): CLIP, a prior from a caption's CLIP
+text embedding to a CLIP image embedding, and a diffusion decoder that draws a picture from
+an image embedding.
+
+Four networks.  ``image_encoder`` and ``text_encoder`` learn as CLIP in a first stage
+(``clip_share`` of the run; the ``clip`` recipe does that step); then both are frozen and
+only read.  ``prior`` is a diffusion model over vectors: it reads ``z_t`` (the image
+embedding × √E, noised to step ``t``), ``t`` and ``text`` (the caption's embedding) and
+predicts the clean z_0, as the paper's prior does.  ``decoder`` reads ``x_t``, ``t`` and
+``embedding`` (the image's own normalised CLIP embedding) and predicts the noise ε.  Both learn
+on one chain in the same step; their conditions are replaced by zeros in ``p_uncond`` of the
+samples, for classifier-free guidance.
+
+Generating: prompt → text embedding → prior (DDIM; ``candidates`` draws, the one nearest the
+text kept) → image embedding → decoder (DDIM, guided) → picture.  Variations: a picture's own
+image embedding decoded again from other noise keeps what CLIP saw in it and redraws the
+rest (``layerloom sample --input PICTURE`` makes one).  Pictures use weight averages.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from runtime.events import Samples
+from runtime.recipes.base import Feed, Recipe, RecipeError, Role, Stage, eval_mode
+from runtime.recipes.clip_parts import normalised, prompt_captions
+from runtime.recipes.dalle2_parts import (
+    DENOISERS,
+    PARAMS,
+    embedding_scale,
+    eps_from_x0,
+    nearest_candidate,
+)
+from runtime.recipes.diffusion_parts import Schedule, generate, guided
+from runtime.recipes.gan_parts import WeightAverage, run_generator
+from runtime.recipes.imagen_parts import fill
+from runtime.recipes.units import unnormalise
+
+__all__ = ["Dalle2"]
+
+PROMPTED = 6  # prompts in the live grid
+PER_PROMPT = 3  # pictures per prompt there
+VARIED = 3  # validation pictures in the variations picture
+VARIATIONS = 3  # re-decodings of each
+ACCURACY_IMAGES = 2  # pictures per evaluation prompt when prompt accuracy is measured
+NOISY = {"prior": "z_t", "decoder": "x_t"}  # each denoiser's noised input
+CONDITION = {"prior": "text", "decoder": "embedding"}  # and what steers it
+
+
+class Dalle2(Recipe):
+    name = "dalle2"
+    title = "DALL·E 2 in miniature (CLIP, diffusion prior, diffusion decoder)"
+    description = ("CLIP learns one space for pictures and captions; a diffusion prior turns "
+                   "a caption's text embedding into an image embedding, and a diffusion "
+                   "decoder draws a picture from an image embedding. Decoding a picture's "
+                   "own embedding again gives variations of it.")
+    roles = (
+        Role("image_encoder", "A picture → its CLIP embedding [E]; trained in the CLIP stage, "
+                              "frozen after it."),
+        Role("text_encoder", "A caption's word ids → its CLIP embedding [E]; trained in the "
+                             "CLIP stage, frozen after it."),
+        Role("prior", "z_t (a noised image embedding × √E), t and the text embedding → the "
+                      "clean image embedding × √E."),
+        Role("decoder", "x_t, t and the image embedding → ε̂, shaped like the picture."),
+    )
+    feeds = (Feed("prior", "z_t", "the noised image embedding, × √E"),
+             Feed("prior", "t", "the step t of each sample"),
+             Feed("prior", "text", "the frozen text encoder's normalised embedding"),
+             Feed("decoder", "x_t", "the noisy picture"),
+             Feed("decoder", "t", "the step t of each sample"),
+             Feed("decoder", "embedding", "the frozen image encoder's normalised embedding"))
+    params = PARAMS
+    live = ("guidance", "sample_steps")
+    monitor = ("loss", "min")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        o = self.options
+        self.field, self.caption = o["field"], o["caption_field"]
+        for f in (self.field, self.caption):
+            if f not in self.info.fields:
+                raise RecipeError(f"recipe 'dalle2' reads field {f!r}, but dataset "
+                                  f"{self.info.name!r} has {', '.join(sorted(self.info.fields))}")
+        self.specs = {r: {s.field: s for s in self.recipe_inputs(r)} for r in DENOISERS}
+        self.image_shape = tuple(self.info.fields[self.field].shape)
+        if tuple(self.specs["decoder"]["x_t"].shape) != self.image_shape:
+            raise RecipeError(f"the decoder's x_t is {list(self.specs['decoder']['x_t'].shape)},"
+                              f" but field {self.field!r} holds pictures of "
+                              f"{list(self.image_shape)}")
+        widths = {f"the prior's {k}": tuple(self.specs["prior"][k].shape) for k in ("z_t", "text")}
+        widths["the decoder's embedding"] = tuple(self.specs["decoder"]["embedding"].shape)
+        if len(set(widths.values())) != 1 or len(next(iter(widths.values()))) != 1:
+            raise RecipeError("the prior's z_t and text and the decoder's embedding must all "
+                              "take one CLIP embedding [E]; they take " +
+                              ", ".join(f"{k} {list(v)}" for k, v in widths.items()))
+        self.width = widths["the decoder's embedding"][0]
+        self.scale = embedding_scale(self.width)
+        self.length = int(self.info.fields[self.caption].shape[0])
+        self.chain = Schedule.make(o["schedule"], o["timesteps"])
+        self.averages = {r: WeightAverage(o["ema"]) for r in DENOISERS} if o["ema"] > 0 else {}
+        self.updates = self.steps_done = self.measured_at = 0
+
+    def stages(self):
+        o = self.options
+        second = Stage("prior and decoder", train={"image_encoder": (), "text_encoder": ()})
+        if o["clip_share"] <= 0:
+            return [second]
+        clip = Stage("CLIP", share=o["clip_share"], recipe="clip",
+                     params={"image_field": self.field, "caption_field": self.caption},
+                     train={"prior": (), "decoder": ()})
+        return [clip, second]
+
+    # --- the frozen encoders -------------------------------------------------------------
+
+    def _chain(self) -> Schedule:
+        self.chain = self.chain.on(self.device)
+        return self.chain
+
+    def embed(self, role: str, batch: dict[str, Tensor]) -> Tensor:
+        """A frozen encoder's normalised embeddings (eval mode, no gradient)."""
+        net = self.nets[role]
+        with eval_mode([net]), torch.no_grad():
+            return normalised(self.output(role, net(*self.inputs(role, batch))))
+
+    def image_embeddings(self, x: Tensor) -> Tensor:
+        return self.embed("image_encoder", {self.field: x.to(self.device)})
+
+    def text_embeddings(self, prompts: list[str], generator: torch.Generator) -> Tensor:
+        """Embeddings of prompts.  What a prompt leaves out ("a red heart": no size or place)
+        is filled in at random per picture, since the text encoder only ever read whole
+        captions; a word the captions never use is refused by name (PromptError)."""
+        from runtime.prompts import prompt_ids
+
+        ids = []
+        for p in prompts:
+            options = prompt_captions(p, self.info)
+            pick = int(torch.randint(len(options), (1,), generator=generator))
+            ids.append(torch.as_tensor(prompt_ids(options[pick], self.length, self.info.vocab)))
+        return self.embed("text_encoder", {self.caption: torch.stack(ids).to(self.device)})
+
+    # --- training and validation -----------------------------------------------------------
+
+    def _pixels(self, x: Tensor) -> Tensor:
+        """The data's pictures in the decoder's units, [−1, 1]."""
+        return unnormalise(self.info, self.field, x).float() * 2 - 1
+
+    def _out(self, role: str, x: Tensor, t: Tensor, cond: Tensor, train: bool) -> Tensor:
+        replace = {NOISY[role]: x, "t": fill(t, tuple(self.specs[role]["t"].shape)),
+                   CONDITION[role]: cond}
+        if train:
+            return self.output(role, self.forward(role, {}, True, replace))
+        shadow = self.averages[role].shadow if role in self.averages else None
+        return self.output(role, run_generator(self.nets[role], shadow or None,
+                                               self.inputs(role, {}, replace)))
+
+    def _losses(self, batch, generator, train: bool) -> tuple[Tensor, Tensor]:
+        """Per-sample errors of the prior (ẑ_0 against z_0) and the decoder (ε̂ against ε);
+        with ``train`` off (validation) the steps are spread evenly over the chain."""
+        chain = self._chain()
+        x0 = self._pixels(batch[self.field])
+        img, txt = self.embed("image_encoder", batch), self.embed("text_encoder", batch)
+        n, p = len(x0), self.options["p_uncond"]
+        conds = {"prior": txt, "decoder": img}
+        if train and p > 0:
+            conds = {r: c * (torch.rand(n, device=c.device, generator=generator) >= p)[:, None]
+                     for r, c in conds.items()}
+        out = []
+        for role, clean in (("prior", img * self.scale), ("decoder", x0)):
+            t = (torch.randint(0, chain.steps, (n,), device=x0.device, generator=generator)
+                 if train else torch.arange(n, device=x0.device) * chain.steps // n)
+            eps = torch.randn(clean.shape, device=x0.device, generator=generator)
+            pred = self._out(role, chain.noisy(clean, t, eps), t, conds[role], train).float()
+            goal = clean if role == "prior" else eps
+            out.append(F.mse_loss(pred, goal, reduction="none").flatten(1).mean(1))
+        return out[0], out[1]
+
+    def check(self, batch):
+        width = self.embed("image_encoder", batch).shape[1:]
+        if tuple(width) != (self.width,) or \
+                tuple(self.embed("text_encoder", batch).shape[1:]) != (self.width,):
+            raise RecipeError(f"the prior and the decoder take CLIP embeddings of {self.width} "
+                              f"numbers; the encoders make {list(width)}")
+        with torch.no_grad():
+            self._losses(batch, torch.Generator(self.device).manual_seed(0), train=False)
+
+    def step(self, ctx, batch):
+        prior, decoder = self._losses(batch, self.generator, train=True)
+        loss = prior.mean() + decoder.mean()
+        ctx.optimize(loss, *DENOISERS)
+        for role, average in self.averages.items():
+            average.update(self.nets[role], self.updates)
+        self.updates += 1
+        self.steps_done = ctx.step + 1
+        return {"loss": loss.detach(), "loss_prior": prior.mean().detach(),
+                "loss_decoder": decoder.mean().detach()}
+
+    def eval_batch(self, batch):
+        g = torch.Generator(device=self.device).manual_seed(0)
+        with torch.no_grad():
+            prior, decoder = self._losses(batch, g, train=False)
+            img, txt = self.embed("image_encoder", batch), self.embed("text_encoder", batch)
+            drawn = self.prior_embeddings(txt, g)
+        return {"loss_prior": prior.sum(), "loss_decoder": decoder.sum(),
+                "prior_cosine": (drawn * img).sum(), "text_cosine": (txt * img).sum(),
+                "n": torch.tensor(float(len(img)), device=img.device)}
+
+    def eval_summary(self, totals, count):
+        n = max(1.0, float(totals["n"]))
+        metrics = {k: float(v) / n for k, v in totals.items() if k != "n"}
+        metrics["loss"] = metrics["loss_prior"] + metrics["loss_decoder"]
+        if self._due():
+            metrics |= self.prompt_accuracy()
+        return metrics, {}
+
+    # --- generating --------------------------------------------------------------------------
+
+    def _denoise(self, role: str, cond: Tensor, shape: tuple, scale: float,
+                 generator: torch.Generator) -> Tensor:
+        """One denoiser's DDIM chain from noise, guided by ``cond`` (zeros: no condition)."""
+        chain, null = self._chain(), torch.zeros_like(cond)
+
+        def denoise(x, t, conditional):
+            c = torch.cat([cond, null]) if conditional is None else cond if conditional else null
+            out = self._out(role, x, t, c, train=False)
+            return eps_from_x0(x, t, out, chain) if role == "prior" else out
+
+        x, _ = generate(guided(denoise, scale), chain, (len(cond), *shape), generator,
+                        self.device, "ddim", self.options["sample_steps"],
+                        clip=role == "decoder")  # embeddings × √E may pass ±1
+        return x
+
+    def prior_embeddings(self, text: Tensor, generator: torch.Generator) -> Tensor:
+        """Normalised image embeddings [N, E] the prior draws for text embeddings [N, E]:
+        ``candidates`` each, the one nearest the text kept."""
+        k = self.options["candidates"]
+        drawn = self._denoise("prior", text.repeat_interleave(k, 0), (self.width,),
+                              self.options["prior_guidance"], generator)
+        return normalised(nearest_candidate(drawn.view(len(text), k, -1), text))
+
+    def decode(self, embedding: Tensor, generator: torch.Generator) -> Tensor:
+        """Pictures [N, C, H, W] in [0, 1] drawn by the decoder from image embeddings."""
+        x = self._denoise("decoder", embedding, self.image_shape, self.options["guidance"],
+                          generator)
+        return ((x + 1) / 2).clamp(0, 1)
+
+    def draw(self, prompts: list[str], generator: torch.Generator) -> Tensor:
+        """Pictures for prompts: text embedding → prior → image embedding → decoder."""
+        text = self.text_embeddings(prompts, generator)
+        return self.decode(self.prior_embeddings(text, generator), generator)
+
+    def _generator(self, seed: int) -> torch.Generator:
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def _measures(self) -> bool:
+        return bool(self.options["prompt_accuracy"]) and "colours" in self.info.extra
+
+    def _due(self) -> bool:
+        """Whether this validation measures prompt accuracy: the first after every
+        ``prompt_accuracy`` steps (it draws a few dozen pictures)."""
+        if not self._measures() or \
+                self.steps_done - self.measured_at < self.options["prompt_accuracy"]:
+            return False
+        self.measured_at = self.steps_done
+        return True
+
+    def prompt_accuracy(self, per_prompt: int = ACCURACY_IMAGES) -> dict[str, float]:
+        """The share of pictures, ``per_prompt`` per evaluation prompt, whose shape and colour
+        the attribute classifier reads as asked."""
+        from runtime.attributes import prompt_accuracy
+        from runtime.prompts import EVAL_PROMPTS
+
+        prompts = [p for p in EVAL_PROMPTS for _ in range(per_prompt)]
+        scores = prompt_accuracy(self.draw(prompts, self._generator(1)).float().cpu(), prompts)
+        return {f"prompt_{k}": v for k, v in scores.items() if k in ("colour", "shape", "all")}
+
+    def samples(self, data, step, epoch):
+        from runtime.prompts import EVAL_PROMPTS
+
+        texts = list(EVAL_PROMPTS[:PROMPTED])
+        images = self.draw([t for t in texts for _ in range(PER_PROMPT)], self._generator(0))
+        grid = Samples(step, epoch, "samples per prompt", "images", images.cpu().numpy(), None,
+                       {"prompt": "", "prompt_hint": texts[0], "cols": PER_PROMPT,
+                        "rows": texts})
+        return [grid, *self._variations(data, step, epoch)]
+
+    def _variations(self, data, step, epoch) -> list[Samples]:
+        """Validation pictures, each followed by its image embedding decoded from new noise."""
+        val = getattr(data, "val", None)
+        if val is None or len(val) == 0:
+            return []
+        x = val[self.field][:VARIED].to(self.device)
+        again = self.decode(self.image_embeddings(x).repeat_interleave(VARIATIONS, 0),
+                            self._generator(3)).view(len(x), VARIATIONS, *self.image_shape)
+        rows = torch.cat([((self._pixels(x) + 1) / 2)[:, None], again], 1)
+        return [Samples(step, epoch, "variations: a picture, then its embedding redrawn",
+                        "images", rows.flatten(0, 1).clamp(0, 1).cpu().numpy(), None,
+                        {"cols": 1 + VARIATIONS, "columns": ["picture", *(
+                            f"variation {i}" for i in range(1, VARIATIONS + 1))]})]
+
+    def sample(self, n, generator, prompt=None, temperature=1.0):
+        from runtime.prompts import EVAL_PROMPTS
+
+        prompts = [prompt] * n if prompt is not None else \
+            [EVAL_PROMPTS[i % len(EVAL_PROMPTS)] for i in range(n)]
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        images = self.draw(prompts, self._generator(seed))  # refuses unknown words by name
+        extra = {"prompt": prompt or "", "prompt_hint": EVAL_PROMPTS[0]}
+        if prompt is not None and self._measures():
+            from runtime.attributes import prompt_accuracy
+
+            scores = prompt_accuracy(images.float().cpu(), prompts)
+            extra["figures"] = {f"prompt {k}": v for k, v in scores.items()}
+        return Samples(0, 0, f"prompt: {prompt}" if prompt else "samples", "images",
+                       images.cpu().numpy(), None if prompt else prompts, extra)
+
+    def translation_source(self) -> str:
+        return self.field
+
+    def translate(self, x: Tensor) -> Tensor:
+        """A variation of each picture: its CLIP image embedding, decoded from new noise."""
+        return self.decode(self.image_embeddings(x), self._generator(0))
+
+    # --- state -------------------------------------------------------------------------------
+
+    def state_dict(self):
+        state = {f"ema_{r}": a.state() for r, a in self.averages.items() if a.shadow}
+        if state or self.updates:
+            state |= {"updates": self.updates, "steps_done": self.steps_done,
+                      "measured_at": self.measured_at}
+        return state
+
+    def load_state_dict(self, state):
+        for key in ("updates", "steps_done", "measured_at"):
+            setattr(self, key, int(state.get(key, 0)))
+        for role, average in self.averages.items():
+            average.load(state.get(f"ema_{role}"), self.nets[role], self.device)
