@@ -24,8 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from runtime.events import Samples
-from runtime.recipes.base import Feed, Recipe, RecipeError, Role, Stage, eval_mode
+from runtime.recipes.base import Feed, RecipeError, Role
 from runtime.recipes.clip_parts import normalised, prompt_captions
+from runtime.recipes.clip_stage import AfterClip
 from runtime.recipes.dalle2_parts import (
     DENOISERS,
     PARAMS,
@@ -33,10 +34,9 @@ from runtime.recipes.dalle2_parts import (
     eps_from_x0,
     nearest_candidate,
 )
-from runtime.recipes.diffusion_parts import Schedule, generate, guided
+from runtime.recipes.diffusion_parts import generate, guided
 from runtime.recipes.gan_parts import WeightAverage, run_generator
 from runtime.recipes.imagen_parts import fill
-from runtime.recipes.units import unnormalise
 
 __all__ = ["Dalle2"]
 
@@ -49,7 +49,7 @@ NOISY = {"prior": "z_t", "decoder": "x_t"}  # each denoiser's noised input
 CONDITION = {"prior": "text", "decoder": "embedding"}  # and what steers it
 
 
-class Dalle2(Recipe):
+class Dalle2(AfterClip):
     name = "dalle2"
     title = "DALL·E 2 in miniature (CLIP, diffusion prior, diffusion decoder)"
     description = ("CLIP learns one space for pictures and captions; a diffusion prior turns "
@@ -75,15 +75,12 @@ class Dalle2(Recipe):
     live = ("guidance", "sample_steps")
     monitor = ("loss", "min")
 
+    learners = DENOISERS
+    stage_names = ("CLIP", "prior and decoder")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         o = self.options
-        self.field, self.caption = o["field"], o["caption_field"]
-        for f in (self.field, self.caption):
-            if f not in self.info.fields:
-                raise RecipeError(f"recipe 'dalle2' reads field {f!r}, but dataset "
-                                  f"{self.info.name!r} has {', '.join(sorted(self.info.fields))}")
-        self.specs = {r: {s.field: s for s in self.recipe_inputs(r)} for r in DENOISERS}
         self.image_shape = tuple(self.info.fields[self.field].shape)
         if tuple(self.specs["decoder"]["x_t"].shape) != self.image_shape:
             raise RecipeError(f"the decoder's x_t is {list(self.specs['decoder']['x_t'].shape)},"
@@ -97,32 +94,10 @@ class Dalle2(Recipe):
                               ", ".join(f"{k} {list(v)}" for k, v in widths.items()))
         self.width = widths["the decoder's embedding"][0]
         self.scale = embedding_scale(self.width)
-        self.length = int(self.info.fields[self.caption].shape[0])
-        self.chain = Schedule.make(o["schedule"], o["timesteps"])
         self.averages = {r: WeightAverage(o["ema"]) for r in DENOISERS} if o["ema"] > 0 else {}
         self.updates = self.steps_done = self.measured_at = 0
 
-    def stages(self):
-        o = self.options
-        second = Stage("prior and decoder", train={"image_encoder": (), "text_encoder": ()})
-        if o["clip_share"] <= 0:
-            return [second]
-        clip = Stage("CLIP", share=o["clip_share"], recipe="clip",
-                     params={"image_field": self.field, "caption_field": self.caption},
-                     train={"prior": (), "decoder": ()})
-        return [clip, second]
-
     # --- the frozen encoders -------------------------------------------------------------
-
-    def _chain(self) -> Schedule:
-        self.chain = self.chain.on(self.device)
-        return self.chain
-
-    def embed(self, role: str, batch: dict[str, Tensor]) -> Tensor:
-        """A frozen encoder's normalised embeddings (eval mode, no gradient)."""
-        net = self.nets[role]
-        with eval_mode([net]), torch.no_grad():
-            return normalised(self.output(role, net(*self.inputs(role, batch))))
 
     def image_embeddings(self, x: Tensor) -> Tensor:
         return self.embed("image_encoder", {self.field: x.to(self.device)})
@@ -141,10 +116,6 @@ class Dalle2(Recipe):
         return self.embed("text_encoder", {self.caption: torch.stack(ids).to(self.device)})
 
     # --- training and validation -----------------------------------------------------------
-
-    def _pixels(self, x: Tensor) -> Tensor:
-        """The data's pictures in the decoder's units, [−1, 1]."""
-        return unnormalise(self.info, self.field, x).float() * 2 - 1
 
     def _out(self, role: str, x: Tensor, t: Tensor, cond: Tensor, train: bool) -> Tensor:
         replace = {NOISY[role]: x, "t": fill(t, tuple(self.specs[role]["t"].shape)),

@@ -26,12 +26,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from runtime.events import Samples
-from runtime.recipes.base import Feed, Recipe, RecipeError, Role, Stage, eval_mode
-from runtime.recipes.clip_parts import normalised
-from runtime.recipes.diffusion_parts import Schedule, generate, guided
+from runtime.recipes.base import Feed, RecipeError, Role
+from runtime.recipes.clip_stage import AfterClip
+from runtime.recipes.diffusion_parts import generate, guided
 from runtime.recipes.gan_parts import WeightAverage, run_generator
 from runtime.recipes.imagen_parts import DENOISERS, PARAMS, augment, augment_steps, fill, resize
-from runtime.recipes.units import unnormalise
 
 __all__ = ["Imagen"]
 
@@ -41,7 +40,7 @@ SR_SHOWN = 8  # validation images in the super-resolution picture
 ACCURACY_IMAGES = 2  # images per evaluation prompt at each validation
 
 
-class Imagen(Recipe):
+class Imagen(AfterClip):
     name = "imagen"
     title = "Imagen in miniature (frozen text encoder, diffusion cascade)"
     description = ("A text encoder pre-trained as CLIP and then frozen steers a diffusion "
@@ -68,60 +67,33 @@ class Imagen(Recipe):
     live = ("guidance", "sample_steps")
     monitor = ("loss", "min")
 
+    learners = DENOISERS
+    share_param = "text_share"
+    stage_names = ("text encoder (CLIP)", "base and super-resolution")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         o = self.options
-        self.field, self.caption = o["field"], o["caption_field"]
-        for f in (self.field, self.caption):
-            if f not in self.info.fields:
-                raise RecipeError(f"recipe 'imagen' reads field {f!r}, but dataset "
-                                  f"{self.info.name!r} has {', '.join(sorted(self.info.fields))}")
-        self.specs = {r: {s.field: s for s in self.recipe_inputs(r)} for r in DENOISERS}
         self.shapes = {r: tuple(self.specs[r]["x_t"].shape) for r in DENOISERS}
         full = tuple(self.info.fields[self.field].shape)
         if self.shapes["sr"] != full:
             raise RecipeError(f"the super-resolution model's x_t is {list(self.shapes['sr'])}, "
                               f"but field {self.field!r} holds images of {list(full)}")
-        self.length = int(self.info.fields[self.caption].shape[0])
-        self.chain = Schedule.make(o["schedule"], o["timesteps"])
         self.averages = {r: WeightAverage(o["ema"]) for r in DENOISERS} if o["ema"] > 0 else {}
         self.updates = 0  # this recipe's steps: the averages warm up over them
 
-    def stages(self):
-        o = self.options
-        denoise = Stage("base and super-resolution",
-                        train={"text_encoder": (), "image_encoder": ()})
-        if o["text_share"] <= 0:
-            return [denoise]
-        clip = Stage("text encoder (CLIP)", share=o["text_share"], recipe="clip",
-                     params={"image_field": self.field, "caption_field": self.caption},
-                     train={"base": (), "sr": ()})
-        return [clip, denoise]
-
     # --- the conditions ------------------------------------------------------------------
 
-    def _chain(self) -> Schedule:
-        self.chain = self.chain.on(self.device)
-        return self.chain
-
-    def embed(self, ids: Tensor) -> Tensor:
-        """The frozen text encoder's normalised embeddings of captions [N, L] (no gradient,
-        eval mode: frozen means it never changes, dropout and statistics included)."""
-        net = self.nets["text_encoder"]
-        with eval_mode([net]), torch.no_grad():
-            out = net(*self.inputs("text_encoder", {self.caption: ids.to(self.device)}))
-        return normalised(self.output("text_encoder", out))
+    def text(self, ids: Tensor) -> Tensor:
+        """The frozen text encoder's normalised embeddings of captions [N, L]."""
+        return self.embed("text_encoder", {self.caption: ids.to(self.device)})
 
     def texts(self, prompts: list[str]) -> Tensor:
         """Embeddings of prompts; PromptError names any word the captions never use."""
         from runtime.prompts import prompt_ids
 
         ids = [torch.as_tensor(prompt_ids(p, self.length, self.info.vocab)) for p in prompts]
-        return self.embed(torch.stack(ids))
-
-    def _pixels(self, x: Tensor) -> Tensor:
-        """The data's images in the models' units, [−1, 1]."""
-        return unnormalise(self.info, self.field, x).float() * 2 - 1
+        return self.text(torch.stack(ids))
 
     def _low_condition(self, low: Tensor, steps: Tensor, generator) -> dict[str, Tensor]:
         """The sr model's view of a low image: at its ``low`` Input's size, noised to the
@@ -150,7 +122,7 @@ class Imagen(Recipe):
         chain = self._chain()
         x = self._pixels(batch[self.field])
         low = resize(x, self.shapes["base"][-1])
-        text = self.embed(batch[self.caption])
+        text = self.text(batch[self.caption])
         n = x.shape[0]
         if train and self.options["p_uncond"] > 0:
             keep = torch.rand(n, device=x.device, generator=generator) >= self.options["p_uncond"]
@@ -168,7 +140,7 @@ class Imagen(Recipe):
         return out[0], out[1]
 
     def check(self, batch):
-        text = self.embed(batch[self.caption])
+        text = self.text(batch[self.caption])
         width = self.specs["base"]["text"].shape
         if tuple(text.shape[1:]) != tuple(width):
             raise RecipeError(f"the text encoder {self.names['text_encoder']!r} makes "
@@ -275,7 +247,7 @@ class Imagen(Recipe):
         batch = {k: v[:SR_SHOWN].to(self.device) for k, v in val.items()}
         x = self._pixels(batch[self.field])
         low = resize(x, self.shapes["base"][-1])
-        high = self.upscale(low, self.embed(batch[self.caption]), self._generator(3))
+        high = self.upscale(low, self.text(batch[self.caption]), self._generator(3))
         side = x.shape[-1]
         rows = torch.stack([F.interpolate((low + 1) / 2, size=(side, side), mode="nearest"),
                             high, (x + 1) / 2], 1)

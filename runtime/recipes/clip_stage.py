@@ -1,0 +1,66 @@
+"""What DALL·E 2 and Imagen in miniature share: CLIP's two towers learn first (a stage run by
+the ``clip`` recipe), then they are frozen and the recipe's own networks learn from their
+normalised embeddings, denoising on one noise chain.  No recipe here: a base class."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from runtime.recipes.base import Recipe, RecipeError, Stage, eval_mode
+from runtime.recipes.clip_parts import normalised
+from runtime.recipes.diffusion_parts import Schedule
+from runtime.recipes.units import unnormalise
+
+__all__ = ["AfterClip", "TOWERS"]
+
+TOWERS = ("image_encoder", "text_encoder")
+
+
+class AfterClip(Recipe):
+    """Subclasses name the roles that learn after CLIP (``learners``), the param that gives
+    CLIP's share of the epochs (``share_param``), and the two stages' names; their params
+    include ``field``, ``caption_field``, ``schedule`` and ``timesteps``."""
+
+    learners: ClassVar[tuple[str, ...]] = ()
+    share_param: ClassVar[str] = "clip_share"
+    stage_names: ClassVar[tuple[str, str]] = ("CLIP", "after CLIP")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        o = self.options
+        self.field, self.caption = o["field"], o["caption_field"]
+        for f in (self.field, self.caption):
+            if f not in self.info.fields:
+                raise RecipeError(f"recipe {self.name!r} reads field {f!r}, but dataset "
+                                  f"{self.info.name!r} has {', '.join(sorted(self.info.fields))}")
+        self.specs = {r: {s.field: s for s in self.recipe_inputs(r)} for r in self.learners}
+        self.length = int(self.info.fields[self.caption].shape[0])
+        self.chain = Schedule.make(o["schedule"], o["timesteps"])
+
+    def stages(self):
+        frozen = Stage(self.stage_names[1], train={r: () for r in TOWERS})
+        share = self.options[self.share_param]
+        if share <= 0:
+            return [frozen]
+        clip = Stage(self.stage_names[0], share=share, recipe="clip",
+                     params={"image_field": self.field, "caption_field": self.caption},
+                     train={r: () for r in self.learners})
+        return [clip, frozen]
+
+    def _chain(self) -> Schedule:
+        self.chain = self.chain.on(self.device)
+        return self.chain
+
+    def embed(self, role: str, batch: dict[str, Tensor]) -> Tensor:
+        """A frozen tower's normalised embeddings (eval mode, no gradient: frozen means it
+        never changes, dropout and statistics included)."""
+        net = self.nets[role]
+        with eval_mode([net]), torch.no_grad():
+            return normalised(self.output(role, net(*self.inputs(role, batch))))
+
+    def _pixels(self, x: Tensor) -> Tensor:
+        """The data's images in the denoisers' units, [−1, 1]."""
+        return unnormalise(self.info, self.field, x).float() * 2 - 1
