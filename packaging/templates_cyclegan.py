@@ -5,7 +5,9 @@ convolution, residual blocks with instance norm, one transposed convolution back
 convolution to pixels and a Sigmoid: the data stay in [0, 1], normalize off) and two PatchGAN
 discriminators (three convolutions to a map of scores, one per overlapping patch).  Domain A is
 the project's dataset, domain B the second stream ``b``: the same generator of data with
-another domain and another seed, so no image of A has its counterpart in B.
+another domain and another seed, so no image of A has its counterpart in B.  The generators'
+size-keeping convolutions pad with the mirrored image, as in the paper: zeros would frame
+every translation in a dark border that the generator must then learn to paint over.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from builder.document import (
 __all__ = ["BUILDERS"]
 
 ADAM = {"betas": [0.5, 0.999]}  # the paper's Adam: β₁ = 0.5 steadies the game
+MIRROR = {"padding": "same", "padding_mode": "reflect"}  # size kept, border mirrored
 
 
 def _image(shape: list[int], field: str) -> tuple:
@@ -33,9 +36,9 @@ def _image(shape: list[int], field: str) -> tuple:
 def _residual(i: int, channels: int) -> list[tuple]:
     """CycleGAN's residual block as plain blocks: conv 3×3 → instance norm → ReLU → conv
     3×3 → instance norm, added to its input (no ReLU after the sum)."""
-    return [("Conv2d", f"res{i}_conv1", {"filters": channels, "kernel": 3, "padding": 1}),
+    return [("Conv2d", f"res{i}_conv1", {"filters": channels, "kernel": 3, **MIRROR}),
             ("InstanceNorm", f"res{i}_norm1", {"affine": True}), ("ReLU", f"res{i}_relu", {}),
-            ("Conv2d", f"res{i}_conv2", {"filters": channels, "kernel": 3, "padding": 1}),
+            ("Conv2d", f"res{i}_conv2", {"filters": channels, "kernel": 3, **MIRROR}),
             ("InstanceNorm", f"res{i}_norm2", {"affine": True})]
 
 
@@ -46,7 +49,7 @@ def generator(name: str, shape: list[int], field: str, width: int, blocks: int) 
     averages would mix the real and the translated images each generator sees)."""
     net = Network(name)
     last = _seq(net, _image(shape, field),
-                ("Conv2d", "c_in", {"filters": width, "kernel": 7, "padding": 3}),
+                ("Conv2d", "c_in", {"filters": width, "kernel": 7, **MIRROR}),
                 ("InstanceNorm", "norm_in", {"affine": True}), ("ReLU", "relu_in", {}),
                 ("Conv2d", "down", {"filters": 2 * width, "kernel": 3, "stride": 2,
                                     "padding": 1}),
@@ -60,7 +63,7 @@ def generator(name: str, shape: list[int], field: str, width: int, blocks: int) 
     _seq(net, ("ConvTranspose2d", "up", {"filters": width, "kernel": 4, "stride": 2,
                                          "padding": 1}),
          ("InstanceNorm", "norm_up", {"affine": True}), ("ReLU", "relu_up", {}),
-         ("Conv2d", "c_out", {"filters": shape[0], "kernel": 7, "padding": 3}),
+         ("Conv2d", "c_out", {"filters": shape[0], "kernel": 7, **MIRROR}),
          ("Sigmoid", "pixels", {}), ("Output", "fake", {}), after=last)
     return lay_out(net)
 

@@ -144,14 +144,28 @@ def _conv2d_shape(p, ins):
     block = "Conv2d"
     c, h, w = _image(ins, block)
     _groups(block, c, p["filters"], p["groups"])
+    if p["padding_mode"] in ("reflect", "circular"):  # they copy pixels the input must have
+        pads = (_two(p["padding"]) if p["padding"] != "same" else
+                [d * (k - 1) - d * (k - 1) // 2 for k, d in zip(_two(p["kernel"]),
+                                                               _two(p["dilation"]), strict=True)])
+        for n, pad in zip((h, w), pads, strict=True):
+            check(not isinstance(n, int) or pad < n,
+                  f"{block}: {p['padding_mode']} padding of {pad} needs an input wider than "
+                  f"{pad}; received {h}×{w}")
     return [(p["filters"], *_window_out(block, (h, w), p["kernel"], p["stride"], p["padding"],
                                         p["dilation"]))]
 
 
 def _conv2d_build(p, ins):
     _conv2d_shape(p, ins)
+    mode = {} if p["padding_mode"] == "zeros" else {"padding_mode": p["padding_mode"]}
     return make(nn.Conv2d, ins[0][0], p["filters"], p["kernel"], stride=p["stride"],
-                padding=p["padding"], dilation=p["dilation"], groups=p["groups"], bias=p["bias"])
+                padding=p["padding"], dilation=p["dilation"], groups=p["groups"], bias=p["bias"],
+                **mode)
+
+
+_PADS = {"reflect": "the image mirrored at its edge", "replicate": "copies of the edge pixels",
+         "circular": "the opposite edge's pixels (the image wraps around)"}
 
 
 def _conv2d_explain(p, ins, outs):
@@ -160,7 +174,10 @@ def _conv2d_explain(p, ins, outs):
     if g > 1:
         kind = (" (depthwise: one input channel per filter)" if g == c
                 else f" (grouped: each filter sees {c // g} of the {c} input channels)")
-    return (_size_lines(p, ins[0][1:], outs[0][1:]) + "\n"
+    size = _size_lines(p, ins[0][1:], outs[0][1:])
+    if p["padding_mode"] != "zeros":
+        size = size.replace(" zeros ", " pixels ") + f"; the padding is {_PADS[p['padding_mode']]}"
+    return (size + "\n"
             + _conv_params_text(p["filters"], c, g, _two(p["kernel"]), p["bias"]) + kind)
 
 
@@ -398,6 +415,11 @@ _STRIDE = Param("stride", "pair", 1, help="Step S of the window (2 halves the si
                 max=64)
 _PADDING = Param("padding", "pair", 0, help="Zeros P added on each side; 'same' keeps the size "
                  "(stride 1 only).", min=0, max=64, special=("same",))
+_PADDING_MODE = Param("padding_mode", "choice", "zeros",
+                      choices=("zeros", "reflect", "replicate", "circular"),
+                      help="What the padding holds: zeros, the image mirrored at its edge "
+                           "(reflect: no dark frame for a generator to learn around), the edge "
+                           "pixels repeated, or the opposite edge (circular).")
 _DILATION = Param("dilation", "pair", 1, help="Spacing D between kernel taps (atrous conv).",
                   min=1, max=32)
 _GROUPS = Param("groups", "int", 1, help="Split channels into groups (= channels: depthwise).",
@@ -436,7 +458,7 @@ register(
         "pattern here?' at every position, producing one feature map. Sharing the same "
         "weights everywhere keeps the parameter count small and makes detection work "
         "anywhere in the image.",
-        params=(_FILTERS, _KERNEL, _STRIDE, _PADDING, _DILATION, _GROUPS, _BIAS),
+        params=(_FILTERS, _KERNEL, _STRIDE, _PADDING, _PADDING_MODE, _DILATION, _GROUPS, _BIAS),
         build=_conv2d_build,
         shape=_conv2d_shape,
         explain=_conv2d_explain,

@@ -11,6 +11,7 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from support import check_block
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -398,3 +399,44 @@ def test_rf_is_three_ints_even_for_non_square_windows():
     assert get("Conv2d").rf(p) == (5, 2, 2)
     assert get("SeparableConv2d").rf(params("SeparableConv2d", kernel=(1, 7))) == (7, 1, 1)
     assert get("PointwiseConv2d").rf(params("PointwiseConv2d", stride=(1, 2))) == (1, 2, 1)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_padding_modes_fill_the_border_as_named_and_export_with_parity(mode, tmp_path):
+    from builder.compiler import compile_network
+    from builder.document import Network
+    from runtime.export import export_onnx, parity
+
+    spec, p, m = check_block("Conv2d", [(1, 5, 5)], filters=1, kernel=3, padding=1,
+                             padding_mode=mode, bias=False)
+    assert m.padding_mode == mode
+    text = spec.explain(p, [(1, 5, 5)], [(1, 5, 5)])
+    assert {"reflect": "mirrored", "replicate": "edge pixels", "circular": "wraps"}[mode] in text
+    with torch.no_grad():
+        m.weight.zero_()
+        m.weight[0, 0, 1, 0] = 1.0  # each output is the input pixel on its left
+    x = torch.arange(1.0, 6.0).view(1, 1, 1, 5).expand(1, 1, 5, 5)  # columns 1 2 3 4 5
+    left = {"reflect": 2.0, "replicate": 1.0, "circular": 5.0}[mode]
+    assert m(x)[0, 0, 0].tolist() == [left, 1, 2, 3, 4]
+    net = Network("conv")
+    net.chain(net.add("Input", id="x", shape=[3, 8, 8], kind="image"),
+              net.add("Conv2d", id="conv", filters=4, kernel=3, padding="same",
+                      padding_mode=mode),
+              net.add("Output", id="y"))
+    compiled = compile_network(net)
+    assert parity(compiled, export_onnx(compiled, tmp_path / "conv.onnx")) <= 1e-5
+
+
+def test_mirrored_padding_wider_than_the_image_is_refused_in_a_sentence():
+    spec = get("Conv2d")
+    p, _ = spec.coerce_params({"filters": 4, "kernel": 3, "padding": 4,
+                               "padding_mode": "reflect"})
+    with pytest.raises(ShapeError, match="reflect padding of 4 needs an input wider than 4"):
+        spec.shape(p, [(3, 4, 8)])
+    p, _ = spec.coerce_params({"filters": 4, "kernel": 9, "padding": "same",
+                               "padding_mode": "circular"})
+    with pytest.raises(ShapeError, match="circular padding of 4"):
+        spec.shape(p, [(3, 16, 3)])
+    p, _ = spec.coerce_params({"filters": 4, "kernel": 3, "padding": 4,
+                               "padding_mode": "replicate"})  # copies: any width will do
+    assert spec.shape(p, [(3, 2, 2)]) == [(4, 8, 8)]
