@@ -32,8 +32,15 @@ def generate(nets: dict[str, nn.Module], n: int, device: torch.device,
 
 def judge(nets: dict[str, nn.Module], batch: dict[str, torch.Tensor],
           sample: torch.Tensor) -> torch.Tensor:
-    """D's raw score per sample."""
-    return @D_CALL@.reshape(len(sample), -1)[:, 0]
+    """D's raw scores: one per sample [n], or a PatchGAN's map of them flattened [n, P]
+    (each judges one patch of the input; the losses average over all of them)."""
+    raw = @D_CALL@
+    return raw.reshape(len(sample), -1) if raw.dim() > 2 else raw.reshape(len(sample), -1)[:, 0]
+
+
+def per_sample(score: torch.Tensor) -> torch.Tensor:
+    """One number per sample: the score itself, or the mean over a PatchGAN's patches."""
+    return score.float() if score.dim() == 1 else score.float().mean(1)
 
 
 def d_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
@@ -80,11 +87,12 @@ def evaluate(nets: dict[str, nn.Module], val: dict[str, torch.Tensor],
         fake = generate(nets, n, real.device, fixed)
         d_real = judge(nets, batch, real).float()
         d_fake = judge(nets, batch, fake).float()
-        out = {"n": torch.tensor(n), "d_real": belief(d_real).sum(),
-               "d_fake": belief(d_fake).sum()}
-        if not CRITIC:
+        out = {"n": torch.tensor(n), "d_real": per_sample(belief(d_real)).sum(),
+               "d_fake": per_sample(belief(d_fake)).sum()}
+        if not CRITIC:  # a PatchGAN's accuracy: the share of its patches judged right
+            right = per_sample((d_real > 0).float()) + per_sample((d_fake <= 0).float())
             out |= {"loss_d": d_loss(d_real, d_fake) * n, "loss_g": g_loss(d_fake) * n,
-                    "d_accuracy": (d_real > 0).sum() + (d_fake <= 0).sum()}
+                    "d_accuracy": right.sum()}
         for k, v in out.items():
             totals[k] = totals[k] + v if k in totals else v
     n = max(1.0, float(totals.pop("n")))
@@ -104,7 +112,7 @@ def gradient_penalty(nets, batch, real, fake, noise) -> torch.Tensor:
     eps = torch.rand((len(real),) + (1,) * (real.dim() - 1), device=real.device,
                      generator=noise)
     mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(judge(nets, batch, mixed).float().sum(), mixed,
+    (grad,) = torch.autograd.grad(per_sample(judge(nets, batch, mixed)).sum(), mixed,
                                   create_graph=True)
     norm = (grad.flatten(1).square().sum(1) + 1e-12).sqrt()
     return (norm - 1).square().mean()

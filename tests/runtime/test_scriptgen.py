@@ -107,12 +107,28 @@ def _app(project: Path, steps: int) -> dict[str, float]:
     return trainer.history[-1].val
 
 
+def _patch_judge(project) -> None:
+    """Fewer samples, and D ends in a map of scores, one per patch (PatchGAN), not one."""
+    project.dataset.params["n_samples"] = 600
+    d = project.networks[project.recipe.roles["discriminator"]]
+    flat = next(k for k, n in d.nodes.items() if n.block == "Flatten")
+    score = next(k for k, n in d.nodes.items() if n.block == "Linear")
+    before = next(e.src for e in d.edges if e.dst == flat)
+    d.edges = [e for e in d.edges if flat not in (e.src, e.dst) and e.src != score]
+    del d.nodes[flat], d.nodes[score]
+    d.add("Conv2d", id="patches", filters=1, kernel=3, padding=1)
+    d.connect(before, "patches")
+    d.connect("patches", next(k for k, n in d.nodes.items() if n.block == "Output"))
+
+
 @pytest.mark.parametrize("name, change, steps, metrics", [
     ("mlp", None, 30, ("loss", "accuracy")),
     ("mlp", _settings, 40, ("loss", "accuracy")),
     ("lenet", _augmented, 5, ("loss", "accuracy", "top5_accuracy")),
     ("forecast_one_step", 400, 5, ("loss", "mse", "mae", "r2")),
     ("gan_2d", 1000, 20, ("loss_d", "loss_g", "d_real", "d_fake", "d_accuracy")),
+    ("dcgan", _patch_judge, 4, ("loss_d", "loss_g", "d_real", "d_fake", "d_accuracy")),
+    ("wgan_gp_images", _patch_judge, 3, ("loss_g", "d_real", "d_fake", "wasserstein")),
 ])
 def test_the_script_trains_to_the_apps_numbers(name, change, steps, metrics, tmp_path):
     project = _project(tmp_path, name, change)
