@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from builder.blocks.spec import Param
+from runtime.frechet_curves import quality_params
 from runtime.recipes.base import RecipeError
 from runtime.recipes.gan_parts import d_loss as bce_d_loss
 from runtime.recipes.gan_parts import g_loss as bce_g_loss
@@ -39,6 +40,8 @@ PARAMS = (
     Param("pool_size", "int", 50, min=0, max=1000,
           help="Past fakes kept per domain; the discriminators judge a mix of new and old "
                "fakes, so they do not chase the generators' latest trick (0: newest only)."),
+    *quality_params("500 held-out translations A → B to real B images, and B → A to real "
+                    "A images"),
 )
 
 

@@ -16,7 +16,9 @@ from an image pool of past fakes (recipe state, saved in checkpoints).
 Each step: both generators learn from ``loss`` = adversarial + λ_cyc·cycle + λ_id·identity
 (their whole objective, reported as ``loss``; ``loss_g``, ``loss_cycle`` and
 ``loss_identity`` are its unweighted parts), then both discriminators (``loss_d``, their
-sum).  Validation reports the cycle L1 of held-out images (``cycle``, the monitor).
+sum).  Validation reports the cycle L1 of held-out images (``cycle``, the monitor); with every
+picture, the Fréchet distance of 500 held-out translations to the real images of the domain
+they were translated into says whether they pass for it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from torch import Tensor
 
 from runtime.data.core import TensorData
 from runtime.events import Samples
+from runtime.frechet_curves import FrechetHistory, Generated, label_field
 from runtime.recipes.base import Recipe, RecipeError, Role, Stream, eval_mode
 from runtime.recipes.cycle_parts import (
     PARAMS,
@@ -42,6 +45,7 @@ from runtime.recipes.units import unnormalise
 __all__ = ["CycleGAN"]
 
 SHOWN = 8  # fixed validation images per domain in the pictures (kept as recipe state)
+QUALITY = 500  # held-out translations per direction measured by the Fréchet distance
 ROWS = ["A", "A → B", "A → B → A", "B", "B → A", "B → A → B"]
 
 
@@ -84,6 +88,9 @@ class CycleGAN(Recipe):
                               f"B's {list(self.shape['b'])}: set identity_share to 0")
         self.pools = {"a": ImagePool(o["pool_size"], 0), "b": ImagePool(o["pool_size"], 1)}
         self.shown: dict[str, Tensor] | None = None  # fixed validation images, by domain
+        label = o["label"]
+        self.fid = FrechetHistory(label if label_field(self.info, label) and label_field(
+            self.others["b"], label) else None, QUALITY, "Fréchet distance to the other domain")
 
     def _port(self, role: str) -> str:
         """The field of the role's one image Input: the recipe fills it with what it needs."""
@@ -160,7 +167,8 @@ class CycleGAN(Recipe):
     # --- state: the image pools and the pictures' images -------------------------------
 
     def state_dict(self):
-        state = {"pool_a": self.pools["a"].state_dict(), "pool_b": self.pools["b"].state_dict()}
+        state = {"pool_a": self.pools["a"].state_dict(), "pool_b": self.pools["b"].state_dict(),
+                 "fid": self.fid.state_dict()}
         if self.shown is not None:
             state["shown"] = {k: v.clone() for k, v in self.shown.items()}
         return state
@@ -168,6 +176,7 @@ class CycleGAN(Recipe):
     def load_state_dict(self, state):
         for d in "ab":
             self.pools[d].load_state_dict(state.get(f"pool_{d}"), self.device)
+        self.fid.load_state_dict(state.get("fid", {}))
         shown = state.get("shown")
         self.shown = None if shown is None else {k: v.to(self.device) for k, v in shown.items()}
 
@@ -200,8 +209,24 @@ class CycleGAN(Recipe):
             self.shown = {"a": val[self.field][:SHOWN].clone(),
                           "b": other[self.field][:SHOWN].clone()}
         images, k = self._round_trips(SHOWN)
-        return [Samples(step, epoch, "translations there and back", "images",
-                        images.cpu().numpy(), None, {"cols": k, "rows": ROWS})]
+        events = [Samples(step, epoch, "translations there and back", "images",
+                          images.cpu().numpy(), None, {"cols": k, "rows": ROWS})]
+        a, b = data.val, data.others["b"].val
+        if self.options["quality"] and all(isinstance(p, TensorData) and len(p) for p in (a, b)):
+            events += self.fid.events({
+                "A → B": Generated(self._many("g_ab", a), data.others["b"], self.field),
+                "B → A": Generated(self._many("g_ba", b), data, self.field)}, step, epoch)
+        return events
+
+    @torch.no_grad()
+    def _many(self, role: str, val: TensorData, batch: int = 100) -> Tensor:
+        """``role``'s translations of the first QUALITY held-out images of its domain."""
+        n, out = min(QUALITY, len(val)), []
+        with eval_mode([self.nets[role]]):
+            for i in range(0, n, batch):
+                out.append(self.run(role, val[self.field][i:min(i + batch, n)].to(self.device),
+                                    False).float())
+        return torch.cat(out)
 
     def sample(self, n, generator, prompt=None, temperature=1.0):
         """The round trips of the validation images this run kept (up to ``n`` a row)."""

@@ -11,7 +11,10 @@ G's loss is the non-saturating adversarial loss averaged over D's patches plus
 λ·L1(G(x), y): the L1 term gets the colours and layout right, the adversarial term the
 sharpness that L1 alone blurs away.  D's loss is halved, as in the paper, so it learns
 slower than G.  Validation reports the L1 distance on the held-out pairs (``loss_l1``, lower
-is better: the run's "best"), and ``translate`` serves ``layerloom sample --input``.
+is better: the run's "best"); with every picture, the Fréchet distance of the translations of
+500 held-out sources to their targets, in a small classifier's features, says whether the
+outputs look like targets (L1 alone rewards a safe blur).  ``translate`` serves
+``layerloom sample --input``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from torch import Tensor
 from builder.blocks.spec import Param
 from runtime.data.core import TensorData
 from runtime.events import Samples
+from runtime.frechet_curves import FrechetHistory, Generated, label_field, quality_params
 from runtime.recipes.base import Recipe, RecipeError, Role, eval_mode
 from runtime.recipes.gan_parts import d_loss, g_loss, patch_scores, per_sample
 from runtime.recipes.units import unnormalise
@@ -29,6 +33,7 @@ from runtime.recipes.units import unnormalise
 __all__ = ["Pix2Pix", "as_rgb"]
 
 SHOWN = 8  # validation pairs in the live view, one per column
+QUALITY = 500  # held-out translations compared with their targets by the Fréchet distance
 
 
 def as_rgb(images: Tensor, channels: int) -> Tensor:
@@ -56,6 +61,7 @@ class Pix2Pix(Recipe):
               help="λ of λ·L1(G(x), target) in the generator's loss (100 in the paper). 0: "
                    "the adversarial loss alone, sharp but wrong colours; a large λ with no "
                    "discriminator would be plain regression, right but blurry."),
+        *quality_params("500 held-out translations to their targets"),
     )
     tasks = ()
     monitor = ("loss_l1", "min")  # the distance to the true targets on held-out pairs
@@ -74,6 +80,8 @@ class Pix2Pix(Recipe):
                               f"Inputs reading {self.source!r} (the source) and "
                               f"{self.target!r} (the image it judges); it lacks "
                               f"{', '.join(map(repr, missing))}")
+        self.fid = FrechetHistory(label_field(self.info, self.options["label"]), QUALITY,
+                                  "Fréchet distance to the targets")
 
     def check(self, batch):
         fake = self._generate(batch, train=False)
@@ -153,6 +161,28 @@ class Pix2Pix(Recipe):
         source = as_rgb(unnormalise(self.info, self.source, batch[self.source].float()), c)
         real = unnormalise(self.info, self.target, batch[self.target].float())
         grid = torch.cat([source.clamp(0, 1), fake, real.clamp(0, 1)])
-        return [Samples(step, epoch, "source / translation / target", "images",
-                        grid.cpu().numpy(), None,
-                        {"cols": fake.shape[0], "rows": ["input", "output", "target"]})]
+        events = [Samples(step, epoch, "source / translation / target", "images",
+                          grid.cpu().numpy(), None,
+                          {"cols": fake.shape[0], "rows": ["input", "output", "target"]})]
+        if self.options["quality"]:
+            events += self.fid.events({"translations": Generated(
+                self._many(val, QUALITY), data, self.target)}, step, epoch)
+        return events
+
+    @torch.no_grad()
+    def _many(self, val: TensorData, n: int, batch: int = 100) -> Tensor:
+        """G's outputs for the first ``n`` held-out sources, in the networks' units."""
+        out = []
+        with eval_mode(self.nets.values()):
+            for i in range(0, min(n, len(val)), batch):
+                part = {self.source: val[self.source][i:min(i + batch, n)].to(self.device)}
+                out.append(self._generate(part, train=False).float())
+        return torch.cat(out)
+
+    # --- state: the Fréchet distances so far ---------------------------------------------
+
+    def state_dict(self):
+        return {"fid": self.fid.state_dict()}
+
+    def load_state_dict(self, state):
+        self.fid.load_state_dict(state.get("fid", {}))

@@ -30,12 +30,12 @@ from torch.func import functional_call
 from builder.blocks.spec import Param
 from runtime.data.core import TensorData
 from runtime.events import Samples
+from runtime.frechet_curves import FrechetHistory, Generated
 from runtime.recipes.base import Feed, Recipe, RecipeError, Role, eval_mode
 from runtime.recipes.gan_parts import d_loss, g_loss
 from runtime.recipes.units import unnormalise
 from runtime.recipes.vae_gan_parts import (
     FeatureTap,
-    FrechetHistory,
     feature_loss,
     pixel_loss,
     sharpness,
@@ -121,7 +121,7 @@ class VAEGAN(Recipe):
                 self.names[twin] = twin
                 self.twins[role] = twin
             self.twin_reparams = self._reparams(self.nets[self.twins["encoder"]])
-        self.fid = FrechetHistory(self.field, self.label, QUALITY)
+        self.fid = FrechetHistory(self.label, QUALITY, "Fréchet distance of prior samples")
 
     @staticmethod
     def _reparams(module) -> list:
@@ -333,8 +333,8 @@ class VAEGAN(Recipe):
         """Each model's prior samples from fixed codes, judged against the validation
         images."""
         z = self.prior(QUALITY, torch.Generator().manual_seed(2024), "cpu").to(self.device)
-        fakes = {title: self.decode({}, z, False, dec) for title, _, dec in self._models()}
-        return self.fid.events(fakes, data, step, epoch)
+        return self.fid.events({title: Generated(self.decode({}, z, False, dec), data, self.field)
+                                for title, _, dec in self._models()}, step, epoch)
 
     # --- layerloom sample --------------------------------------------------------------------
 

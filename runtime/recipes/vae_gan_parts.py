@@ -7,9 +7,8 @@ No ``Recipe`` subclass lives here (every module of this package is scanned for r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -17,8 +16,7 @@ from torch import Tensor, nn
 from runtime.events import Samples
 from runtime.recipes.base import RecipeError, node_module
 
-__all__ = ["FeatureTap", "feature_loss", "pixel_loss", "sharpness", "side_by_side",
-           "FrechetHistory"]
+__all__ = ["FeatureTap", "feature_loss", "pixel_loss", "sharpness", "side_by_side"]
 
 
 class FeatureTap:
@@ -96,49 +94,3 @@ def side_by_side(rows: Sequence[tuple[str, Tensor]], step: int, epoch: int,
               for title, images in rows]
     return Samples(step, epoch, name, "images", shown.clamp(0, 1).cpu().numpy(), None,
                    {"cols": cols, "rows": titles})
-
-
-class FrechetHistory:
-    """The Fréchet distance of several models' samples to the validation images, in the
-    features of the small classifier ``runtime.judge`` trains once, with each model's
-    history as one curve (a line per model)."""
-
-    def __init__(self, field: str, label: str | None, count: int):
-        self.field, self.label, self.count = field, label, count
-        self.points: dict[str, list[list[float]]] = {}
-        self._real: tuple | None = None  # (val part, judge, real features)
-
-    def events(self, fakes: Mapping[str, Tensor], data, step: int, epoch: int) -> list:
-        from runtime.judge import judge_for  # here: it loads scipy, a slow import
-        from runtime.quality import MIN_SAMPLES, frechet_distance
-
-        val = data.val
-        if self._real is None or self._real[0] is not val:
-            judge = judge_for(data, self.field, self.label) if self.label else None
-            real = val[self.field][:self.count].float()
-            feats = judge.features(real).double().cpu().numpy() if judge is not None else None
-            self._real = (val, judge, feats)
-        _, judge, real = self._real
-        if judge is None or len(real) < MIN_SAMPLES:
-            return []
-        for title, fake in fakes.items():
-            fake = fake.float().to(val[self.field].device)
-            fid = frechet_distance(real, judge.features(fake).double().cpu().numpy())
-            points = self.points.setdefault(title, [])
-            if points and points[-1][0] == step:  # a resumed run redraws its last step
-                points.pop()
-            if np.isfinite(fid):
-                points.append([step, fid])
-        lines = {k: np.asarray(v, np.float64).reshape(-1, 2) for k, v in self.points.items()}
-        first = next(iter(fakes))
-        return [Samples(step, epoch, "Fréchet distance of prior samples", "curve",
-                        lines.pop(first), None,
-                        {"x_label": "step", "y_label": "Fréchet distance (judge features)",
-                         "name": first, "series": lines})]
-
-    def state_dict(self) -> dict[str, list[list[float]]]:
-        return {k: [list(p) for p in v] for k, v in self.points.items()}
-
-    def load_state_dict(self, state: Mapping[str, Sequence]) -> None:
-        self.points = {k: [[int(s), float(v)] for s, v in points]
-                       for k, points in dict(state).items()}

@@ -193,3 +193,35 @@ def test_sample_input_refuses_a_wrong_size_or_a_model_that_does_not_translate(
     assert main(["sample", str(mlp), "--weights", str(run), "--input", str(big),
                  "-o", str(out)]) == 2
     assert "does not translate images" in capsys.readouterr().err
+
+
+def test_the_pictures_measure_translations_against_their_targets(monkeypatch):
+    """A Fréchet-distance curve of held-out translations to their targets, kept in the
+    recipe state; measured by the same judge, the targets themselves are at distance ~0 and
+    the sources (outlines) far away."""
+    import runtime.judge
+    from runtime.frechet_curves import FrechetHistory, Generated
+
+    monkeypatch.setattr(runtime.judge, "STEPS", (20, 20))  # a quick judge: plumbing, not skill
+    p = _small()
+    p.dataset.params["n_samples"] = 160  # 32 held out: enough for a Fréchet distance
+    data = load_data(p)
+    torch.manual_seed(0)
+    try:
+        recipe = make_recipe(p, data)
+        events = recipe.samples(data, 7, 0)
+        val = data.val
+        fid = FrechetHistory("y", 500, "check")
+        fid.events({"targets": Generated(val["target"], data, "target"),
+                    "sources": Generated(val["x"], data, "target")}, 1, 0)
+    finally:
+        runtime.judge.forget()
+    curve = next(e for e in events if e.kind == "curve")
+    assert curve.name == "Fréchet distance to the targets" and curve.extra["name"] == \
+        "translations"
+    assert curve.data.shape == (1, 2) and curve.data[0, 0] == 7 and curve.data[0, 1] > 0
+    assert recipe.state_dict()["fid"]["translations"][0][0] == 7
+    assert fid.last["targets"] < 1e-6 < fid.last["sources"]
+    other = make_recipe(p, data)
+    other.load_state_dict(recipe.state_dict())
+    assert other.fid.points == recipe.fid.points
