@@ -24,7 +24,7 @@ from torch import Tensor
 from builder.blocks.spec import Param
 from runtime.events import Samples
 from runtime.recipes.base import Feed, Recipe, RecipeError, Role
-from runtime.recipes.diffusion_parts import SCHEDULES, Schedule, generate, guided
+from runtime.recipes.diffusion_parts import PREDICTIONS, SCHEDULES, Schedule, generate, guided
 from runtime.recipes.gan_parts import WeightAverage, class_labels, run_generator
 from runtime.recipes.units import unnormalise
 
@@ -54,6 +54,10 @@ class Diffusion(Recipe):
         Param("schedule", "choice", "cosine", choices=SCHEDULES,
               help="How β_t grows: linear (DDPM) or cosine (Nichol & Dhariwal), which "
                    "destroys small images less abruptly."),
+        Param("prediction", "choice", "eps", choices=PREDICTIONS,
+              help="What the denoiser predicts: eps, the noise ε (DDPM); v, the velocity "
+                   "√ᾱ ε − √(1 − ᾱ) x_0, which near pure noise is the picture itself, so "
+                   "the first steps get the colours and layout right sooner."),
         Param("sampler", "choice", "ddim", choices=("ddim", "ddpm"),
               help="ddpm: all T stochastic steps; ddim: sample_steps deterministic jumps "
                    "(η = 0), the same network, many times faster."),
@@ -67,6 +71,10 @@ class Diffusion(Recipe):
         Param("p_uncond", "float", 0.1, min=0.0, max=0.9,
               help="Share of training samples whose condition is dropped, so that the "
                    "model learns the unconditional ε too (needed for guidance)."),
+        Param("snr_gamma", "float", 5.0, min=0.0, max=1000.0,
+              help="Min-SNR-γ weighting of the loss: each step's weight is min(SNR, γ) / "
+                   "SNR, so nearly clean steps stop dominating and shapes are learnt "
+                   "sooner; 0: every step weighs the same (the plain DDPM loss)."),
         Param("ema", "float", 0.999, min=0.0, max=0.99999,
               help="Decay of the weight average that samples are drawn with; 0: the "
                    "weights as they are."),
@@ -123,8 +131,9 @@ class Diffusion(Recipe):
         return t.float().view(-1, *(1,) * len(self.t_spec.shape)).expand(
             -1, *self.t_spec.shape)
 
-    def _eps(self, x: Tensor, t: Tensor, cond: dict[str, Tensor], train: bool = True,
+    def _net(self, x: Tensor, t: Tensor, cond: dict[str, Tensor], train: bool = True,
              shadow=None) -> Tensor:
+        """The denoiser's output at x_t: ε̂ or v̂, as ``prediction`` says."""
         replace = {"x_t": x, "t": self._t(t), **cond}
         if train:
             out = self.forward("denoiser", {}, True, replace)
@@ -132,6 +141,13 @@ class Diffusion(Recipe):
             out = run_generator(self.nets["denoiser"], shadow,
                                 self.inputs("denoiser", {}, replace))
         return self.output("denoiser", out)
+
+    def _eps(self, x: Tensor, t: Tensor, cond: dict[str, Tensor], train: bool = True,
+             shadow=None) -> Tensor:
+        """The noise ε̂ the denoiser sees in x_t (what the samplers take)."""
+        out = self._net(x, t, cond, train, shadow)
+        return self.schedule.on(x.device).as_eps(self.options["prediction"], x, t,
+                                                 out.to(x.dtype))
 
     # --- one step --------------------------------------------------------------------------
 
@@ -143,14 +159,14 @@ class Diffusion(Recipe):
         x0 = self._pixels(batch[self.field])
         t = torch.zeros(x0.shape[0], dtype=torch.long, device=x0.device)
         cond = {f: batch[f] for f in self.conditions}
-        eps = self._eps(x0, t, cond, train=False)
+        eps = self._net(x0, t, cond, train=False)
         if eps.shape != x0.shape:
             raise RecipeError(f"the denoiser {self.names['denoiser']!r} must predict noise "
                               f"shaped like the image {list(x0.shape[1:])}; it gives "
                               f"{list(eps.shape[1:])}")
         if self.options["p_uncond"] > 0 and cond:
             try:
-                self._eps(x0, t, {f: self._null(f, v) for f, v in cond.items()}, train=False)
+                self._net(x0, t, {f: self._null(f, v) for f, v in cond.items()}, train=False)
             except (IndexError, RuntimeError) as e:
                 classes = self.info.num_classes or 0
                 raise RecipeError(
@@ -162,6 +178,7 @@ class Diffusion(Recipe):
     def _loss(self, batch, generator=None, train=True) -> Tensor:
         x0 = self._pixels(batch[self.field])
         n = x0.shape[0]
+        self.schedule = self.schedule.on(x0.device)
         if generator is None:
             t = torch.randint(0, self.schedule.steps, (n,), device=x0.device,
                               generator=self.generator)
@@ -171,11 +188,13 @@ class Diffusion(Recipe):
         cond = {f: batch[f] for f in self.conditions}
         if train:
             cond |= self._drop(batch, self.options["p_uncond"])
-        pred = self._eps(self.schedule.noisy(x0, t, eps), t, cond, train)
-        return F.mse_loss(pred.float(), eps, reduction="none").flatten(1).mean(1)
+        kind = self.options["prediction"]
+        pred = self._net(self.schedule.noisy(x0, t, eps), t, cond, train)
+        goal = self.schedule.target(kind, x0, t, eps)
+        per = F.mse_loss(pred.float(), goal, reduction="none").flatten(1).mean(1)
+        return per * self.schedule.snr_weight(t, self.options["snr_gamma"], kind)
 
     def step(self, ctx, batch):
-        self.schedule = self.schedule.on(self.device)
         loss = self._loss(batch).mean()
         ctx.optimize(loss, "denoiser")
         self.steps_done = ctx.step + 1

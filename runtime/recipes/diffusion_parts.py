@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["SCHEDULES", "Schedule", "betas", "generate", "guided"]
+__all__ = ["SCHEDULES", "PREDICTIONS", "Schedule", "betas", "generate", "guided"]
 
 SCHEDULES = ("linear", "cosine")
+PREDICTIONS = ("eps", "v")  # what the network predicts: the noise, or the velocity
 COSINE_OFFSET = 0.008  # s of Nichol & Dhariwal 2021: β_1 is not vanishingly small
 MAX_BETA = 0.999  # the cosine schedule's last βs would reach 1: x_T would carry no signal
 
@@ -65,10 +66,32 @@ class Schedule:
     def steps(self) -> int:
         return len(self.beta)
 
+    def _bar(self, t: Tensor, like: Tensor) -> Tensor:
+        """ᾱ_t per sample, shaped to broadcast over ``like`` [N, ...]."""
+        return self.alpha_bar[t].view(-1, *(1,) * (like.dim() - 1))
+
     def noisy(self, x0: Tensor, t: Tensor, eps: Tensor) -> Tensor:
         """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, per sample's step ``t`` [N]."""
-        bar = self.alpha_bar[t].view(-1, *(1,) * (x0.dim() - 1))
+        bar = self._bar(t, x0)
         return bar.sqrt() * x0 + (1 - bar).sqrt() * eps
+
+    def target(self, kind: str, x0: Tensor, t: Tensor, eps: Tensor) -> Tensor:
+        """What a network predicting ``kind`` learns at x_t: ε itself, or the velocity
+        v = √ᾱ_t ε − √(1 − ᾱ_t) x_0 (Salimans & Ho 2022), which near pure noise is −x_0:
+        the network then says outright what the picture is, where ε-prediction must get ε
+        right to a thousandth for x̂_0 = (x_t − √(1 − ᾱ) ε̂) / √ᾱ not to go astray."""
+        if kind == "eps":
+            return eps
+        bar = self._bar(t, x0)
+        return bar.sqrt() * eps - (1 - bar).sqrt() * x0
+
+    def as_eps(self, kind: str, x: Tensor, t: Tensor, out: Tensor) -> Tensor:
+        """The ε that a network's output ``out`` at x_t stands for (what the samplers take):
+        ε̂ itself, or √ᾱ_t v̂ + √(1 − ᾱ_t) x_t."""
+        if kind == "eps":
+            return out
+        bar = self._bar(t, x)
+        return bar.sqrt() * out + (1 - bar).sqrt() * x
 
     def _x0(self, x: Tensor, bar: Tensor, eps: Tensor, clip: bool) -> tuple[Tensor, Tensor]:
         """(x̂_0, ε) from x_t and ε̂; with ``clip``, x̂_0 in [−1, 1] and ε made consistent."""
@@ -104,13 +127,27 @@ class Schedule:
         return out + sigma * noise if eta > 0 and noise is not None else out
 
     def visits(self, sampler: str, steps: int) -> list[int]:
-        """The steps a sampler visits, from T−1 down to 0: all of them (DDPM), or ``steps``
-        evenly spaced ones (DDIM)."""
+        """The steps a sampler visits, from the top down to 0: all of them (DDPM), or
+        ``steps`` of them a stride T // steps apart from 0 (DDIM's own spacing, whose top
+        step is below T − 1: at the cosine chain's last step ᾱ is about 1e-9, and the
+        estimate x̂_0 = (x − √(1 − ᾱ) ε̂) / √ᾱ magnifies any error in ε̂ into a saturated
+        colour that the deterministic steps after it keep)."""
         if sampler == "ddpm":
             return list(range(self.steps - 1, -1, -1))
         n = max(1, min(steps, self.steps))
-        return sorted({round(v) for v in torch.linspace(0, self.steps - 1, n).tolist()},
-                      reverse=True)
+        return list(range((n - 1) * (self.steps // n), -1, -(self.steps // n)))
+
+    def snr_weight(self, t: Tensor, gamma: float, kind: str = "eps") -> Tensor:
+        """Min-SNR-γ loss weights (Hang et al. 2023) at steps ``t`` [N]: the error in x̂_0
+        weighted by min(SNR_t, γ), SNR_t = ᾱ_t / (1 − ᾱ_t), which is min(SNR, γ) / SNR on
+        the ε loss and min(SNR, γ) / (SNR + 1) on the v loss.  The nearly clean steps, whose
+        tiny noise is hard to tell and matters least to the picture, stop dominating the
+        gradient, and the mid-noise steps that decide shapes get their share; γ = 0: all 1."""
+        if gamma <= 0:
+            return torch.ones(t.shape, device=t.device)
+        bar = self.alpha_bar[t]
+        snr = bar / (1 - bar)
+        return snr.clamp(max=gamma) / (snr if kind == "eps" else snr + 1)
 
 
 def guided(denoise: Callable[..., Tensor], scale: float) -> Callable[..., Tensor]:

@@ -113,11 +113,41 @@ def test_samplers_visit_the_chain_downwards():
     s = Schedule.make("linear", 100)
     assert s.visits("ddpm", 0) == list(range(99, -1, -1))
     ddim = s.visits("ddim", 10)
-    assert ddim[0] == 99 and ddim[-1] == 0 and len(ddim) == 10
+    assert ddim == list(range(90, -1, -10))  # DDIM's spacing: a stride of T // steps
     _, strip = generate(lambda x, t: torch.zeros_like(x), s, (2, 1, 4, 4),
                         torch.Generator().manual_seed(0), torch.device("cpu"), "ddim", 10,
                         keep=5)
     assert [t for t, _ in strip][0] == 100 and strip[-1][0] == 0 and len(strip) == 5
+
+
+def test_min_snr_weights_cap_the_signal_to_noise_ratio_at_gamma():
+    s = Schedule.make("cosine", 1000)
+    t = torch.tensor([0, 200, 500, 999])
+    bar = s.alpha_bar[t].double()
+    snr = bar / (1 - bar)
+    hand = torch.minimum(snr, torch.tensor(5.0, dtype=torch.float64)) / snr
+    assert torch.allclose(s.snr_weight(t, 5.0).double(), hand, rtol=1e-5)
+    assert s.snr_weight(t, 5.0)[0] < 0.01 and s.snr_weight(t, 5.0)[-1] == 1  # clean: small
+    assert torch.equal(s.snr_weight(t, 0.0), torch.ones(4))
+
+
+def test_the_velocity_target_and_its_noise_agree_with_a_hand_computation():
+    s = Schedule.make("cosine", 1000)
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.rand(4, 3, 2, 2, generator=g) * 2 - 1, torch.randn(4, 3, 2, 2, generator=g)
+    t = torch.tensor([0, 300, 700, 999])
+    a = s.alpha_bar[t].sqrt().view(-1, 1, 1, 1)
+    b = (1 - s.alpha_bar[t]).sqrt().view(-1, 1, 1, 1)
+    v = s.target("v", x0, t, eps)
+    assert torch.allclose(v, a * eps - b * x0, atol=1e-6)
+    assert torch.equal(s.target("eps", x0, t, eps), eps)
+    x = s.noisy(x0, t, eps)
+    assert torch.allclose(s.as_eps("v", x, t, v), eps, atol=1e-5)  # v̂ = v gives back ε
+    assert torch.allclose(v[-1], -x0[-1], atol=1e-3)  # near pure noise v is −x_0
+    bar = s.alpha_bar[t].double()
+    snr = bar / (1 - bar)
+    hand = torch.minimum(snr, torch.tensor(5.0, dtype=torch.float64)) / (snr + 1)
+    assert torch.allclose(s.snr_weight(t, 5.0, "v").double(), hand, rtol=1e-5)
 
 
 # --- the recipe ------------------------------------------------------------------------------
@@ -165,14 +195,15 @@ def _recipe(p: Project):
     return recipe, data
 
 
-def test_real_steps_lower_the_noise_prediction_loss_and_draw_the_pictures(tmp_path):
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_real_steps_lower_the_noise_prediction_loss_and_draw_the_pictures(prediction, tmp_path):
     rec = Recorder()
-    p = tiny_project()
+    p = tiny_project(prediction=prediction)
     p.training.epochs = 12
     fin = Trainer(p, device="cpu", callback=rec, run_dir=tmp_path / "run").fit(max_steps=36)
     losses = [s.values["loss"] for s in rec.of(StepMetrics)]
     assert len(losses) == 36 and all(math.isfinite(v) for v in losses)
-    assert sum(losses[-6:]) / 6 < 0.7 * sum(losses[:6]) / 6  # ε̂ = 0 scores 1: it learns
+    assert sum(losses[-6:]) / 6 < 0.7 * sum(losses[:6]) / 6  # it learns
     assert math.isfinite(fin.final["loss"])
     pictures = {s.name: s for s in rec.of(Samples)}
     grid = pictures["samples per prompt"]
