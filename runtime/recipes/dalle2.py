@@ -127,9 +127,10 @@ class Dalle2(AfterClip):
                                                self.inputs(role, {}, replace)))
 
     def _losses(self, batch, generator, train: bool) -> tuple[Tensor, Tensor]:
-        """Per-sample errors of the prior (ẑ_0 against z_0) and the decoder (ε̂ against ε);
-        with ``train`` off (validation) the steps are spread evenly over the chain."""
-        chain = self._chain()
+        """Per-sample errors of the prior (ẑ_0 against z_0) and the decoder (ε̂ or v̂,
+        weighted); with ``train`` off (validation) the steps are spread evenly over the
+        chain."""
+        chain, o = self._chain(), self.options
         x0 = self._pixels(batch[self.field])
         img, txt = self.embed("image_encoder", batch), self.embed("text_encoder", batch)
         n, p = len(x0), self.options["p_uncond"]
@@ -143,8 +144,10 @@ class Dalle2(AfterClip):
                  if train else torch.arange(n, device=x0.device) * chain.steps // n)
             eps = torch.randn(clean.shape, device=x0.device, generator=generator)
             pred = self._out(role, chain.noisy(clean, t, eps), t, conds[role], train).float()
-            goal = clean if role == "prior" else eps
-            out.append(F.mse_loss(pred, goal, reduction="none").flatten(1).mean(1))
+            if role == "prior":
+                out.append(F.mse_loss(pred, clean, reduction="none").flatten(1).mean(1))
+            else:
+                out.append(chain.loss(o["prediction"], o["snr_gamma"], pred, clean, t, eps))
         return out[0], out[1]
 
     def check(self, batch):
@@ -195,7 +198,9 @@ class Dalle2(AfterClip):
         def denoise(x, t, conditional):
             c = torch.cat([cond, null]) if conditional is None else cond if conditional else null
             out = self._out(role, x, t, c, train=False)
-            return eps_from_x0(x, t, out, chain) if role == "prior" else out
+            if role == "prior":
+                return eps_from_x0(x, t, out, chain)
+            return chain.as_eps(self.options["prediction"], x, t, out.to(x.dtype))
 
         x, _ = generate(guided(denoise, scale), chain, (len(cond), *shape), generator,
                         self.device, "ddim", self.options["sample_steps"],

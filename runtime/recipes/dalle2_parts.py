@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from builder.blocks.spec import Param
-from runtime.recipes.diffusion_parts import SCHEDULES, Schedule
+from runtime.recipes.diffusion_parts import SCHEDULES, Schedule, learning_params
 
 __all__ = ["PARAMS", "DENOISERS", "embedding_scale", "eps_from_x0", "nearest_candidate"]
 
@@ -38,6 +38,7 @@ PARAMS = (
           help="T: steps of the noising chain (the prior and the decoder share it)."),
     Param("schedule", "choice", "cosine", choices=SCHEDULES,
           help="How β_t grows: linear (DDPM) or cosine (gentler on small images)."),
+    *learning_params("The decoder (the prior predicts the embedding itself)"),
     Param("sample_steps", "int", 25, min=1, max=10_000,
           help="Deterministic DDIM steps the prior and the decoder each take."),
     Param("guidance", "float", 3.0, min=0.0, max=20.0,

@@ -18,13 +18,18 @@ attribute classifier reads as the prompt asked (on the shapes data).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from builder.blocks.spec import Param
 from runtime.events import Samples
 from runtime.recipes.base import Feed, Recipe, RecipeError, Role
-from runtime.recipes.diffusion_parts import PREDICTIONS, SCHEDULES, Schedule, generate, guided
+from runtime.recipes.diffusion_parts import (
+    SCHEDULES,
+    Schedule,
+    generate,
+    guided,
+    learning_params,
+)
 from runtime.recipes.gan_parts import WeightAverage, class_labels, run_generator
 from runtime.recipes.units import unnormalise
 
@@ -54,10 +59,7 @@ class Diffusion(Recipe):
         Param("schedule", "choice", "cosine", choices=SCHEDULES,
               help="How β_t grows: linear (DDPM) or cosine (Nichol & Dhariwal), which "
                    "destroys small images less abruptly."),
-        Param("prediction", "choice", "eps", choices=PREDICTIONS,
-              help="What the denoiser predicts: eps, the noise ε (DDPM); v, the velocity "
-                   "√ᾱ ε − √(1 − ᾱ) x_0, which near pure noise is the picture itself, so "
-                   "the first steps get the colours and layout right sooner."),
+        *learning_params(),
         Param("sampler", "choice", "ddim", choices=("ddim", "ddpm"),
               help="ddpm: all T stochastic steps; ddim: sample_steps deterministic jumps "
                    "(η = 0), the same network, many times faster."),
@@ -71,10 +73,6 @@ class Diffusion(Recipe):
         Param("p_uncond", "float", 0.1, min=0.0, max=0.9,
               help="Share of training samples whose condition is dropped, so that the "
                    "model learns the unconditional ε too (needed for guidance)."),
-        Param("snr_gamma", "float", 5.0, min=0.0, max=1000.0,
-              help="Min-SNR-γ weighting of the loss: each step's weight is min(SNR, γ) / "
-                   "SNR, so nearly clean steps stop dominating and shapes are learnt "
-                   "sooner; 0: every step weighs the same (the plain DDPM loss)."),
         Param("ema", "float", 0.999, min=0.0, max=0.99999,
               help="Decay of the weight average that samples are drawn with; 0: the "
                    "weights as they are."),
@@ -188,11 +186,9 @@ class Diffusion(Recipe):
         cond = {f: batch[f] for f in self.conditions}
         if train:
             cond |= self._drop(batch, self.options["p_uncond"])
-        kind = self.options["prediction"]
-        pred = self._net(self.schedule.noisy(x0, t, eps), t, cond, train)
-        goal = self.schedule.target(kind, x0, t, eps)
-        per = F.mse_loss(pred.float(), goal, reduction="none").flatten(1).mean(1)
-        return per * self.schedule.snr_weight(t, self.options["snr_gamma"], kind)
+        out = self._net(self.schedule.noisy(x0, t, eps), t, cond, train)
+        return self.schedule.loss(self.options["prediction"], self.options["snr_gamma"], out,
+                                  x0, t, eps)
 
     def step(self, ctx, batch):
         loss = self._loss(batch).mean()

@@ -16,12 +16,30 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["SCHEDULES", "PREDICTIONS", "Schedule", "betas", "generate", "guided"]
+from builder.blocks.spec import Param
+
+__all__ = ["SCHEDULES", "PREDICTIONS", "Schedule", "betas", "generate", "guided",
+           "learning_params"]
 
 SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("eps", "v")  # what the network predicts: the noise, or the velocity
 COSINE_OFFSET = 0.008  # s of Nichol & Dhariwal 2021: β_1 is not vanishingly small
 MAX_BETA = 0.999  # the cosine schedule's last βs would reach 1: x_T would carry no signal
+
+
+def learning_params(who: str = "The denoiser") -> tuple[Param, Param]:
+    """The ``prediction`` and ``snr_gamma`` settings of a recipe's ε-predicting denoisers
+    (``who``: which, as the help says it)."""
+    return (
+        Param("prediction", "choice", "eps", choices=PREDICTIONS,
+              help=f"What {who.lower()} predicts: eps, the noise ε (DDPM); v, the velocity "
+                   "√ᾱ ε − √(1 − ᾱ) x_0, which near pure noise is the picture itself, so the "
+                   "first steps get colours and layout right sooner."),
+        Param("snr_gamma", "float", 5.0, min=0.0, max=1000.0,
+              help="Min-SNR-γ weighting of the loss: each step's error in x̂_0 weighs "
+                   "min(SNR, γ), so nearly clean steps stop dominating and shapes are learnt "
+                   "sooner; 0: every step weighs the same (the plain loss)."),
+    )
 
 
 def betas(kind: str, steps: int, start: float = 1e-4, end: float = 0.02) -> Tensor:
@@ -136,6 +154,13 @@ class Schedule:
             return list(range(self.steps - 1, -1, -1))
         n = max(1, min(steps, self.steps))
         return list(range((n - 1) * (self.steps // n), -1, -(self.steps // n)))
+
+    def loss(self, kind: str, gamma: float, out: Tensor, x0: Tensor, t: Tensor, eps: Tensor
+             ) -> Tensor:
+        """Per-sample errors [N] of a denoiser's output ``out`` at x_t = noisy(x0, t, eps),
+        against the ``kind`` target, with the min-SNR-``gamma`` weights."""
+        per = (out.float() - self.target(kind, x0, t, eps)).square().flatten(1).mean(1)
+        return per * self.snr_weight(t, gamma, kind)
 
     def snr_weight(self, t: Tensor, gamma: float, kind: str = "eps") -> Tensor:
         """Min-SNR-γ loss weights (Hang et al. 2023) at steps ``t`` [N]: the error in x̂_0

@@ -105,8 +105,9 @@ class Imagen(AfterClip):
             out["aug"] = fill(steps, tuple(specs["aug"].shape))
         return out
 
-    def _eps(self, role: str, x: Tensor, t: Tensor, cond: dict[str, Tensor], train: bool
+    def _net(self, role: str, x: Tensor, t: Tensor, cond: dict[str, Tensor], train: bool
              ) -> Tensor:
+        """A denoiser's output at x_t: ε̂ or v̂, as ``prediction`` says."""
         replace = {"x_t": x, "t": fill(t, tuple(self.specs[role]["t"].shape)), **cond}
         if train:
             return self.output(role, self.forward(role, {}, True, replace))
@@ -117,9 +118,9 @@ class Imagen(AfterClip):
     # --- training and validation -----------------------------------------------------------
 
     def _losses(self, batch, generator, train: bool) -> tuple[Tensor, Tensor]:
-        """Per-sample ε-prediction errors of the base and the sr model on one batch; with a
+        """Per-sample (weighted) errors of the base and the sr model on one batch; with a
         fixed ``generator`` (validation) the steps are spread evenly over the chain."""
-        chain = self._chain()
+        chain, o = self._chain(), self.options
         x = self._pixels(batch[self.field])
         low = resize(x, self.shapes["base"][-1])
         text = self.text(batch[self.caption])
@@ -135,8 +136,8 @@ class Imagen(AfterClip):
             t = (torch.randint(0, chain.steps, (n,), device=x.device, generator=generator)
                  if train else torch.arange(n, device=x.device) * chain.steps // n)
             eps = torch.randn(x0.shape, device=x.device, generator=generator)
-            pred = self._eps(role, chain.noisy(x0, t, eps), t, conds[role], train)
-            out.append(F.mse_loss(pred.float(), eps, reduction="none").flatten(1).mean(1))
+            pred = self._net(role, chain.noisy(x0, t, eps), t, conds[role], train)
+            out.append(chain.loss(o["prediction"], o["snr_gamma"], pred, x0, t, eps))
         return out[0], out[1]
 
     def check(self, batch):
@@ -187,7 +188,8 @@ class Imagen(AfterClip):
                 cond["text"] = torch.cat([text, null])
             else:
                 cond = {**extra, "text": text if conditional else null}
-            return self._eps(role, x, t, cond, train=False)
+            out = self._net(role, x, t, cond, train=False)
+            return self._chain().as_eps(self.options["prediction"], x, t, out.to(x.dtype))
 
         x, _ = generate(guided(denoise, scale), self._chain(), (len(text), *self.shapes[role]),
                         generator, self.device, "ddim", self.options["sample_steps"])

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from builder.blocks.spec import Param
-from runtime.recipes.diffusion_parts import SCHEDULES, Schedule
+from runtime.recipes.diffusion_parts import SCHEDULES, Schedule, learning_params
 
 __all__ = ["PARAMS", "DENOISERS", "resize", "augment_steps", "augment", "fill"]
 
@@ -31,6 +31,7 @@ PARAMS = (
           help="T: steps of the noising chain (both denoisers share it)."),
     Param("schedule", "choice", "cosine", choices=SCHEDULES,
           help="How β_t grows: linear (DDPM) or cosine (gentler on small images)."),
+    *learning_params("Each denoiser"),
     Param("sample_steps", "int", 25, min=1, max=10_000,
           help="Deterministic DDIM steps each denoiser takes when generating."),
     Param("guidance", "float", 3.0, min=0.0, max=20.0,

@@ -184,8 +184,9 @@ def _train(recipe, data, steps: int) -> dict[str, list[float]]:
     return losses
 
 
-def test_a_few_steps_on_one_batch_lower_both_losses():
-    recipe, data = _recipe(tiny_project(ema=0.0))
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_a_few_steps_on_one_batch_lower_both_losses(prediction):
+    recipe, data = _recipe(tiny_project(ema=0.0, prediction=prediction))
     before = {r: [p.clone() for p in recipe.nets[r].parameters()] for r in recipe.nets}
     losses = _train(recipe, data, 40)
     for k, v in losses.items():

@@ -146,9 +146,11 @@ def test_clip_stage_then_the_denoisers_with_the_text_encoder_frozen(tmp_path):
     assert math.isfinite(fin.final["loss_base"]) and math.isfinite(fin.final["loss_sr"])
 
 
-def test_real_steps_lower_both_denoising_losses(tmp_path):
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_real_steps_lower_both_denoising_losses(prediction, tmp_path):
     rec = Recorder()  # one batch of 32 every step: a denoiser that learns must improve
-    p = tiny_project(epochs=24, n=40, batch=32, text_share=0.0, p_uncond=0.0)
+    p = tiny_project(epochs=24, n=40, batch=32, text_share=0.0, p_uncond=0.0,
+                     prediction=prediction)
     p.dataset.params["val_fraction"] = 0.2
     Trainer(p, device="cpu", callback=rec, run_dir=tmp_path / "run").fit()
     steps = [s.values for s in rec.of(StepMetrics)]
@@ -177,7 +179,7 @@ def test_the_super_resolution_model_reads_its_low_image():
     outs = []
     for low in (resize(x, 16), -resize(x, 16)):
         cond = recipe._low_condition(low, torch.zeros(2, dtype=torch.long), None)
-        outs.append(recipe._eps("sr", x, t, {"text": text, **cond}, train=False))
+        outs.append(recipe._net("sr", x, t, {"text": text, **cond}, train=False))
     assert outs[0].shape == x.shape and not torch.allclose(outs[0], outs[1], atol=1e-4)
 
 
