@@ -56,9 +56,10 @@ def ddpm_shapes() -> Project:
         dataset=DatasetConfig("shapes", {"n_samples": 20_000, "size": str(SIDE),
                                          "normalize": False, "val_fraction": 0.05}),
         recipe=RecipeConfig("diffusion", {"denoiser": "denoiser"},
-                            {"timesteps": 1000, "schedule": "cosine", "guidance": 3.0}),
+                            {"timesteps": 1000, "schedule": "cosine", "guidance": 3.0,
+                             "prediction": "v"}),
         training=TrainingSettings(epochs=4, batch_size=64,
-                                  optimizers={"denoiser": OptimizerConfig("adam", 1e-3)},
+                                  optimizers={"denoiser": OptimizerConfig("adam", 2e-3)},
                                   samples_every=150, samples_unit="steps"),
         description=(
             "Diffusion: shapes from captions\n"
