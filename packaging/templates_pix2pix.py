@@ -81,6 +81,8 @@ def pix2pix_shapes() -> Project:
     )
 
 
-EPOCHS = 4
+# 1,500 steps, about 3 CPU minutes: the Fréchet distance of the translations to their targets
+# falls from 11.3 after 4 epochs to 4.0 (copying the outlines: 89.5; real targets: 1.5).
+EPOCHS = 10
 
 BUILDERS = {"pix2pix_shapes": pix2pix_shapes}
