@@ -34,7 +34,7 @@ from runtime.recipes.dalle2_parts import (
     eps_from_x0,
     nearest_candidate,
 )
-from runtime.recipes.diffusion_parts import generate, guided
+from runtime.recipes.diffusion_parts import Cadence, generate, guided
 from runtime.recipes.gan_parts import WeightAverage, run_generator
 from runtime.recipes.imagen_parts import fill
 
@@ -95,7 +95,8 @@ class Dalle2(AfterClip):
         self.width = widths["the decoder's embedding"][0]
         self.scale = embedding_scale(self.width)
         self.averages = {r: WeightAverage(o["ema"]) for r in DENOISERS} if o["ema"] > 0 else {}
-        self.updates = self.steps_done = self.measured_at = 0
+        self.updates = 0
+        self.cadence = Cadence(o["prompt_accuracy"])
 
     # --- the frozen encoders -------------------------------------------------------------
 
@@ -166,7 +167,7 @@ class Dalle2(AfterClip):
         for role, average in self.averages.items():
             average.update(self.nets[role], self.updates)
         self.updates += 1
-        self.steps_done = ctx.step + 1
+        self.cadence.done = ctx.step + 1
         return {"loss": loss.detach(), "loss_prior": prior.mean().detach(),
                 "loss_decoder": decoder.mean().detach()}
 
@@ -184,7 +185,7 @@ class Dalle2(AfterClip):
         n = max(1.0, float(totals["n"]))
         metrics = {k: float(v) / n for k, v in totals.items() if k != "n"}
         metrics["loss"] = metrics["loss_prior"] + metrics["loss_decoder"]
-        if self._due():
+        if self._measures() and self.cadence.due():
             metrics |= self.prompt_accuracy()
         return metrics, {}
 
@@ -231,15 +232,6 @@ class Dalle2(AfterClip):
 
     def _measures(self) -> bool:
         return bool(self.options["prompt_accuracy"]) and "colours" in self.info.extra
-
-    def _due(self) -> bool:
-        """Whether this validation measures prompt accuracy: the first after every
-        ``prompt_accuracy`` steps (it draws a few dozen pictures)."""
-        if not self._measures() or \
-                self.steps_done - self.measured_at < self.options["prompt_accuracy"]:
-            return False
-        self.measured_at = self.steps_done
-        return True
 
     def prompt_accuracy(self, per_prompt: int = ACCURACY_IMAGES) -> dict[str, float]:
         """The share of pictures, ``per_prompt`` per evaluation prompt, whose shape and colour
@@ -303,12 +295,11 @@ class Dalle2(AfterClip):
     def state_dict(self):
         state = {f"ema_{r}": a.state() for r, a in self.averages.items() if a.shadow}
         if state or self.updates:
-            state |= {"updates": self.updates, "steps_done": self.steps_done,
-                      "measured_at": self.measured_at}
+            state |= {"updates": self.updates, **self.cadence.state()}
         return state
 
     def load_state_dict(self, state):
-        for key in ("updates", "steps_done", "measured_at"):
-            setattr(self, key, int(state.get(key, 0)))
+        self.updates = int(state.get("updates", 0))
+        self.cadence.load(state)
         for role, average in self.averages.items():
             average.load(state.get(f"ema_{role}"), self.nets[role], self.device)

@@ -25,6 +25,7 @@ from runtime.events import Samples
 from runtime.recipes.base import Feed, Recipe, RecipeError, Role
 from runtime.recipes.diffusion_parts import (
     SCHEDULES,
+    Cadence,
     Schedule,
     generate,
     guided,
@@ -99,7 +100,7 @@ class Diffusion(Recipe):
         self.ema = WeightAverage(o["ema"]) if o["ema"] > 0 else None
         self.tokens = next((f for f in self.conditions
                             if self.info.fields[self.data_field(f)[1]].kind == "tokens"), None)
-        self.steps_done = self.measured_at = 0
+        self.cadence = Cadence(o["prompt_accuracy"])
 
     # --- the condition -------------------------------------------------------------------
 
@@ -193,7 +194,7 @@ class Diffusion(Recipe):
     def step(self, ctx, batch):
         loss = self._loss(batch).mean()
         ctx.optimize(loss, "denoiser")
-        self.steps_done = ctx.step + 1
+        self.cadence.done = ctx.step + 1
         if self.ema is not None:
             self.ema.update(self.nets["denoiser"], ctx.step)
         return {"loss": loss.detach()}
@@ -206,7 +207,7 @@ class Diffusion(Recipe):
 
     def eval_summary(self, totals, count):
         metrics = {"loss": float(totals["loss"]) / max(1.0, float(totals["n"]))}
-        if self._due():
+        if self._measures() and self.cadence.due():
             metrics |= self.prompt_accuracy()
         return metrics, {}
 
@@ -275,15 +276,6 @@ class Diffusion(Recipe):
         return bool(self.options["prompt_accuracy"] and self.tokens
                     and "colours" in self.info.extra)
 
-    def _due(self) -> bool:
-        """Whether this validation measures prompt accuracy (it costs a few hundred
-        generated images): the first after every ``prompt_accuracy`` steps."""
-        every = self.options["prompt_accuracy"]
-        if not self._measures() or self.steps_done - self.measured_at < every:
-            return False
-        self.measured_at = self.steps_done
-        return True
-
     def prompt_accuracy(self, per_prompt: int = ACCURACY_IMAGES) -> dict[str, float]:
         """Generate ``per_prompt`` images for each evaluation prompt; the share whose
         attributes the attribute classifier reads as asked."""
@@ -350,10 +342,10 @@ class Diffusion(Recipe):
     # --- state -------------------------------------------------------------------------------
 
     def state_dict(self):
-        if self.ema is not None and self.ema.shadow:
-            return {"ema": self.ema.state()}
-        return {}
+        state = {"ema": self.ema.state()} if self.ema is not None and self.ema.shadow else {}
+        return state | self.cadence.state() if state or self.cadence.done else state
 
     def load_state_dict(self, state):
+        self.cadence.load(state)
         if self.ema is not None:
             self.ema.load(state.get("ema"), self.nets["denoiser"], self.device)

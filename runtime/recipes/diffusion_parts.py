@@ -19,7 +19,7 @@ from torch import Tensor
 from builder.blocks.spec import Param
 
 __all__ = ["SCHEDULES", "PREDICTIONS", "Schedule", "betas", "generate", "guided",
-           "learning_params"]
+           "learning_params", "Cadence"]
 
 SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("eps", "v")  # what the network predicts: the noise, or the velocity
@@ -215,3 +215,24 @@ def generate(eps: Callable[[Tensor, Tensor], Tensor], schedule: Schedule, shape:
     if keep:
         strip.append((0, x.clone()))
     return x, strip
+
+
+class Cadence:
+    """When a costly measurement (prompt accuracy: a few hundred generated pictures) is due:
+    at the first validation after every ``every`` steps (0: never).  ``done`` is the steps
+    trained so far, which the recipe's step sets; both counters travel in the recipe state."""
+
+    def __init__(self, every: int):
+        self.every, self.done, self.last = every, 0, 0
+
+    def due(self) -> bool:
+        if not self.every or self.done - self.last < self.every:
+            return False
+        self.last = self.done
+        return True
+
+    def state(self) -> dict[str, int]:
+        return {"steps_done": self.done, "measured_at": self.last}
+
+    def load(self, state) -> None:
+        self.done, self.last = int(state.get("steps_done", 0)), int(state.get("measured_at", 0))

@@ -252,9 +252,13 @@ def test_prompt_accuracy_is_reported_on_the_shapes_data():
     assert all(0 <= v <= 1 for v in scores.values())
     out = recipe.sample(2, torch.Generator().manual_seed(0), PROMPT)
     assert {"prompt colour", "prompt shape", "prompt all"} <= set(out.extra["figures"])
-    assert not recipe._due()  # no step since the last measurement
-    recipe.steps_done = 1
-    assert recipe._due() and not recipe._due()
+    assert not recipe.cadence.due()  # no step since the last measurement
+    recipe.cadence.done = 1
+    assert recipe.cadence.due() and not recipe.cadence.due()
+    again, _ = _recipe(tiny_project(prompt_accuracy=1))
+    recipe.updates = 1  # a recipe that has stepped keeps its counters
+    again.load_state_dict(recipe.state_dict())
+    assert again.cadence.state() == {"steps_done": 1, "measured_at": 1}
 
 
 def test_refusals_name_the_problem():
