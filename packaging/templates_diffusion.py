@@ -58,7 +58,9 @@ def ddpm_shapes() -> Project:
         recipe=RecipeConfig("diffusion", {"denoiser": "denoiser"},
                             {"timesteps": 1000, "schedule": "cosine", "guidance": 3.0,
                              "prediction": "v"}),
-        training=TrainingSettings(epochs=4, batch_size=64,
+        # 8 epochs: 2,376 steps, 19.8 minutes on two idle cores; twice the steps of 4
+        # epochs brought the places and more of the shapes (all attributes right: 0.5% → 24.5%).
+        training=TrainingSettings(epochs=8, batch_size=64,
                                   optimizers={"denoiser": OptimizerConfig("adam", 2e-3)},
                                   samples_every=150, samples_unit="steps"),
         description=(
