@@ -12,6 +12,7 @@ from torch import Tensor
 from runtime.recipes.base import Recipe, RecipeError, Stage, eval_mode
 from runtime.recipes.clip_parts import normalised
 from runtime.recipes.diffusion_parts import Schedule
+from runtime.recipes.gan_parts import WeightAverage
 from runtime.recipes.units import unnormalise
 
 __all__ = ["AfterClip", "TOWERS"]
@@ -22,7 +23,8 @@ TOWERS = ("image_encoder", "text_encoder")
 class AfterClip(Recipe):
     """Subclasses name the roles that learn after CLIP (``learners``), the param that gives
     CLIP's share of the epochs (``share_param``), and the two stages' names; their params
-    include ``field``, ``caption_field``, ``schedule`` and ``timesteps``."""
+    include ``field``, ``caption_field``, ``schedule``, ``timesteps`` and ``ema``; their
+    ``_losses`` gives each learner's per-sample losses, which one shared step adds up."""
 
     learners: ClassVar[tuple[str, ...]] = ()
     share_param: ClassVar[str] = "clip_share"
@@ -39,6 +41,9 @@ class AfterClip(Recipe):
         self.specs = {r: {s.field: s for s in self.recipe_inputs(r)} for r in self.learners}
         self.length = int(self.info.fields[self.caption].shape[0])
         self.chain = Schedule.make(o["schedule"], o["timesteps"])
+        self.averages = ({r: WeightAverage(o["ema"]) for r in self.learners}
+                         if o["ema"] > 0 else {})
+        self.updates = 0  # steps after CLIP: the weight averages warm up over them
 
     def stages(self):
         frozen = Stage(self.stage_names[1], train={r: () for r in TOWERS})
@@ -49,6 +54,20 @@ class AfterClip(Recipe):
                      params={"image_field": self.field, "caption_field": self.caption},
                      train={r: () for r in self.learners})
         return [clip, frozen]
+
+    def _losses(self, batch, generator, train: bool) -> tuple[Tensor, ...]:
+        """Per-sample losses of each of ``learners``, in their order."""
+        raise NotImplementedError
+
+    def step(self, ctx, batch):
+        parts = self._losses(batch, self.generator, train=True)
+        loss = sum(part.mean() for part in parts)
+        ctx.optimize(loss, *self.learners)
+        for role, average in self.averages.items():
+            average.update(self.nets[role], self.updates)
+        self.updates += 1
+        return {"loss": loss.detach(),
+                **{f"loss_{r}": part.mean().detach() for r, part in zip(self.learners, parts)}}
 
     def _chain(self) -> Schedule:
         self.chain = self.chain.on(self.device)

@@ -35,7 +35,7 @@ from runtime.recipes.dalle2_parts import (
     nearest_candidate,
 )
 from runtime.recipes.diffusion_parts import Cadence, generate, guided
-from runtime.recipes.gan_parts import WeightAverage, run_generator
+from runtime.recipes.gan_parts import run_generator
 from runtime.recipes.imagen_parts import fill
 
 __all__ = ["Dalle2"]
@@ -94,8 +94,6 @@ class Dalle2(AfterClip):
                               ", ".join(f"{k} {list(v)}" for k, v in widths.items()))
         self.width = widths["the decoder's embedding"][0]
         self.scale = embedding_scale(self.width)
-        self.averages = {r: WeightAverage(o["ema"]) for r in DENOISERS} if o["ema"] > 0 else {}
-        self.updates = 0
         self.cadence = Cadence(o["prompt_accuracy"])
 
     # --- the frozen encoders -------------------------------------------------------------
@@ -161,15 +159,8 @@ class Dalle2(AfterClip):
             self._losses(batch, torch.Generator(self.device).manual_seed(0), train=False)
 
     def step(self, ctx, batch):
-        prior, decoder = self._losses(batch, self.generator, train=True)
-        loss = prior.mean() + decoder.mean()
-        ctx.optimize(loss, *DENOISERS)
-        for role, average in self.averages.items():
-            average.update(self.nets[role], self.updates)
-        self.updates += 1
         self.cadence.done = ctx.step + 1
-        return {"loss": loss.detach(), "loss_prior": prior.mean().detach(),
-                "loss_decoder": decoder.mean().detach()}
+        return super().step(ctx, batch)
 
     def eval_batch(self, batch):
         g = torch.Generator(device=self.device).manual_seed(0)

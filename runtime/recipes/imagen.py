@@ -29,7 +29,7 @@ from runtime.events import Samples
 from runtime.recipes.base import Feed, RecipeError, Role
 from runtime.recipes.clip_stage import AfterClip
 from runtime.recipes.diffusion_parts import generate, guided
-from runtime.recipes.gan_parts import WeightAverage, run_generator
+from runtime.recipes.gan_parts import run_generator
 from runtime.recipes.imagen_parts import DENOISERS, PARAMS, augment, augment_steps, fill, resize
 
 __all__ = ["Imagen"]
@@ -73,14 +73,11 @@ class Imagen(AfterClip):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        o = self.options
         self.shapes = {r: tuple(self.specs[r]["x_t"].shape) for r in DENOISERS}
         full = tuple(self.info.fields[self.field].shape)
         if self.shapes["sr"] != full:
             raise RecipeError(f"the super-resolution model's x_t is {list(self.shapes['sr'])}, "
                               f"but field {self.field!r} holds images of {list(full)}")
-        self.averages = {r: WeightAverage(o["ema"]) for r in DENOISERS} if o["ema"] > 0 else {}
-        self.updates = 0  # this recipe's steps: the averages warm up over them
 
     # --- the conditions ------------------------------------------------------------------
 
@@ -149,16 +146,6 @@ class Imagen(AfterClip):
                               f"text Input takes {list(width)}")
         with torch.no_grad():
             self._losses(batch, torch.Generator(self.device).manual_seed(0), train=False)
-
-    def step(self, ctx, batch):
-        base, sr = self._losses(batch, self.generator, train=True)
-        loss = base.mean() + sr.mean()
-        ctx.optimize(loss, *DENOISERS)
-        for role, average in self.averages.items():
-            average.update(self.nets[role], self.updates)
-        self.updates += 1
-        return {"loss": loss.detach(), "loss_base": base.mean().detach(),
-                "loss_sr": sr.mean().detach()}
 
     def eval_batch(self, batch):
         g = torch.Generator(device=self.device).manual_seed(0)
