@@ -342,8 +342,10 @@ class Diffusion(Recipe):
     # --- state -------------------------------------------------------------------------------
 
     def state_dict(self):
-        state = {"ema": self.ema.state()} if self.ema is not None and self.ema.shadow else {}
-        return state | self.cadence.state() if state or self.cadence.done else state
+        state = self.cadence.state() if self.cadence.done else {}  # nothing before a step
+        if self.ema is not None and self.ema.shadow:
+            state["ema"] = self.ema.state()
+        return state
 
     def load_state_dict(self, state):
         self.cadence.load(state)
