@@ -38,7 +38,9 @@ SIDE = 32
 HEADS = {"shape": len(shapes.SHAPES), "colour": len(shapes.COLOURS),
          "size": len(shapes.SIZES), "position": len(shapes.POSITIONS)}
 _FIELDS = {"shape": "shape", "colour": "colour", "size": "size_label", "position": "position"}
-TRAINING = {"seed": 20261205, "samples": 10_000, "steps": 1500, "batch": 48, "lr": 3e-3}
+# 20,000 pictures and 5,000 steps: shape read right in 97.9% of held-out pictures (94.3% after
+# 1,500 steps on 10,000, which took a fifth of large hexagons for circles), 87% at 16 pixels.
+TRAINING = {"seed": 20261205, "samples": 20_000, "steps": 5000, "batch": 48, "lr": 3e-3}
 _MEMORY: dict[str, dict[str, Tensor]] = {}
 
 
@@ -53,7 +55,7 @@ class AttributeNet(nn.Module):
     """Two small networks: one reads the place off the whole picture (easy); the other
     reads kind, colour and size off the window at that place, so that a shape learnt in one
     place is known in all and most pixels are never convolved.  Small enough to train on
-    one CPU core in well under a minute."""
+    one CPU core in about two minutes."""
 
     def __init__(self):
         super().__init__()
@@ -157,8 +159,8 @@ def _read(path: Path) -> dict[str, Tensor] | None:
 def attribute_classifier(device: str | torch.device = "cpu",
                          root: str | Path | None = None) -> AttributeNet:
     """The trained classifier on ``device``, in eval mode: from memory, else from the data
-    folder (``root``, default ``data_root()``), else trained now (under a minute of one CPU
-    core) and kept in both."""
+    folder (``root``, default ``data_root()``), else trained now (about two minutes of
+    one CPU core) and kept in both."""
     key = _key()
     state = _MEMORY.get(key)
     if state is None:

@@ -1,7 +1,7 @@
 """The attribute classifier behind the prompt-accuracy figure, on held-out shapes pictures.
 
-The classifier trains once per test session (the tests' data folder starts empty), in well
-under a minute on two cores; every test here shares it.
+The classifier trains once per test session (the tests' data folder starts empty), in about
+two minutes of one core; every test here shares it.
 """
 
 import math
@@ -34,7 +34,7 @@ def _accuracy(net, x, d) -> dict[str, float]:
     return {k: float((seen[k].numpy() == d[f]).mean()) for k, f in fields.items()}
 
 
-def _check(acc, shape=0.9):
+def _check(acc, shape=0.95):
     assert acc["colour"] >= 0.97, acc
     assert acc["shape"] >= shape, acc
     assert acc["position"] >= 0.95, acc
@@ -53,7 +53,7 @@ def test_reads_tinted_noisy_and_blurred_pictures(net, held_out):
     tint = torch.tensor([0.92, 1.0, 1.08]).view(1, 3, 1, 1)
     soft = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False).lerp(x, 0.5)
     worse = (soft * tint * 0.95 + 0.04 + torch.randn(x.shape, generator=g) * 0.05).clamp(0, 1)
-    _check(_accuracy(net, worse, d), shape=0.85)
+    _check(_accuracy(net, worse, d), shape=0.9)
 
 
 def test_reads_pictures_of_other_sizes(net, held_out):
@@ -62,6 +62,7 @@ def test_reads_pictures_of_other_sizes(net, held_out):
     small = F.interpolate(x, size=16, mode="bilinear", antialias=True, align_corners=False)
     acc = _accuracy(net, small, d)
     assert acc["colour"] >= 0.97 and acc["position"] >= 0.95, acc
+    assert acc["shape"] >= 0.8, acc  # circles and hexagons blur together at 16 pixels
     grey = attributes.predict_attributes(x.mean(1, keepdim=True), net)  # one channel works
     assert grey["position"].shape == (len(x),)
 
