@@ -33,6 +33,7 @@ from runtime.recipes.gan_parts import (
     d_loss,
     g_loss,
     gradient_penalty,
+    r1_penalty,
     landscape,
     patch_scores,
     per_sample,
@@ -141,9 +142,15 @@ class GAN(Recipe):
         for _ in range(o["d_steps"]):
             drawn = self._draw(real.shape[0], real.device, self.generator)
             fake = self._generate(batch, drawn)
-            d_real = self._judge(batch, real)[0].float()
+            r1 = o["r1"] > 0 and not self.critic
+            seen = real.detach().requires_grad_(True) if r1 else real
+            d_real = self._judge(batch, seen)[0].float()
             d_fake, q = self._judge(batch, fake.detach())
             loss_d = d_loss(self.loss, d_real, d_fake.float(), o["label_smoothing"])
+            if r1:
+                penalty = r1_penalty(ctx, per_sample(d_real), seen)
+                loss_d = loss_d + o["r1"] / 2 * penalty
+                extra["r1"] = penalty.detach()
             if self.loss == "wgan_gp":
                 gp = gradient_penalty(ctx, lambda x: per_sample(self._judge(batch, x)[0]),
                                       real, fake, self.generator)

@@ -22,7 +22,7 @@ from runtime.recipes.base import RecipeError, StepContext, eval_mode
 from runtime.recipes.supervised import plane_grid
 
 __all__ = ["LOSSES", "CRITICS", "PARAMS", "d_loss", "g_loss", "clip_weights",
-           "gradient_penalty", "WeightAverage", "run_generator", "Recent", "class_names",
+           "gradient_penalty", "r1_penalty", "WeightAverage", "run_generator", "Recent", "class_names",
            "class_labels", "landscape", "patch_scores", "per_sample"]
 
 LOSSES = ("standard", "minimax", "wgan", "wgan_gp")
@@ -49,6 +49,10 @@ PARAMS = (
     Param("gp_weight", "float", 10.0, min=0.0, max=1000.0,
           help="wgan_gp: λ of the penalty λ·(‖∇D(x̂)‖ − 1)² on random points x̂ between "
                "real and fake samples; 10 for images, about 0.1 for 2-D toy data."),
+    Param("r1", "float", 0.0, min=0.0, max=1000.0,
+          help="standard and minimax: γ of the R1 penalty γ/2·‖∇D(x)‖² on the real samples "
+               "(Mescheder et al. 2018; StyleGAN's regulariser): D stays flat around the "
+               "data, so it cannot push G back and forth; 0 turns it off."),
     Param("ema", "float", 0.0, min=0.0, max=0.99999,
           help="Decay of a moving average of the generator's weights (e.g. 0.999; 0: "
                "off). Samples come from the average: smoother than the last step's."),
@@ -127,6 +131,13 @@ def gradient_penalty(ctx: StepContext, judge: Callable[[Tensor], Tensor], real: 
     # + tiny: the norm's own gradient is undefined at exactly zero
     norm = (grad.flatten(1).square().sum(1) + 1e-12).sqrt()
     return (norm - 1).square().mean()
+
+
+def r1_penalty(ctx: StepContext, score: Tensor, real: Tensor) -> Tensor:
+    """R1 (Mescheder et al. 2018): mean ‖∇ₓ D(x)‖² over the real samples ``real`` (which
+    require grad) that D scored ``score``; differentiable in D's weights."""
+    (grad,) = ctx.gradients(score, real)
+    return grad.flatten(1).square().sum(1).mean()
 
 
 class WeightAverage:

@@ -1,5 +1,6 @@
 """``train.py``'s GAN part: the discriminator's step(s), then the generator's, with the
-standard (non-saturating), minimax, WGAN (weight clipping) or WGAN-GP loss."""
+standard (non-saturating), minimax, WGAN (weight clipping) or WGAN-GP loss, and the R1
+penalty."""
 
 from __future__ import annotations
 
@@ -62,9 +63,9 @@ def train_step(nets: dict[str, nn.Module], optimizers: dict, batch: dict[str, to
     n, extra = len(real), {}
     for _ in range(D_STEPS):
         fake = generate(nets, n, real.device, noise)
-        d_real = judge(nets, batch, real).float()
+@R1_INPUT@        d_real = judge(nets, batch, real).float()
         d_fake = judge(nets, batch, fake.detach()).float()
-        loss_d = d_loss(d_real, d_fake)@GP_STEP@
+        loss_d = d_loss(d_real, d_fake)@GP_STEP@@R1_STEP@
         optimize(loss_d, nets[DISCRIMINATOR], optimizers[DISCRIMINATOR])@CLIP_STEP@
     loss_g = g_loss(judge(nets, batch, fake).float())
     optimize(loss_g, nets[GENERATOR], optimizers[GENERATOR])
@@ -131,6 +132,9 @@ def code(facts: Facts) -> tuple[str, str]:
     consts = ""
     if loss == "wgan":
         consts = f"\nCLIP = {o['clip']!r}  # every critic weight is kept in [-CLIP, CLIP]"
+    r1 = o["r1"] > 0 and not critic
+    if r1:
+        consts = f"\nR1 = {o['r1']!r}  # weight (gamma) of the R1 penalty on the real samples"
     if loss == "wgan_gp":
         consts = f"\nGP_WEIGHT = {o['gp_weight']!r}  # weight of the gradient penalty"
     d_loss = _D_LOSS["critic" if critic else "bce"].replace(
@@ -148,6 +152,13 @@ def code(facts: Facts) -> tuple[str, str]:
         "GP_STEP": ("\n        gp = gradient_penalty(nets, batch, real, fake, noise)"
                     "\n        loss_d = loss_d + GP_WEIGHT * gp"
                     "\n        extra[\"gp\"] = gp.detach()") if loss == "wgan_gp" else "",
+        "R1_INPUT": ("        real = real.detach().requires_grad_(True)  # R1 differentiates "
+                     "D there\n") if r1 else "",
+        "R1_STEP": ("\n        (grad,) = torch.autograd.grad(per_sample(d_real).sum(), real,"
+                    "\n                                      create_graph=True)"
+                    "\n        r1 = grad.flatten(1).square().sum(1).mean()  # R1: mean |grad D(x)|^2"
+                    "\n        loss_d = loss_d + R1 / 2 * r1"
+                    "\n        extra[\"r1\"] = r1.detach()") if r1 else "",
         "CLIP_STEP": ("\n        with torch.no_grad():  # WGAN: keep the critic Lipschitz"
                       "\n            for p in nets[DISCRIMINATOR].parameters():"
                       "\n                p.clamp_(-CLIP, CLIP)") if loss == "wgan" else "",

@@ -32,7 +32,7 @@ from runtime.cli import main
 from runtime.events import Failure, StepMetrics
 from runtime.optimize import Optimization
 from runtime.recipes.base import RecipeError
-from runtime.recipes.gan_parts import class_labels, gradient_penalty
+from runtime.recipes.gan_parts import class_labels, gradient_penalty, r1_penalty
 from runtime.sampling import grid_size
 from runtime.trainer import Trainer
 
@@ -252,6 +252,20 @@ def test_gradient_penalty_is_finite_positive_and_matches_its_definition():
     (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed)
     torch.testing.assert_close(gp, (grad.norm(dim=1) - 1).square().mean())
     gp.backward()  # it trains the critic: a gradient reaches its weights
+    assert critic[0].weight.grad.abs().sum() > 0
+
+
+def test_r1_penalty_is_the_mean_squared_gradient_norm_at_the_real_samples():
+    torch.manual_seed(0)
+    critic = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    real = torch.randn(32, 2).requires_grad_(True)
+    r1 = r1_penalty(_ctx(), critic(real)[:, 0], real)
+    # by hand: D is a sum of tanh units, ∂D/∂x = W2 · diag(1 − tanh²(W1 x + b1)) · W1
+    w1, b1, w2 = critic[0].weight, critic[0].bias, critic[2].weight
+    slope = (1 - torch.tanh(real @ w1.T + b1).square()) * w2  # [32, 16]
+    by_hand = (slope @ w1).square().sum(1).mean()
+    torch.testing.assert_close(r1, by_hand)
+    r1.backward()  # it trains the discriminator: a gradient reaches its weights
     assert critic[0].weight.grad.abs().sum() > 0
 
 

@@ -121,6 +121,12 @@ def _patch_judge(project) -> None:
     d.connect("patches", next(k for k, n in d.nodes.items() if n.block == "Output"))
 
 
+def _patch_judge_r1(project) -> None:
+    """A PatchGAN judge held flat at the real samples by R1."""
+    _patch_judge(project)
+    project.recipe.params["r1"] = 1.0
+
+
 @pytest.mark.parametrize("name, change, steps, metrics", [
     ("mlp", None, 30, ("loss", "accuracy")),
     ("mlp", _settings, 40, ("loss", "accuracy")),
@@ -128,6 +134,7 @@ def _patch_judge(project) -> None:
     ("forecast_one_step", 400, 5, ("loss", "mse", "mae", "r2")),
     ("gan_2d", 1000, 20, ("loss_d", "loss_g", "d_real", "d_fake", "d_accuracy")),
     ("dcgan", _patch_judge, 4, ("loss_d", "loss_g", "d_real", "d_fake", "d_accuracy")),
+    ("dcgan", _patch_judge_r1, 4, ("loss_d", "loss_g", "d_real", "d_fake", "d_accuracy")),
     ("wgan_gp_images", _patch_judge, 3, ("loss_g", "d_real", "d_fake", "wasserstein")),
 ])
 def test_the_script_trains_to_the_apps_numbers(name, change, steps, metrics, tmp_path):
