@@ -33,10 +33,10 @@ from runtime.recipes.gan_parts import (
     d_loss,
     g_loss,
     gradient_penalty,
-    r1_penalty,
     landscape,
     patch_scores,
     per_sample,
+    r1_penalty,
     run_generator,
 )
 from runtime.recipes.units import unnormalise

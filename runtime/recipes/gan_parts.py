@@ -22,8 +22,8 @@ from runtime.recipes.base import RecipeError, StepContext, eval_mode
 from runtime.recipes.supervised import plane_grid
 
 __all__ = ["LOSSES", "CRITICS", "PARAMS", "d_loss", "g_loss", "clip_weights",
-           "gradient_penalty", "r1_penalty", "WeightAverage", "run_generator", "Recent", "class_names",
-           "class_labels", "landscape", "patch_scores", "per_sample"]
+           "gradient_penalty", "r1_penalty", "WeightAverage", "run_generator", "Recent",
+           "class_names", "class_labels", "landscape", "patch_scores", "per_sample"]
 
 LOSSES = ("standard", "minimax", "wgan", "wgan_gp")
 CRITICS = ("wgan", "wgan_gp")  # D is a critic: raw scores, no sigmoid, no probabilities

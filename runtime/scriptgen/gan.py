@@ -156,7 +156,7 @@ def code(facts: Facts) -> tuple[str, str]:
                      "D there\n") if r1 else "",
         "R1_STEP": ("\n        (grad,) = torch.autograd.grad(per_sample(d_real).sum(), real,"
                     "\n                                      create_graph=True)"
-                    "\n        r1 = grad.flatten(1).square().sum(1).mean()  # R1: mean |grad D(x)|^2"
+                    "\n        r1 = grad.flatten(1).square().sum(1).mean()  # mean |grad D(x)|^2"
                     "\n        loss_d = loss_d + R1 / 2 * r1"
                     "\n        extra[\"r1\"] = r1.detach()") if r1 else "",
         "CLIP_STEP": ("\n        with torch.no_grad():  # WGAN: keep the critic Lipschitz"
