@@ -54,8 +54,8 @@ def test_trains_a_few_steps_with_style_mixing_and_separate_losses():
     assert finished.reason == "max_steps", events.of(Failure)
     steps = events.of(StepMetrics)
     assert len(steps) == 3
-    for s in steps:
-        assert {"loss_d", "loss_g", "d_real", "d_fake"} <= set(s.values)
+    for s in steps:  # the template's D pays R1 on the real pictures
+        assert {"loss_d", "loss_g", "d_real", "d_fake", "r1"} <= set(s.values)
         assert all(math.isfinite(v) for v in s.values.values())
     names = {e.name for e in events.of(Samples)}
     assert any(n.startswith("style mixing") for n in names)
