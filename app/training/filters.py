@@ -36,9 +36,17 @@ def _order(net: Network) -> list[str]:
     return out + [n for n in net.nodes if n not in out]
 
 
+def _pictured(params: dict) -> bool:
+    """A kernel wider than 1×1: a 1×1 filter is one pixel per channel, nothing to look at."""
+    kernel = params.get("kernel", 3)
+    return any(k > 1 for k in (kernel if isinstance(kernel, (list, tuple)) else [kernel]))
+
+
 def first_conv(net: Network) -> str | None:
-    """The id of the convolution closest to the input, if the network has one."""
-    return next((n for n in _order(net) if net.nodes[n].block in CONV_BLOCKS), None)
+    """The id of the convolution closest to the input whose filters make a picture, if the
+    network has one."""
+    return next((n for n in _order(net) if net.nodes[n].block in CONV_BLOCKS
+                 and _pictured(net.nodes[n].params)), None)
 
 
 def read_filters(folder: str | Path, network: str, node: str) -> np.ndarray | None:
