@@ -73,6 +73,9 @@ class GAN(Recipe):
         o = self.options
         self.field, self.loss = o["field"], o["loss"]
         self.critic = self.loss in CRITICS
+        if self.critic and o["r1"] > 0:
+            raise RecipeError(f"r1 penalises a discriminator's logits; loss {self.loss!r} "
+                              "trains a critic: set r1 to 0, or use gp_weight with wgan_gp")
         if not any(s.block == "Noise" for s in self.compiled["generator"].inputs):
             raise RecipeError(f"the generator {self.names['generator']!r} needs a Noise input")
         if not any(s.field == self.field for s in self.fed_inputs("discriminator")):
@@ -139,10 +142,10 @@ class GAN(Recipe):
     def step(self, ctx, batch):
         real = batch[self.field]
         o, weight, extra = self.options, self.codes.weight, {}
+        r1 = o["r1"] > 0  # R1 differentiates D at the real samples
         for _ in range(o["d_steps"]):
             drawn = self._draw(real.shape[0], real.device, self.generator)
             fake = self._generate(batch, drawn)
-            r1 = o["r1"] > 0 and not self.critic
             seen = real.detach().requires_grad_(True) if r1 else real
             d_real = self._judge(batch, seen)[0].float()
             d_fake, q = self._judge(batch, fake.detach())

@@ -50,9 +50,9 @@ PARAMS = (
           help="wgan_gp: λ of the penalty λ·(‖∇D(x̂)‖ − 1)² on random points x̂ between "
                "real and fake samples; 10 for images, about 0.1 for 2-D toy data."),
     Param("r1", "float", 0.0, min=0.0, max=1000.0,
-          help="standard and minimax: γ of the R1 penalty γ/2·‖∇D(x)‖² on the real samples "
-               "(Mescheder et al. 2018; StyleGAN's regulariser): D stays flat around the "
-               "data, so it cannot push G back and forth; 0 turns it off."),
+          help="standard and minimax (not the critics): γ of the R1 penalty γ/2·‖∇D(x)‖² "
+               "on the real samples (Mescheder et al. 2018; StyleGAN's regulariser): D stays "
+               "flat around the data, so it cannot push G back and forth; 0 turns it off."),
     Param("ema", "float", 0.0, min=0.0, max=0.99999,
           help="Decay of a moving average of the generator's weights (e.g. 0.999; 0: "
                "off). Samples come from the average: smoother than the last step's."),

@@ -132,7 +132,7 @@ def code(facts: Facts) -> tuple[str, str]:
     consts = ""
     if loss == "wgan":
         consts = f"\nCLIP = {o['clip']!r}  # every critic weight is kept in [-CLIP, CLIP]"
-    r1 = o["r1"] > 0 and not critic
+    r1 = o["r1"] > 0  # the recipe refuses it with a critic
     if r1:
         consts = f"\nR1 = {o['r1']!r}  # weight (gamma) of the R1 penalty on the real samples"
     if loss == "wgan_gp":

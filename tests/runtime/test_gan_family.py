@@ -161,6 +161,9 @@ def test_r1_keeps_the_discriminator_flat_at_the_real_samples():
     assert "r1" not in plain[-1] and all(math.isfinite(m["r1"]) for m in history)
     assert held < 0.25 * free
     assert history[-1]["d_real"] > 0.5 > history[-1]["d_fake"]  # and it still tells them apart
+    with pytest.raises(RecipeError, match="r1 penalises a discriminator's logits; loss "
+                                          "'wgan_gp' trains a critic: set r1 to 0"):
+        _recipe(_ring("wgan_gp", r1=1.0))
 
 
 def test_a_wgan_critic_keeps_its_weights_clipped_and_widens_the_gap():
