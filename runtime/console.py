@@ -41,7 +41,9 @@ def fmt_stage(event: StageStarted, limit: int = 6) -> str:
                                             if len(nodes) > limit else "")
         parts.append(f"{net}: {shown or 'nothing (frozen)'}")
     return (f"stage {event.index + 1}/{event.stages} {event.name!r} ({event.recipe}): "
-            f"{event.epochs} epochs from epoch {event.epoch + 1}; training " + "; ".join(parts))
+            f"{event.epochs} epochs from epoch {event.epoch + 1}"
+            + (f" in batches of {event.batch_size}" if event.batch_size else "")
+            + "; training " + "; ".join(parts))
 
 
 class Console:
@@ -69,8 +71,11 @@ class Console:
                                          if event.world_size > 1 else "")
             resumed = f", resuming at step {event.start_step}" if event.start_step else ""
             each = " per process" if event.world_size > 1 else ""
-            self._line(f"training on {where}: {event.epochs} epochs × {event.steps_per_epoch} "
-                       f"steps, batch {event.batch_size}{each}, {event.train_samples} training"
+            length = (f"{event.epochs} epochs × {event.steps_per_epoch} steps"
+                      if event.epochs * event.steps_per_epoch == event.total_steps
+                      else f"{event.epochs} epochs, {event.total_steps} steps")
+            self._line(f"training on {where}: {length}, batch {event.batch_size}{each}, "
+                       f"{event.train_samples} training"
                        f"{each} / {event.val_samples} validation samples{resumed}")
         elif isinstance(event, StageStarted):
             self._line(fmt_stage(event))

@@ -71,6 +71,7 @@ class StageStarted:
     epochs: int  # how many epochs the stage lasts
     stages: int = 1
     recipe: str = ""  # the recipe doing the step in this stage
+    batch_size: int = 0  # the stage's own batch size; 0: the training settings'
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from builder.document import TrainingSettings
 from runtime.recipes.base import RecipeError, Stage
 from runtime.stages import stage_epochs
 
-__all__ = ["Plan", "make_plan", "PlanError"]
+__all__ = ["Plan", "Batching", "make_plan", "PlanError"]
 
 
 class PlanError(ValueError):
@@ -19,14 +19,39 @@ class PlanError(ValueError):
 
 
 @dataclass(frozen=True)
-class Plan:
-    batch_size: int
+class Batching:
+    """How one stage cuts an epoch into batches."""
+
+    size: int
     drop_last: bool  # a last batch of one sample breaks BatchNorm
-    steps_per_epoch: int
+    steps: int  # per epoch
+
+    @classmethod
+    def of(cls, n: int, asked: int) -> Batching:
+        """Batches of ``asked`` (0 or more than there are: the whole set) over ``n`` samples."""
+        size = asked if 0 < asked < n else n
+        drop_last = n > size and n % size == 1
+        return cls(size, drop_last, n // size if drop_last else math.ceil(n / size))
+
+
+@dataclass(frozen=True)
+class Plan:
+    default: Batching  # the training settings' batches
+    batching: tuple[Batching, ...]  # per stage: a stage may ask for its own batch size
     stage_epochs: tuple[int, ...]
     max_steps: int  # 0: no cap
     samples_every: int
     samples_unit: str  # epochs, steps or end
+
+    @property
+    def batch_size(self) -> int:
+        """The training settings' (a stage may have its own)."""
+        return self.default.size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """In the training settings' batches."""
+        return self.default.steps
 
     @property
     def epochs(self) -> int:
@@ -34,12 +59,12 @@ class Plan:
 
     @property
     def total_steps(self) -> int:
-        total = self.epochs * self.steps_per_epoch
+        total = sum(e * b.steps for e, b in zip(self.stage_epochs, self.batching))
         return min(total, self.max_steps) if self.max_steps else total
 
     def stage_steps(self, index: int, begun_at: int) -> int:
         """Planned steps of stage ``index`` begun at step ``begun_at``."""
-        planned = self.stage_epochs[index] * self.steps_per_epoch
+        planned = self.stage_epochs[index] * self.batching[index].steps
         return min(planned, self.max_steps - begun_at) if self.max_steps else planned
 
     def samples_after_step(self, step: int) -> bool:
@@ -54,11 +79,11 @@ def make_plan(n: int, settings: TrainingSettings, stages: Sequence[Stage], epoch
               max_steps: int | None) -> Plan:
     if n == 0:
         raise PlanError("the training part of the dataset is empty")
-    batch = settings.batch_size if 0 < settings.batch_size < n else n
-    drop_last = n > batch and n % batch == 1
     try:
         counts = stage_epochs(stages, settings.epochs if epochs is None else epochs)
     except RecipeError as e:
         raise PlanError(str(e)) from e
-    return Plan(batch, drop_last, n // batch if drop_last else math.ceil(n / batch),
-                tuple(counts), max_steps or 0, settings.samples_every, settings.samples_unit)
+    default = Batching.of(n, settings.batch_size)
+    batching = tuple(Batching.of(n, s.batch_size) if s.batch_size else default for s in stages)
+    return Plan(default, batching, tuple(counts), max_steps or 0, settings.samples_every,
+                settings.samples_unit)

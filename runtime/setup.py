@@ -164,11 +164,13 @@ def begin_stage(run: Run, index: int, step: int, epoch: int, settings: TrainingS
     # DDP registers only the parameters that require grad when it wraps: wrap afresh.
     training_calls(active, run.device, ddp, compile)
     optimizers, schedules = make_optimizers(active, settings, run.device,
-                                            plan.steps_per_epoch, plan.stage_steps(index, step))
+                                            plan.batching[index].steps,
+                                            plan.stage_steps(index, step))
     ctx = Optimization(active.nets, active.names, optimizers, run.device, l1=settings.l1,
                        l2=settings.l2, grad_clip=settings.grad_clip, scaler=run.scaler,
                        stats=stats, total_steps=plan.total_steps, distributed=ddp)
     current = Current(active, optimizers, schedules, ctx,
                       EarlyStopping(active.monitor, settings.early_stopping))
     return current, StageStarted(step, epoch, index, stage.name, trainable,
-                                 plan.stage_epochs[index], len(run.stages), active.name)
+                                 plan.stage_epochs[index], len(run.stages), active.name,
+                                 plan.batching[index].size if stage.batch_size else 0)

@@ -245,9 +245,10 @@ class Trainer:
             pos.epoch_rng = self.data_gen.get_state()
             report.start_epoch()
             pos.batch = 0
-            batches = self.data.batches("train", plan.batch_size, generator=self.data_gen,
+            cut = plan.batching[pos.stage]
+            batches = self.data.batches("train", cut.size, generator=self.data_gen,
                                         device=self._batch_device("train"),
-                                        drop_last=plan.drop_last)
+                                        drop_last=cut.drop_last)
             while True:
                 try:
                     batch = next(batches)
@@ -284,7 +285,7 @@ class Trainer:
                 if control.pending and (flushed or not self.dist) and steer.poll(cur, pos):
                     return "stopped"
                 if plan.max_steps and pos.step >= plan.max_steps:
-                    self._end_epoch(t_epoch, complete=pos.batch >= plan.steps_per_epoch)
+                    self._end_epoch(t_epoch, complete=pos.batch >= cut.steps)
                     return "max_steps"
             if self._end_epoch(t_epoch):
                 return "early_stopping"
@@ -299,7 +300,7 @@ class Trainer:
 
     def _step_error(self, e: Exception, what: str = "") -> Stop:
         return step_error(e, what or f"the {self.current.active.name} step", self.step,
-                          self.run.device, self.run.plan.batch_size)
+                          self.run.device, self.run.plan.batching[self.stage].size)
 
     # --- epochs ----------------------------------------------------------------------------
 
@@ -312,8 +313,9 @@ class Trainer:
         train = self.reporter.epoch_means()
         try:
             with self._noise_kept():
-                val, extras = validate(cur.active, self.data, max(run.plan.batch_size, 512),
-                                       self._batch_device("val"), (run.device, run.amp))
+                size = max(run.plan.batching[self.stage].size, 512)
+                val, extras = validate(cur.active, self.data, size, self._batch_device("val"),
+                                       (run.device, run.amp))
         except Exception as e:
             raise self._step_error(e, "validation") from e
         best = stop = False

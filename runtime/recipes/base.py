@@ -103,7 +103,9 @@ class Stage:
     """One part of a run.
 
     Length: ``epochs`` (a count) or ``share`` (a fraction of the run's epochs); with neither,
-    the stage takes what the others leave (split evenly among such stages).
+    the stage takes what the others leave (split evenly among such stages).  ``batch_size``:
+    the stage's own (None: the training settings'), for a stage that learns best from other
+    batches than the rest (CLIP from many captions at once, a denoiser from many steps).
     Step: ``recipe`` names a registered recipe that does the step, validation and samples
     during this stage, built with ``params`` over the declaring recipe's networks (``roles``
     maps its roles to the declaring recipe's; same names, or one role to one, by default).
@@ -121,6 +123,7 @@ class Stage:
     roles: Mapping[str, str] = field(default_factory=dict)
     freeze: Mapping[str, Collection[str]] = field(default_factory=dict)
     train: Mapping[str, Collection[str]] | None = None
+    batch_size: int | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
@@ -134,6 +137,11 @@ class Stage:
         if self.share is not None and not 0 < self.share <= 1:
             raise RecipeError(f"stage {self.name!r}: share must be in (0, 1]; received "
                               f"{self.share!r}")
+        if self.batch_size is not None and (isinstance(self.batch_size, bool) or not
+                                            isinstance(self.batch_size, int)
+                                            or self.batch_size < 1):
+            raise RecipeError(f"stage {self.name!r}: batch_size must be a whole number ≥ 1; "
+                              f"received {self.batch_size!r}")
         # Frozen means frozen: copies, so a recipe mutating its dicts later changes nothing.
         object.__setattr__(self, "params", dict(self.params))
         object.__setattr__(self, "roles", dict(self.roles))

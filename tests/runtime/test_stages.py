@@ -4,6 +4,7 @@ the right stage, and a recipe without stages trains exactly as before."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -16,7 +17,7 @@ from torch import nn
 
 from builder.blocks.spec import Param
 from runtime import recipes
-from runtime.console import fmt_stage
+from runtime.console import Console, fmt_stage
 from runtime.control import Control
 from runtime.events import (
     EpochSummary,
@@ -310,3 +311,44 @@ def test_stage_mistakes_fail_at_setup_with_a_sentence(monkeypatch, events):
     assert "stage 'rest' gets no epochs" in failure.message and not events.of(StepMetrics)
     with pytest.raises(recipes.RecipeError, match="epochs or share"):
         Stage("both", epochs=1, share=0.5)
+    with pytest.raises(recipes.RecipeError, match="batch_size must be a whole number"):
+        Stage("none", batch_size=0)
+
+
+class SmallBatchesFirst(Classification):
+    """Stage 1 in batches of 16 (50 steps an epoch on the moons), stage 2 in the settings'."""
+
+    name = "test_small_batches_first"
+
+    def stages(self):
+        return [Stage("small", epochs=1, batch_size=16), Stage("settings'")]
+
+
+@pytest.mark.parametrize("stop_at", [30, 57])  # saved in stage 1 / in stage 2
+def test_a_stage_with_its_own_batch_size_plans_steps_and_resumes(monkeypatch, tmp_path,
+                                                                 stop_at):
+    _use(monkeypatch, SmallBatchesFirst)
+    events = Recorder()
+    full = Trainer(project(epochs=3, recipe=SmallBatchesFirst.name), device="cpu",
+                   callback=events)
+    finished = full.fit()
+    total = 50 + 2 * STEPS
+    assert finished.reason == "completed" and finished.step == total
+    started = events.of(Started)[0]
+    assert (started.total_steps, started.batch_size) == (total, 64)
+    out = io.StringIO()
+    Console(out, tty=False)(started)
+    assert out.getvalue().startswith(f"training on cpu: 3 epochs, {total} steps, batch 64,")
+    stages = events.of(StageStarted)
+    assert [(s.step, s.batch_size) for s in stages] == [(0, 16), (50, 0)]
+    assert "in batches of 16;" in fmt_stage(stages[0])
+    assert "in batches" not in fmt_stage(stages[1])
+    assert [e.step for e in events.of(EpochSummary)] == [50, 50 + STEPS, total]
+    # Resumed in either stage, it cuts the same batches: exactly the uninterrupted run.
+    first = Trainer(project(epochs=3, recipe=SmallBatchesFirst.name), device="cpu",
+                    run_dir=tmp_path)
+    assert first.fit(max_steps=stop_at).reason == "max_steps"
+    second = Trainer(project(epochs=3, recipe=SmallBatchesFirst.name), device="cpu",
+                     run_dir=tmp_path, resume=tmp_path / "checkpoint")
+    assert second.fit().step == total
+    assert _same(_weights(full), _weights(second))
