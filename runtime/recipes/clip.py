@@ -24,6 +24,7 @@ from runtime.recipes.base import Recipe, RecipeError, Role
 from runtime.recipes.clip_parts import (
     PARAMS,
     LogitScale,
+    WordSwap,
     ZeroShot,
     contrastive_loss,
     normalised,
@@ -69,6 +70,10 @@ class CLIP(Recipe):
         self.scale = LogitScale(o["temperature"], o["learn_temperature"], o["temperature_lr"])
         length = int(self.info.fields[self.caption].shape[0])
         self.zero_shot = ZeroShot.for_data(self.info, length)
+        self.swap = WordSwap.for_data(self.info) if o["hard_negatives"] else None
+        if o["hard_negatives"] and self.swap is None:
+            raise RecipeError(f"hard_negatives swaps attribute words of the captions, but "
+                              f"dataset {self.info.name!r} lists no shapes, colours or sizes")
         # The zero-shot class embeddings, made once per validation pass or picture (the
         # weights do not change within one) and forgotten after it.
         self.class_embeddings: tuple[Tensor, Tensor] | None = None
@@ -109,7 +114,8 @@ class CLIP(Recipe):
         img = self.embed("image_encoder", batch)
         txt = self.embed("text_encoder", batch)
         same = self._same(batch)
-        loss, logits = contrastive_loss(img, txt, self._scale(), same)
+        loss, logits = contrastive_loss(img, txt, self._scale(), same,
+                                        *self._hard_negatives(batch))
         ctx.optimize(loss, "image_encoder", "text_encoder")
         self.scale.step()  # its gradient came with the networks' backward pass
         n = img.shape[0]
@@ -117,6 +123,17 @@ class CLIP(Recipe):
         i2t, t2i = retrieval_hits(logits.detach(), same_captions(batch[self.caption]))
         return {"loss": loss.detach(), "image_to_text": i2t.float() / n,
                 "text_to_image": t2i.float() / n, "temperature": self.scale.temperature}
+
+    def _hard_negatives(self, batch) -> tuple[Tensor | None, Tensor | None]:
+        """Each caption with one attribute swapped, embedded, and which images it fits (a
+        swapped caption can be word for word another image's own)."""
+        if self.swap is None:
+            return None, None
+        ids = batch[self.caption]
+        wrong = self.swap(ids.repeat(self.options["hard_negatives"], 1), self.generator)
+        t, w = ids.reshape(len(ids), -1), wrong.reshape(len(wrong), -1)
+        fits = (t[:, None, :] == w[None, :, :]).all(-1)
+        return self.embed("text_encoder", {**batch, self.caption: wrong}), fits
 
     def _classes(self) -> tuple[Tensor, Tensor]:
         if self.class_embeddings is None:

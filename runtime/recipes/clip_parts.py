@@ -19,8 +19,22 @@ from builder.blocks.spec import Param
 from runtime.data.core import DataInfo
 from runtime.recipes.base import RecipeError
 
-__all__ = ["PARAMS", "normalised", "same_captions", "contrastive_loss", "retrieval_hits",
-           "LogitScale", "ZeroShot", "short_caption", "caption", "prompt_captions"]
+__all__ = ["PARAMS", "HARD_NEGATIVES", "CLIP_BATCH", "normalised", "same_captions",
+           "contrastive_loss",
+           "retrieval_hits", "LogitScale", "ZeroShot", "WordSwap", "short_caption", "caption",
+           "prompt_captions"]
+
+HARD_NEGATIVES = Param(
+    "hard_negatives", "int", 0, min=0, max=32,
+    help="Wrong captions per image that CLIP learns from, made from its own by swapping one "
+         "attribute word (shape, colour or size) for another. Without them an attribute that "
+         "the batch's other captions rarely hinge on (the shape, when they differ in colour "
+         "or place) is learnt last (NegCLIP's hard negatives). 0: only the batch's captions. "
+         "On data whose captions name such attributes.")
+CLIP_BATCH = Param(
+    "clip_batch_size", "int", 0, min=0, max=65_536,
+    help="Batch size of the CLIP stage; 0: the training settings'. CLIP learns from many "
+         "captions at once, a denoiser from many small steps: let each have its own.")
 
 PARAMS = (
     Param("image_field", "str", "x", help="The data field of the images (shown in the "
@@ -40,6 +54,7 @@ PARAMS = (
           help="Treat images whose captions are word for word the same as matches of each "
                "other's captions (multi-positive targets); off: only the image's own caption "
                "counts, as in CLIP, where duplicates are rare."),
+    HARD_NEGATIVES,
 )
 
 MAX_SCALE = math.log(100.0)  # the paper clips the logit scale at 100 (τ ≥ 0.01)
@@ -56,11 +71,16 @@ def same_captions(tokens: Tensor) -> Tensor:
     return (t[:, None, :] == t[None, :, :]).all(-1)
 
 
-def contrastive_loss(img: Tensor, txt: Tensor, scale: Tensor, same: Tensor | None = None
+def contrastive_loss(img: Tensor, txt: Tensor, scale: Tensor, same: Tensor | None = None,
+                     negatives: Tensor | None = None, same_negatives: Tensor | None = None
                      ) -> tuple[Tensor, Tensor]:
     """CLIP's symmetric cross-entropy and its logits [n, n] = scale · img · txtᵀ (img, txt
     L2-normalised): each image picks its caption among the batch's captions, each caption
     its image, the two losses averaged.
+
+    Hard negatives: ``negatives`` [m, E] are captions with no image, wrong for every image
+    but those ``same_negatives`` [n, m] marks: images pick among n + m captions, captions
+    still among the n images.  The logits returned are the batch's own [n, n].
 
     Duplicates: the shapes captions name 1,440 scenes, so a batch of 128 holds a few
     identical captions.  With one-hot targets, image i would be pushed away from caption j
@@ -68,13 +88,18 @@ def contrastive_loss(img: Tensor, txt: Tensor, scale: Tensor, same: Tensor | Non
     noise.  With ``same`` the target of a row spreads evenly over every identical caption
     (and of a column over every image with that caption)."""
     logits = scale * img @ txt.t()
+    n = img.shape[0]
     if same is None:
-        labels = torch.arange(img.shape[0], device=img.device)
-        return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2, \
-            logits
+        same = torch.eye(n, dtype=torch.bool, device=img.device)
     target = same.float() / same.float().sum(1, keepdim=True)  # symmetric: rows = columns
-    loss_i = -(target * F.log_softmax(logits, 1)).sum(1).mean()
     loss_t = -(target * F.log_softmax(logits.t(), 1)).sum(1).mean()
+    if negatives is None:
+        loss_i = -(target * F.log_softmax(logits, 1)).sum(1).mean()
+        return (loss_i + loss_t) / 2, logits
+    wide = torch.cat([same, same_negatives if same_negatives is not None else
+                      same.new_zeros(n, len(negatives))], 1).float()
+    wide_logits = torch.cat([logits, scale * img @ negatives.t()], 1)
+    loss_i = -(wide / wide.sum(1, keepdim=True) * F.log_softmax(wide_logits, 1)).sum(1).mean()
     return (loss_i + loss_t) / 2, logits
 
 
@@ -85,6 +110,53 @@ def retrieval_hits(logits: Tensor, same: Tensor) -> tuple[Tensor, Tensor]:
     i2t = same[rows, logits.argmax(1)].sum()
     t2i = same[logits.argmax(0), rows].sum()
     return i2t, t2i
+
+
+class WordSwap:
+    """Captions with one attribute word swapped for another of its kind ("a large red circle"
+    → "a large red star", "a small red circle" or "a large blue circle"): the hard negatives
+    of ``contrastive_loss``.  Groups are the data's single-word attributes: shape kinds,
+    colours and sizes (places are phrases and are left as they are)."""
+
+    def __init__(self, groups: list[list[int]], vocab_size: int):
+        self.group = torch.full((vocab_size,), -1, dtype=torch.long)  # word id → its group
+        self.rank = torch.zeros(vocab_size, dtype=torch.long)  # its place in the group
+        width = max(len(g) for g in groups)
+        self.members = torch.zeros(len(groups), width, dtype=torch.long)
+        self.sizes = torch.tensor([len(g) for g in groups])
+        for k, ids in enumerate(groups):
+            self.group[ids] = k
+            self.rank[ids] = torch.arange(len(ids))
+            self.members[k, :len(ids)] = torch.tensor(ids)
+
+    @classmethod
+    def for_data(cls, info: DataInfo) -> WordSwap | None:
+        found = _attributes(info)
+        if found is None:
+            return None
+        index = {w: i for i, w in enumerate(info.vocab)}
+        groups = [[index[w] for w in words] for words in found[:3]
+                  if len(words) > 1 and all(w in index for w in words)]
+        return cls(groups, len(info.vocab)) if groups else None
+
+    def __call__(self, ids: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """A copy of ``ids`` [n, L] in which one attribute word per caption (chosen evenly
+        among those it has) is another of its group; a caption with none stays as it is."""
+        dev = ids.device
+        group, rank = self.group.to(dev)[ids], self.rank.to(dev)[ids]
+        has = group >= 0
+        weights = has.float() + (~has.any(1, keepdim=True)).float()  # none: any place
+        pos = torch.multinomial(weights, 1, generator=generator).squeeze(1)
+        rows = torch.arange(len(ids), device=dev)
+        k = group[rows, pos]
+        ok = k >= 0
+        k = k.clamp(min=0)
+        size = self.sizes.to(dev)[k]
+        step = 1 + (torch.rand(len(ids), device=dev, generator=generator) * (size - 1)).long()
+        new = self.members.to(dev)[k, (rank[rows, pos] + step) % size]
+        out = ids.clone()
+        out[rows[ok], pos[ok]] = new[ok]
+        return out
 
 
 class LogitScale(nn.Module):

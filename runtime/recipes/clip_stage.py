@@ -51,8 +51,10 @@ class AfterClip(Recipe):
         if share <= 0:
             return [frozen]
         clip = Stage(self.stage_names[0], share=share, recipe="clip",
-                     params={"image_field": self.field, "caption_field": self.caption},
-                     train={r: () for r in self.learners})
+                     params={"image_field": self.field, "caption_field": self.caption,
+                             "hard_negatives": self.options["hard_negatives"]},
+                     train={r: () for r in self.learners},
+                     batch_size=self.options["clip_batch_size"] or None)
         return [clip, frozen]
 
     def _losses(self, batch, generator, train: bool) -> tuple[Tensor, ...]:

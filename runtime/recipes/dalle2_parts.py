@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from builder.blocks.spec import Param
+from runtime.recipes.clip_parts import CLIP_BATCH, HARD_NEGATIVES
 from runtime.recipes.diffusion_parts import SCHEDULES, Schedule, learning_params
 
 __all__ = ["PARAMS", "DENOISERS", "embedding_scale", "eps_from_x0", "nearest_candidate"]
@@ -34,6 +35,8 @@ PARAMS = (
           help="Share of the run's epochs in which the two encoders learn as CLIP; then "
                "both are frozen and the prior and decoder learn. 0: no such stage (start "
                "the encoders from saved weights in the training settings' init)."),
+    CLIP_BATCH,
+    HARD_NEGATIVES,
     Param("timesteps", "int", 1000, min=2, max=10_000,
           help="T: steps of the noising chain (the prior and the decoder share it)."),
     Param("schedule", "choice", "cosine", choices=SCHEDULES,

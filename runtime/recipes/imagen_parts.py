@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from builder.blocks.spec import Param
+from runtime.recipes.clip_parts import CLIP_BATCH, HARD_NEGATIVES
 from runtime.recipes.diffusion_parts import SCHEDULES, Schedule, learning_params
 
 __all__ = ["PARAMS", "DENOISERS", "resize", "augment_steps", "augment", "fill"]
@@ -27,6 +28,8 @@ PARAMS = (
           help="Share of the run's epochs in which the text encoder learns, as CLIP's text "
                "tower beside the image encoder; then it is frozen. 0: no such stage (start "
                "the text encoder from saved weights in the training settings' init)."),
+    CLIP_BATCH,
+    HARD_NEGATIVES,
     Param("timesteps", "int", 1000, min=2, max=10_000,
           help="T: steps of the noising chain (both denoisers share it)."),
     Param("schedule", "choice", "cosine", choices=SCHEDULES,

@@ -16,7 +16,7 @@ from builder.compiler import compile_network
 from builder.document import OptimizerConfig
 from builder.serialize import load
 from resources import TEMPLATES
-from runtime.assemble import load_data, make_recipe
+from runtime.assemble import SetupError, load_data, make_recipe
 from runtime.data.shapes import decode_caption
 from runtime.events import Samples, StepMetrics
 from runtime.export import TOLERANCE, export_onnx, parity
@@ -25,6 +25,7 @@ from runtime.prompts import PromptError
 from runtime.recipes.base import RecipeError
 from runtime.recipes.clip_parts import (
     MAX_SCALE,
+    WordSwap,
     contrastive_loss,
     prompt_captions,
     retrieval_hits,
@@ -86,6 +87,62 @@ def test_the_loss_is_the_mean_of_both_cross_entropies_by_hand():
     by_hand = (sum(_ce(logits[i], soft[i]) for i in range(3)) / 3
                + sum(_ce(cols[j], soft[j]) for j in range(3)) / 3) / 2
     assert float(contrastive_loss(img, txt, scale, same)[0]) == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_hard_negatives_widen_only_the_images_choice_by_hand():
+    img = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    txt = torch.tensor([[0.6, 0.8], [0.8, 0.6]])
+    neg = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    # negative 2 is word for word image 1's caption: right for image 1, wrong for image 0
+    fits = torch.tensor([[False, False, False], [False, False, True]])
+    scale = torch.tensor(3.0)
+    dot = lambda a, b: sum(x * y for x, y in zip(a, b))  # noqa: E731
+    rows = [[3.0 * dot(i, t) for t in txt.tolist() + neg.tolist()] for i in img.tolist()]
+    cols = [[3.0 * dot(i, t) for i in img.tolist()] for t in txt.tolist()]
+    targets = [[1.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.5, 0.0, 0.0, 0.5]]
+    by_hand = (sum(_ce(rows[i], targets[i]) for i in range(2)) / 2
+               + sum(_ce(cols[j], [float(i == j) for i in range(2)]) for j in range(2)) / 2) / 2
+    loss, logits = contrastive_loss(img, txt, scale, None, neg, fits)
+    assert float(loss) == pytest.approx(by_hand, rel=1e-6)
+    assert logits.shape == (2, 2)  # the batch's own, for retrieval
+
+
+def test_a_word_swap_changes_one_attribute_word_for_another_of_its_kind():
+    _, data = _recipe()
+    swap = WordSwap.for_data(data.info)
+    vocab = data.info.vocab
+    kinds = [set(data.info.class_names), set(data.info.extra["colours"]),
+             set(data.info.extra["sizes"])]
+    ids = data.train["caption"][:40].repeat(25, 1)
+    wrong = swap(ids, torch.Generator().manual_seed(0))
+    changed = (wrong != ids).sum(1)
+    assert changed.tolist() == [1] * len(ids)  # exactly one word, never to itself
+    seen = set()
+    for before, after in zip(ids.tolist(), wrong.tolist()):
+        (a, b), = [(vocab[x], vocab[y]) for x, y in zip(before, after) if x != y]
+        (group,) = [k for k, words in enumerate(kinds) if a in words]
+        assert b in kinds[group]
+        seen.add(group)
+    assert seen == {0, 1, 2}  # shapes, colours and sizes are all swapped
+    # Captions without attribute words pass through unchanged.
+    plain = torch.tensor([[1, 3, 2, 0]])
+    assert torch.equal(swap(plain), plain)
+
+
+def test_hard_negatives_train_and_are_refused_without_attributes(tmp_path):
+    recipe, data = _recipe(hard_negatives=3)
+    ctx, batch = _ctx(recipe, lr=3e-3), _batch(data)
+    losses = [float(recipe.step(ctx, batch)["loss"]) for _ in range(15)]
+    assert losses[-1] < losses[0]
+    plain, _ = _recipe()
+    # three more wrong captions per image: the same start is a harder choice
+    recipe, _ = _recipe(hard_negatives=3)
+    plain.generator = recipe.generator = torch.Generator().manual_seed(0)
+    assert float(recipe.step(_ctx(recipe, 0.0), batch)["loss"]) > \
+        float(plain.step(_ctx(plain, 0.0), batch)["loss"])
+    data.info.extra.pop("colours")
+    with pytest.raises(SetupError, match="hard_negatives swaps attribute words"):
+        make_recipe(_project(hard_negatives=3), data)
 
 
 def test_identical_captions_and_retrieval_hits():

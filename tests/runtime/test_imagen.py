@@ -120,7 +120,9 @@ def _weights(module) -> list[torch.Tensor]:
 
 def test_clip_stage_then_the_denoisers_with_the_text_encoder_frozen(tmp_path):
     rec, seen = Recorder(), {}
-    p = tiny_project(epochs=2, text_share=0.5)
+    # 76 training samples: CLIP in its own batches of 38 (2 steps an epoch), with hard
+    # negatives; the denoisers in the settings' 24 (4 steps)
+    p = tiny_project(epochs=2, text_share=0.5, clip_batch_size=38, hard_negatives=2)
     trainer = Trainer(p, device="cpu", run_dir=tmp_path / "run")
 
     def callback(event):
@@ -132,7 +134,10 @@ def test_clip_stage_then_the_denoisers_with_the_text_encoder_frozen(tmp_path):
     trainer.callback = callback
     fin = trainer.fit()
     stages = rec.of(StageStarted)
-    assert [s.recipe for s in stages] == ["clip", "imagen"]
+    assert [(s.recipe, s.step, s.batch_size) for s in stages] == [("clip", 0, 38),
+                                                                  ("imagen", 2, 0)]
+    assert trainer.run.step_recipes[0].options["hard_negatives"] == 2
+    assert fin.step == 2 + 4
     assert stages[1].trainable["text_encoder"] == [] and \
         stages[1].trainable["image_encoder"] == []
     nets = trainer.run.recipe.nets
