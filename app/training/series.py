@@ -202,7 +202,8 @@ class RunSeries:
             self.stage_step = event.step
             self._mark(event.step, f"stage {event.index + 1}: {event.name}",
                        f"stage {event.index + 1} of {event.stages} ({event.recipe}) trains "
-                       f"{_trainable(event.trainable)}")
+                       f"{_trainable(event.trainable)}"
+                       + (f" in batches of {event.batch_size}" if event.batch_size else ""))
 
     def _sparsity(self, step: int, network: str, layers: dict[str, float],
                   overall: float | None) -> None:

@@ -258,6 +258,12 @@ def test_a_new_stage_shows_its_own_picture_not_the_last_stages(dock):
          event("predictions", "images", images(4), step=130, epoch=1))
     assert panel.picker.keys() == ["source predictions", "predictions"]
     assert panel.current == "predictions"  # the pre-training's picture is the past
+    # the stage's mark on the plots: what trains, and in which batches when it has its own
+    feed(dock, StageStarted(200, 2, 2, "denoisers", {"base": ["unet"]}, 2, 3, "imagen", 16))
+    marks = dock.series.marks
+    assert marks[-2][2] == "stage 2 of 2 (fine_tune) trains main: logits"
+    assert marks[-1][1:] == ("stage 3: denoisers",
+                             "stage 3 of 3 (imagen) trains base: unet in batches of 16")
 
 
 def test_a_new_run_clears_the_picker_and_the_titles(dock):
