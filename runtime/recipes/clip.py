@@ -131,9 +131,8 @@ class CLIP(Recipe):
             return None, None
         ids = batch[self.caption]
         wrong = self.swap(ids.repeat(self.options["hard_negatives"], 1), self.generator)
-        t, w = ids.reshape(len(ids), -1), wrong.reshape(len(wrong), -1)
-        fits = (t[:, None, :] == w[None, :, :]).all(-1)
-        return self.embed("text_encoder", {**batch, self.caption: wrong}), fits
+        return (self.embed("text_encoder", {**batch, self.caption: wrong}),
+                same_captions(ids, wrong))
 
     def _classes(self) -> tuple[Tensor, Tensor]:
         if self.class_embeddings is None:

@@ -65,10 +65,12 @@ def normalised(e: Tensor) -> Tensor:
     return F.normalize(e.float().flatten(1), dim=1)
 
 
-def same_captions(tokens: Tensor) -> Tensor:
-    """[n, n] bool: caption i is word for word caption j (the diagonal is always true)."""
+def same_captions(tokens: Tensor, others: Tensor | None = None) -> Tensor:
+    """[n, m] bool: caption i of ``tokens`` is word for word caption j of ``others`` (by
+    default ``tokens`` itself: [n, n], the diagonal always true)."""
     t = tokens.reshape(tokens.shape[0], -1)
-    return (t[:, None, :] == t[None, :, :]).all(-1)
+    o = t if others is None else others.reshape(others.shape[0], -1)
+    return (t[:, None, :] == o[None, :, :]).all(-1)
 
 
 def contrastive_loss(img: Tensor, txt: Tensor, scale: Tensor, same: Tensor | None = None,

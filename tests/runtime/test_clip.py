@@ -149,6 +149,9 @@ def test_identical_captions_and_retrieval_hits():
     tokens = torch.tensor([[1, 5, 2], [1, 6, 2], [1, 5, 2]])
     same = same_captions(tokens)
     assert same.tolist() == [[True, False, True], [False, True, False], [True, False, True]]
+    others = torch.tensor([[1, 6, 2], [1, 7, 2]])
+    assert same_captions(tokens, others).tolist() == [[False, False], [True, False],
+                                                      [False, False]]
     # image 0 picks caption 2 (its twin: right), image 1 caption 0 (wrong), image 2 its own
     logits = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
     i2t, t2i = retrieval_hits(logits, same)
