@@ -20,9 +20,8 @@ from runtime.data.core import DataInfo
 from runtime.recipes.base import RecipeError
 
 __all__ = ["PARAMS", "HARD_NEGATIVES", "CLIP_BATCH", "normalised", "same_captions",
-           "contrastive_loss",
-           "retrieval_hits", "LogitScale", "ZeroShot", "WordSwap", "short_caption", "caption",
-           "prompt_captions"]
+           "contrastive_loss", "retrieval_hits", "LogitScale", "ZeroShot", "WordSwap",
+           "short_caption", "caption", "prompt_captions"]
 
 HARD_NEGATIVES = Param(
     "hard_negatives", "int", 0, min=0, max=32,
@@ -145,7 +144,10 @@ class WordSwap:
         """A copy of ``ids`` [n, L] in which one attribute word per caption (chosen evenly
         among those it has) is another of its group; a caption with none stays as it is."""
         dev = ids.device
-        group, rank = self.group.to(dev)[ids], self.rank.to(dev)[ids]
+        if self.group.device != dev:  # moved once, not every step
+            self.group, self.rank, self.members, self.sizes = (
+                t.to(dev) for t in (self.group, self.rank, self.members, self.sizes))
+        group, rank = self.group[ids], self.rank[ids]
         has = group >= 0
         weights = has.float() + (~has.any(1, keepdim=True)).float()  # none: any place
         pos = torch.multinomial(weights, 1, generator=generator).squeeze(1)
@@ -153,9 +155,9 @@ class WordSwap:
         k = group[rows, pos]
         ok = k >= 0
         k = k.clamp(min=0)
-        size = self.sizes.to(dev)[k]
+        size = self.sizes[k]
         step = 1 + (torch.rand(len(ids), device=dev, generator=generator) * (size - 1)).long()
-        new = self.members.to(dev)[k, (rank[rows, pos] + step) % size]
+        new = self.members[k, (rank[rows, pos] + step) % size]
         out = ids.clone()
         out[rows[ok], pos[ok]] = new[ok]
         return out
