@@ -292,7 +292,8 @@ def sample(args) -> int:
         return _fail(str(e), EXIT_INPUT)
     print(f"wrote {said}")
     for name, value in samples.extra.get("figures", {}).items():  # e.g. prompt accuracy
-        print(f"{name}: {value:.1%}" if 0 <= value <= 1 else f"{name}: {value:g}")
+        if value == value:  # nan: nothing to judge (a prompt that names no size)
+            print(f"{name}: {value:.1%}" if 0 <= value <= 1 else f"{name}: {value:g}")
     _warn_weights(args.weights)
     return EXIT_OK
 
