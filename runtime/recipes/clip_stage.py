@@ -44,6 +44,16 @@ class AfterClip(Recipe):
         self.averages = ({r: WeightAverage(o["ema"]) for r in self.learners}
                          if o["ema"] > 0 else {})
         self.updates = 0  # steps after CLIP: the weight averages warm up over them
+        readers = [r for r in self.learners if "tokens" in self.specs[r]]
+        self.reads_words = bool(readers)
+        outputs = self.compiled["text_encoder"].outputs
+        if readers and "tokens" not in outputs:
+            raise RecipeError(
+                f"the {readers[0]} network {self.names[readers[0]]!r} reads the caption's "
+                f"words (a tokens Input), but the text encoder "
+                f"{self.names['text_encoder']!r} has no Output named tokens (it has "
+                f"{', '.join(outputs)}): add one after the layer whose per-word features "
+                f"it should read")
 
     def stages(self):
         frozen = Stage(self.stage_names[1], train={r: () for r in TOWERS})
@@ -81,6 +91,23 @@ class AfterClip(Recipe):
         net = self.nets[role]
         with eval_mode([net]), torch.no_grad():
             return normalised(self.output(role, net(*self.inputs(role, batch))))
+
+    def read(self, ids: Tensor) -> dict[str, Tensor]:
+        """What the frozen text encoder makes of captions [N, L]: ``text``, the normalised
+        embedding [N, E] (its first Output), and, when a learner has a ``tokens`` Input,
+        ``tokens``: the per-word features [N, L, D] of its Output named tokens, zero at the
+        padding.  A denoiser that reads every word is not limited to what the one pooled
+        vector kept of the caption: Imagen's cross-attention to T5's token sequence."""
+        ids = ids.to(self.device)
+        net = self.nets["text_encoder"]
+        with eval_mode([net]), torch.no_grad():
+            result = net(*self.inputs("text_encoder", {self.caption: ids}))
+        out = {"text": normalised(self.output("text_encoder", result))}
+        if self.reads_words:
+            words = self.output("text_encoder", result, "tokens")
+            keep = ids != self.info.extra.get("pad", 0)
+            out["tokens"] = words * keep[..., None].to(words.dtype)
+        return out
 
     def _pixels(self, x: Tensor) -> Tensor:
         """The data's images in the denoisers' units, [−1, 1]."""

@@ -7,9 +7,12 @@ Four networks.  ``image_encoder`` and ``text_encoder`` learn as CLIP in a first 
 only read.  ``prior`` is a diffusion model over vectors: it reads ``z_t`` (the image
 embedding × √E, noised to step ``t``), ``t`` and ``text`` (the caption's embedding) and
 predicts the clean z_0, as the paper's prior does.  ``decoder`` reads ``x_t``, ``t`` and
-``embedding`` (the image's own normalised CLIP embedding) and predicts the noise ε.  Both learn
-on one chain in the same step; their conditions are replaced by zeros in ``p_uncond`` of the
-samples, for classifier-free guidance.
+``embedding`` (the image's own normalised CLIP embedding) and predicts the noise ε; with a
+``tokens`` Input it also reads the caption's words through the frozen text encoder, as DALL·E
+2's decoder keeps GLIDE's text pathway for what CLIP's embedding fails to hold.  Both learn on
+one chain in the same step; their conditions are replaced by zeros in ``p_uncond`` of the
+samples (the words in ``caption_drop``), for classifier-free guidance and for variations,
+which have no caption.
 
 Generating: prompt → text embedding → prior (DDIM; ``candidates`` draws, the one nearest the
 text kept) → image embedding → decoder (DDIM, guided) → picture.  Variations: a picture's own
@@ -46,7 +49,14 @@ VARIED = 3  # validation pictures in the variations picture
 VARIATIONS = 3  # re-decodings of each
 ACCURACY_IMAGES = 2  # pictures per evaluation prompt when prompt accuracy is measured
 NOISY = {"prior": "z_t", "decoder": "x_t"}  # each denoiser's noised input
-CONDITION = {"prior": "text", "decoder": "embedding"}  # and what steers it
+
+
+def _dropped(cond: Tensor, p: float, generator: torch.Generator) -> Tensor:
+    """``cond`` [N, …] with each sample's replaced by zeros with probability ``p``."""
+    if p <= 0:
+        return cond
+    keep = torch.rand(len(cond), device=cond.device, generator=generator) >= p
+    return cond * keep.view(-1, *(1,) * (cond.dim() - 1)).to(cond.dtype)
 
 
 class Dalle2(AfterClip):
@@ -63,14 +73,18 @@ class Dalle2(AfterClip):
                              "CLIP stage, frozen after it."),
         Role("prior", "z_t (a noised image embedding × √E), t and the text embedding → the "
                       "clean image embedding × √E."),
-        Role("decoder", "x_t, t and the image embedding → ε̂, shaped like the picture."),
+        Role("decoder", "x_t, t and the image embedding (and the caption's words) → ε̂, shaped "
+                        "like the picture."),
     )
     feeds = (Feed("prior", "z_t", "the noised image embedding, × √E"),
              Feed("prior", "t", "the step t of each sample"),
              Feed("prior", "text", "the frozen text encoder's normalised embedding"),
              Feed("decoder", "x_t", "the noisy picture"),
              Feed("decoder", "t", "the step t of each sample"),
-             Feed("decoder", "embedding", "the frozen image encoder's normalised embedding"))
+             Feed("decoder", "embedding", "the frozen image encoder's normalised embedding"),
+             Feed("decoder", "tokens", "the caption's per-word features from the frozen text "
+                                       "encoder (its Output tokens), zero at the padding and "
+                                       "when a picture's embedding is redrawn", required=False))
     params = PARAMS
     live = ("guidance", "sample_steps")
     monitor = ("loss", "min")
@@ -101,10 +115,11 @@ class Dalle2(AfterClip):
     def image_embeddings(self, x: Tensor) -> Tensor:
         return self.embed("image_encoder", {self.field: x.to(self.device)})
 
-    def text_embeddings(self, prompts: list[str], generator: torch.Generator) -> Tensor:
-        """Embeddings of prompts.  What a prompt leaves out ("a red heart": no size or place)
-        is filled in at random per picture, since the text encoder only ever read whole
-        captions; a word the captions never use is refused by name (PromptError)."""
+    def captions(self, prompts: list[str], generator: torch.Generator) -> dict[str, Tensor]:
+        """What the text encoder makes of prompts (``read``).  What a prompt leaves out ("a
+        red heart": no size or place) is filled in at random per picture, since the text
+        encoder only ever read whole captions; a word the captions never use is refused by
+        name (PromptError)."""
         from runtime.prompts import prompt_ids
 
         ids = []
@@ -112,13 +127,13 @@ class Dalle2(AfterClip):
             options = prompt_captions(p, self.info)
             pick = int(torch.randint(len(options), (1,), generator=generator))
             ids.append(torch.as_tensor(prompt_ids(options[pick], self.length, self.info.vocab)))
-        return self.embed("text_encoder", {self.caption: torch.stack(ids).to(self.device)})
+        return self.read(torch.stack(ids))
 
     # --- training and validation -----------------------------------------------------------
 
-    def _out(self, role: str, x: Tensor, t: Tensor, cond: Tensor, train: bool) -> Tensor:
-        replace = {NOISY[role]: x, "t": fill(t, tuple(self.specs[role]["t"].shape)),
-                   CONDITION[role]: cond}
+    def _out(self, role: str, x: Tensor, t: Tensor, cond: dict[str, Tensor], train: bool
+             ) -> Tensor:
+        replace = {NOISY[role]: x, "t": fill(t, tuple(self.specs[role]["t"].shape)), **cond}
         if train:
             return self.output(role, self.forward(role, {}, True, replace))
         shadow = self.averages[role].shadow if role in self.averages else None
@@ -131,12 +146,15 @@ class Dalle2(AfterClip):
         chain."""
         chain, o = self._chain(), self.options
         x0 = self._pixels(batch[self.field])
-        img, txt = self.embed("image_encoder", batch), self.embed("text_encoder", batch)
-        n, p = len(x0), self.options["p_uncond"]
-        conds = {"prior": txt, "decoder": img}
-        if train and p > 0:
-            conds = {r: c * (torch.rand(n, device=c.device, generator=generator) >= p)[:, None]
-                     for r, c in conds.items()}
+        img, words = self.embed("image_encoder", batch), self.read(batch[self.caption])
+        conds = {"prior": {"text": words["text"]}, "decoder": {"embedding": img}}
+        if "tokens" in words:
+            conds["decoder"]["tokens"] = words["tokens"]
+        if train:  # each condition dropped on its own, for guidance (and for variations)
+            drop = {"tokens": self.options["caption_drop"]}
+            conds = {r: {k: _dropped(v, drop.get(k, self.options["p_uncond"]), generator)
+                         for k, v in c.items()} for r, c in conds.items()}
+        n = len(x0)
         out = []
         for role, clean in (("prior", img * self.scale), ("decoder", x0)):
             t = (torch.randint(0, chain.steps, (n,), device=x0.device, generator=generator)
@@ -151,10 +169,15 @@ class Dalle2(AfterClip):
 
     def check(self, batch):
         width = self.embed("image_encoder", batch).shape[1:]
-        if tuple(width) != (self.width,) or \
-                tuple(self.embed("text_encoder", batch).shape[1:]) != (self.width,):
+        words = self.read(batch[self.caption])
+        if tuple(width) != (self.width,) or tuple(words["text"].shape[1:]) != (self.width,):
             raise RecipeError(f"the prior and the decoder take CLIP embeddings of {self.width} "
                               f"numbers; the encoders make {list(width)}")
+        if "tokens" in words and words["tokens"].shape[1:] != self.specs["decoder"]["tokens"].shape:
+            raise RecipeError(f"the text encoder {self.names['text_encoder']!r} makes "
+                              f"per-word features of {list(words['tokens'].shape[1:])}, but "
+                              f"the decoder's tokens Input takes "
+                              f"{list(self.specs['decoder']['tokens'].shape)}")
         with torch.no_grad():
             self._losses(batch, torch.Generator(self.device).manual_seed(0), train=False)
 
@@ -182,19 +205,21 @@ class Dalle2(AfterClip):
 
     # --- generating --------------------------------------------------------------------------
 
-    def _denoise(self, role: str, cond: Tensor, shape: tuple, scale: float,
+    def _denoise(self, role: str, cond: dict[str, Tensor], shape: tuple, scale: float,
                  generator: torch.Generator) -> Tensor:
         """One denoiser's DDIM chain from noise, guided by ``cond`` (zeros: no condition)."""
-        chain, null = self._chain(), torch.zeros_like(cond)
+        chain, null = self._chain(), {k: torch.zeros_like(v) for k, v in cond.items()}
 
         def denoise(x, t, conditional):
-            c = torch.cat([cond, null]) if conditional is None else cond if conditional else null
+            c = ({k: torch.cat([v, null[k]]) for k, v in cond.items()} if conditional is None
+                 else cond if conditional else null)
             out = self._out(role, x, t, c, train=False)
             if role == "prior":
                 return eps_from_x0(x, t, out, chain)
             return chain.as_eps(self.options["prediction"], x, t, out.to(x.dtype))
 
-        x, _ = generate(guided(denoise, scale), chain, (len(cond), *shape), generator,
+        n = len(next(iter(cond.values())))
+        x, _ = generate(guided(denoise, scale), chain, (n, *shape), generator,
                         self.device, "ddim", self.options["sample_steps"],
                         clip=role == "decoder")  # embeddings × √E may pass ±1
         return x
@@ -203,20 +228,27 @@ class Dalle2(AfterClip):
         """Normalised image embeddings [N, E] the prior draws for text embeddings [N, E]:
         ``candidates`` each, the one nearest the text kept."""
         k = self.options["candidates"]
-        drawn = self._denoise("prior", text.repeat_interleave(k, 0), (self.width,),
+        drawn = self._denoise("prior", {"text": text.repeat_interleave(k, 0)}, (self.width,),
                               self.options["prior_guidance"], generator)
         return normalised(nearest_candidate(drawn.view(len(text), k, -1), text))
 
-    def decode(self, embedding: Tensor, generator: torch.Generator) -> Tensor:
-        """Pictures [N, C, H, W] in [0, 1] drawn by the decoder from image embeddings."""
-        x = self._denoise("decoder", embedding, self.image_shape, self.options["guidance"],
+    def decode(self, embedding: Tensor, generator: torch.Generator,
+               tokens: Tensor | None = None) -> Tensor:
+        """Pictures [N, C, H, W] in [0, 1] drawn by the decoder from image embeddings (and,
+        if it reads them, a caption's per-word features; none: zeros, as for variations)."""
+        cond = {"embedding": embedding}
+        if "tokens" in self.specs["decoder"]:
+            cond["tokens"] = tokens if tokens is not None else torch.zeros(
+                len(embedding), *self.specs["decoder"]["tokens"].shape, device=self.device)
+        x = self._denoise("decoder", cond, self.image_shape, self.options["guidance"],
                           generator)
         return ((x + 1) / 2).clamp(0, 1)
 
     def draw(self, prompts: list[str], generator: torch.Generator) -> Tensor:
         """Pictures for prompts: text embedding → prior → image embedding → decoder."""
-        text = self.text_embeddings(prompts, generator)
-        return self.decode(self.prior_embeddings(text, generator), generator)
+        words = self.captions(prompts, generator)
+        return self.decode(self.prior_embeddings(words["text"], generator), generator,
+                           words.get("tokens"))
 
     def _generator(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(seed)

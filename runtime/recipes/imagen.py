@@ -7,13 +7,15 @@ together as CLIP in a first stage (``text_share`` of the run; the ``clip`` recip
 step); then both are frozen: Imagen's point is that a text encoder trained on text alone, or
 on text and images, and never touched again, is what steers the pictures.  ``base`` reads
 x_t, t and ``text`` (the normalised embedding, filled by the recipe) at the low size (its
-x_t's size: 16×16 in the template); ``sr`` reads x_t and t at the data's size (32×32), the
-low image as ``low`` and, when it has such Inputs, ``text`` and ``aug``.  Both learn
+x_t's size: 16×16 in the template), and, with a ``tokens`` Input, the encoder's features of
+every word (Imagen reads T5's whole token sequence, not one pooled vector); ``sr`` reads x_t
+and t at the data's size (32×32), the low image as ``low`` and, when it has such Inputs,
+``text``, ``tokens`` and ``aug``.  Both learn
 ε-prediction on one shared chain in the same step, as Imagen trains its cascade: the base on
 the data's images shrunk by area averaging, the super-resolution model on the true low image
 noised by a random small step ``aug`` (noise-conditioning augmentation: at sampling time the
 low image comes from the base model, flaws and all).  Classifier-free guidance: the
-embedding is replaced by zeros in ``p_uncond`` of the samples.
+embedding (and the words) are replaced by zeros in ``p_uncond`` of the samples.
 
 Generating: prompt → embedding → base (DDIM, guided) → low image → noised to ``aug_sample``
 → sr (DDIM) → the full-size image.  Pictures use weight averages (recipe state).
@@ -51,18 +53,23 @@ class Imagen(AfterClip):
                              "stage, frozen after it."),
         Role("image_encoder", "An image → its embedding [E], CLIP's other tower: it only "
                               "teaches the text encoder."),
-        Role("base", "x_t and t at the low size, and the text embedding → ε̂."),
+        Role("base", "x_t and t at the low size, and the text embedding (and its words) → "
+                     "ε̂."),
         Role("sr", "x_t and t at full size, the low image (and the text and augmentation "
                    "level) → ε̂."),
     )
     feeds = (Feed("base", "x_t", "the noisy low-resolution image"),
              Feed("base", "t", "the step t of each sample"),
              Feed("base", "text", "the frozen text encoder's normalised embedding"),
+             Feed("base", "tokens", "the frozen text encoder's per-word features (its "
+                                    "Output tokens), zero at the padding", required=False),
              Feed("sr", "x_t", "the noisy full-size image"),
              Feed("sr", "t", "the step t of each sample"),
              Feed("sr", "low", "the low-resolution image, noised by the augmentation"),
              Feed("sr", "text", "the text embedding", required=False),
-             Feed("sr", "aug", "the augmentation step of the low image", required=False))
+             Feed("sr", "aug", "the augmentation step of the low image", required=False),
+             Feed("sr", "tokens", "the per-word features, as the base model's",
+                  required=False))
     params = PARAMS
     live = ("guidance", "sample_steps")
     monitor = ("loss", "min")
@@ -81,16 +88,13 @@ class Imagen(AfterClip):
 
     # --- the conditions ------------------------------------------------------------------
 
-    def text(self, ids: Tensor) -> Tensor:
-        """The frozen text encoder's normalised embeddings of captions [N, L]."""
-        return self.embed("text_encoder", {self.caption: ids.to(self.device)})
-
-    def texts(self, prompts: list[str]) -> Tensor:
-        """Embeddings of prompts; PromptError names any word the captions never use."""
+    def texts(self, prompts: list[str]) -> dict[str, Tensor]:
+        """What the text encoder makes of prompts (``read``); PromptError names any word the
+        captions never use."""
         from runtime.prompts import prompt_ids
 
         ids = [torch.as_tensor(prompt_ids(p, self.length, self.info.vocab)) for p in prompts]
-        return self.text(torch.stack(ids))
+        return self.read(torch.stack(ids))
 
     def _low_condition(self, low: Tensor, steps: Tensor, generator) -> dict[str, Tensor]:
         """The sr model's view of a low image: at its ``low`` Input's size, noised to the
@@ -120,14 +124,13 @@ class Imagen(AfterClip):
         chain, o = self._chain(), self.options
         x = self._pixels(batch[self.field])
         low = resize(x, self.shapes["base"][-1])
-        text = self.text(batch[self.caption])
+        words = self.read(batch[self.caption])
         n = x.shape[0]
         if train and self.options["p_uncond"] > 0:
             keep = torch.rand(n, device=x.device, generator=generator) >= self.options["p_uncond"]
-            text = text * keep[:, None]
+            words = {k: v * keep.view(-1, *(1,) * (v.dim() - 1)) for k, v in words.items()}
         aug = augment_steps(self.options["aug_train"], chain, n, x.device, generator)
-        conds = {"base": {"text": text},
-                 "sr": {"text": text, **self._low_condition(low, aug, generator)}}
+        conds = {"base": words, "sr": {**words, **self._low_condition(low, aug, generator)}}
         out = []
         for role, x0 in (("base", low), ("sr", x)):
             t = (torch.randint(0, chain.steps, (n,), device=x.device, generator=generator)
@@ -138,12 +141,15 @@ class Imagen(AfterClip):
         return out[0], out[1]
 
     def check(self, batch):
-        text = self.text(batch[self.caption])
-        width = self.specs["base"]["text"].shape
-        if tuple(text.shape[1:]) != tuple(width):
-            raise RecipeError(f"the text encoder {self.names['text_encoder']!r} makes "
-                              f"embeddings of {list(text.shape[1:])}, but the base model's "
-                              f"text Input takes {list(width)}")
+        words = self.read(batch[self.caption])
+        for role in DENOISERS:
+            for key, what in (("text", "embeddings"), ("tokens", "per-word features")):
+                if key in words and key in self.specs[role] and \
+                        tuple(words[key].shape[1:]) != tuple(self.specs[role][key].shape):
+                    raise RecipeError(
+                        f"the text encoder {self.names['text_encoder']!r} makes {what} of "
+                        f"{list(words[key].shape[1:])}, but the {role} model's {key} Input "
+                        f"takes {list(self.specs[role][key].shape)}")
         with torch.no_grad():
             self._losses(batch, torch.Generator(self.device).manual_seed(0), train=False)
 
@@ -164,37 +170,40 @@ class Imagen(AfterClip):
 
     # --- generating --------------------------------------------------------------------------
 
-    def _denoise(self, role: str, text: Tensor, extra: dict[str, Tensor], scale: float,
-                 generator: torch.Generator) -> Tensor:
-        """One denoiser's DDIM chain from noise, guided by ``text`` (zeros: no text)."""
-        null = torch.zeros_like(text)
+    def _denoise(self, role: str, words: dict[str, Tensor], extra: dict[str, Tensor],
+                 scale: float, generator: torch.Generator) -> Tensor:
+        """One denoiser's DDIM chain from noise, guided by ``words`` (zeros: no caption)."""
+        null = {k: torch.zeros_like(v) for k, v in words.items()}
 
         def denoise(x, t, conditional):
-            if conditional is None:  # the guided pair: with the text, then without
+            if conditional is None:  # the guided pair: with the caption, then without
                 cond = {k: torch.cat([v, v]) for k, v in extra.items()}
-                cond["text"] = torch.cat([text, null])
+                cond |= {k: torch.cat([v, null[k]]) for k, v in words.items()}
             else:
-                cond = {**extra, "text": text if conditional else null}
+                cond = {**extra, **(words if conditional else null)}
             out = self._net(role, x, t, cond, train=False)
             return self._chain().as_eps(self.options["prediction"], x, t, out.to(x.dtype))
 
-        x, _ = generate(guided(denoise, scale), self._chain(), (len(text), *self.shapes[role]),
+        n = len(words["text"])
+        x, _ = generate(guided(denoise, scale), self._chain(), (n, *self.shapes[role]),
                         generator, self.device, "ddim", self.options["sample_steps"])
         return x
 
-    def cascade(self, text: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """(the low images, the full-size images) in [0, 1] for embeddings ``text`` [N, E]."""
-        o = self.options
-        low = self._denoise("base", text, {}, o["guidance"], generator)
-        return (low + 1) / 2, self.upscale(low, text, generator)
+    def cascade(self, words: dict[str, Tensor], generator: torch.Generator
+                ) -> tuple[Tensor, Tensor]:
+        """(the low images, the full-size images) in [0, 1] for captions as ``read`` gives
+        them."""
+        low = self._denoise("base", words, {}, self.options["guidance"], generator)
+        return (low + 1) / 2, self.upscale(low, words, generator)
 
-    def upscale(self, low: Tensor, text: Tensor, generator: torch.Generator) -> Tensor:
+    def upscale(self, low: Tensor, words: dict[str, Tensor], generator: torch.Generator
+                ) -> Tensor:
         """The sr model's full-size images in [0, 1] for low images in [−1, 1]."""
         o, chain = self.options, self._chain()
         step = min(chain.steps - 1, round(o["aug_sample"] * chain.steps))
         steps = torch.full((len(low),), step, device=self.device, dtype=torch.long)
         cond = self._low_condition(low, steps, generator)
-        return (self._denoise("sr", text, cond, o["sr_guidance"], generator) + 1) / 2
+        return (self._denoise("sr", words, cond, o["sr_guidance"], generator) + 1) / 2
 
     def _generator(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(seed)
@@ -218,7 +227,7 @@ class Imagen(AfterClip):
         from runtime.prompts import EVAL_PROMPTS
 
         texts = list(EVAL_PROMPTS[:PROMPTED])
-        low, high = self.cascade(self.texts(texts).repeat_interleave(PER_PROMPT, 0),
+        low, high = self.cascade(self.texts([t for t in texts for _ in range(PER_PROMPT)]),
                                  self._generator(0))
         side = high.shape[-1]
         pairs = torch.stack([F.interpolate(low, size=(side, side), mode="nearest"), high], 1)
@@ -236,7 +245,7 @@ class Imagen(AfterClip):
         batch = {k: v[:SR_SHOWN].to(self.device) for k, v in val.items()}
         x = self._pixels(batch[self.field])
         low = resize(x, self.shapes["base"][-1])
-        high = self.upscale(low, self.text(batch[self.caption]), self._generator(3))
+        high = self.upscale(low, self.read(batch[self.caption]), self._generator(3))
         side = x.shape[-1]
         rows = torch.stack([F.interpolate((low + 1) / 2, size=(side, side), mode="nearest"),
                             high, (x + 1) / 2], 1)
@@ -249,9 +258,9 @@ class Imagen(AfterClip):
 
         prompts = [prompt] * n if prompt is not None else \
             [EVAL_PROMPTS[i % len(EVAL_PROMPTS)] for i in range(n)]
-        text = self.texts(prompts)  # refuses unknown words, naming them
+        words = self.texts(prompts)  # refuses unknown words, naming them
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        _, images = self.cascade(text, self._generator(seed))
+        _, images = self.cascade(words, self._generator(seed))
         extra = {"prompt": prompt or "", "prompt_hint": EVAL_PROMPTS[0]}
         if prompt is not None and self._measures():
             from runtime.attributes import prompt_accuracy

@@ -52,7 +52,7 @@ def _step(net: Network, out: int) -> str:
     return "step"
 
 
-def tiny_networks(text_width: int = E) -> dict[str, Network]:
+def tiny_networks(text_width: int = E, words: bool = False) -> dict[str, Network]:
     img, txt, prior, dec = (Network(n) for n in ("image_encoder", "text_encoder", "prior",
                                                  "decoder"))
     img.chain(img.add("Input", id="x", shape=[3, 32, 32], kind="image"),
@@ -70,9 +70,15 @@ def tiny_networks(text_width: int = E) -> dict[str, Network]:
     prior.chain("join", prior.add("Linear", id="fc", units=32), prior.add("SiLU", id="act"),
                 prior.add("Linear", id="z_0", units=E), prior.add("Output", id="out"))
     dec.chain(_vector(dec, "embedding"), dec.add("Linear", id="proj", units=16))
-    dec.add("Add", id="condition")
+    dec.add("Add", id="condition", inputs=3 if words else 2)
     dec.connect("proj", "condition", dst_port="x1")
     dec.connect(_step(dec, 16), "condition", dst_port="x2")
+    if words:  # the caption's word vectors too (the text encoder's second Output)
+        txt.chain("words", txt.add("Output", id="tokens"))
+        dec.chain(dec.add("Input", id="tokens", shape=[CAPTION, 16], kind="sequence",
+                          field="tokens", source="recipe"),
+                  dec.add("TimePool", id="pool"), dec.add("Linear", id="words_proj", units=16))
+        dec.connect("words_proj", "condition", dst_port="x3")
     dec.add("Input", id="x_t", shape=[3, 32, 32], kind="image", field="x_t", source="recipe")
     dec.add("UNet", id="unet", filters=8, depth=2, out_channels=3, norm="group",
             level="residual", output="none", condition="film")
@@ -82,8 +88,8 @@ def tiny_networks(text_width: int = E) -> dict[str, Network]:
     return {"image_encoder": img, "text_encoder": txt, "prior": prior, "decoder": dec}
 
 
-def tiny_project(epochs: int = 2, **params) -> Project:
-    nets = tiny_networks()
+def tiny_project(epochs: int = 2, words: bool = False, **params) -> Project:
+    nets = tiny_networks(words=words)
     return Project(nets, DatasetConfig("shapes", {"n_samples": 80, "normalize": False,
                                                   "val_fraction": 0.2}),
                    RecipeConfig("dalle2", {r: r for r in nets},
@@ -204,17 +210,50 @@ def test_the_decoder_and_the_prior_follow_their_conditions():
     t = torch.full((4,), 50)
     emb = recipe.image_embeddings(data.val["x"][:4])
     with torch.no_grad():
-        base = recipe._out("decoder", x, t, emb, train=False)
-        assert not torch.allclose(base, recipe._out("decoder", x, t, emb.flip(0), False))
-        assert not torch.allclose(base, recipe._out("decoder", x, t, torch.zeros_like(emb),
-                                                    False))
+        base = recipe._out("decoder", x, t, {"embedding": emb}, train=False)
+        for other in (emb.flip(0), torch.zeros_like(emb)):
+            assert not torch.allclose(base, recipe._out("decoder", x, t, {"embedding": other},
+                                                        False))
         z = torch.randn(4, E)
-        text = recipe.text_embeddings([PROMPT, "a small blue star at the right"] * 2,
-                                      torch.Generator().manual_seed(0))
-        out = recipe._out("prior", z, t, text, False)
-        assert not torch.allclose(out[0], recipe._out("prior", z, t, text.flip(0), False)[3])
+        text = recipe.captions([PROMPT, "a small blue star at the right"] * 2,
+                               torch.Generator().manual_seed(0))["text"]
+        out = recipe._out("prior", z, t, {"text": text}, False)
+        flipped = recipe._out("prior", z, t, {"text": text.flip(0)}, False)
+        assert not torch.allclose(out[0], flipped[3])
     drawn = recipe.prior_embeddings(text, torch.Generator().manual_seed(0))
     torch.testing.assert_close(drawn.norm(dim=1), torch.ones(4))
+
+
+def test_a_decoder_that_reads_the_caption_s_words_gets_them_and_drops_them_for_guidance():
+    recipe, data = _recipe(tiny_project(words=True, caption_drop=0.5, p_uncond=0.0))
+    with torch.no_grad():  # weights that read the condition (FiLM starts as the identity)
+        for p in recipe.nets["decoder"].parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    words = recipe.read(data.val["caption"][:4])
+    assert words["tokens"].shape == (4, CAPTION, 16)
+    x, t = data.val["x"][:4] * 2 - 1, torch.full((4,), 50)
+    emb = recipe.image_embeddings(data.val["x"][:4])
+    with torch.no_grad():
+        said = recipe._out("decoder", x, t, {"embedding": emb, "tokens": words["tokens"]},
+                           False)
+        unsaid = recipe._out("decoder", x, t, {"embedding": emb,
+                                               "tokens": torch.zeros_like(words["tokens"])},
+                             False)
+    assert not torch.allclose(said, unsaid)
+    # training drops the words of about half the samples, and the embedding of none
+    seen = []
+    net = recipe.nets["decoder"]
+    hook = net.get_submodule("pool").register_forward_hook(
+        lambda m, args, out: seen.append(args[0].detach()))
+    batch = {k: v[:64] for k, v in data.train.items()}
+    recipe._losses(batch, torch.Generator().manual_seed(0), train=True)
+    hook.remove()
+    kept = seen[0].flatten(1).abs().sum(1) > 0
+    assert 0.25 < kept.float().mean() < 0.75
+    # prompts and variations (no caption: zeros) both draw
+    assert recipe.sample(2, torch.Generator().manual_seed(0), PROMPT).data.shape == \
+        (2, 3, 32, 32)
+    assert recipe.translate(data.val["x"][:2]).shape == (2, 3, 32, 32)
 
 
 def test_variations_redraw_a_picture_from_its_own_embedding():

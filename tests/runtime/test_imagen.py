@@ -27,7 +27,7 @@ from builder.document import (
 from builder.serialize import load, save
 from resources import TEMPLATES
 from runtime import attributes
-from runtime.assemble import load_data, make_recipe
+from runtime.assemble import SetupError, load_data, make_recipe
 from runtime.data.shapes import VOCAB
 from runtime.events import StageStarted, StepMetrics
 from runtime.export import TOLERANCE, export_onnx, parity
@@ -38,13 +38,25 @@ from runtime.trainer import Trainer
 E = 16  # the text embedding's width in the tiny networks
 
 
-def _text_encoder() -> Network:
+def _text_encoder(tokens: bool = False) -> Network:
     net = Network("text_encoder")
     net.chain(net.add("Input", id="caption", shape=[10], kind="tokens", field="caption"),
               net.add("Embedding", id="words", vocab=len(VOCAB), dim=E),
               net.add("TimePool", id="pool"), net.add("Linear", id="embed", units=E),
               net.add("Output", id="embedding"))
+    if tokens:  # the word vectors themselves, as a second Output
+        net.chain("words", net.add("Output", id="tokens"))
     return net
+
+
+def _read_words(net: Network, into: str) -> None:
+    """A tokens Input [10, E], mean-pooled and projected, added into the Add node ``into``."""
+    net.chain(net.add("Input", id="tokens", shape=[10, E], kind="sequence", field="tokens",
+                      source="recipe"),
+              net.add("TimePool", id="words"), net.add("Linear", id="words_proj", units=16))
+    node = net.nodes[into]
+    node.params["inputs"] = node.params.get("inputs", 2) + 1
+    net.connect("words_proj", into, dst_port=f"x{node.params['inputs']}")
 
 
 def _image_encoder() -> Network:
@@ -91,9 +103,13 @@ def _denoiser(name: str, side: int, low: bool) -> Network:
     return net
 
 
-def tiny_project(epochs: int = 1, n: int = 96, batch: int = 24, **params) -> Project:
-    nets = {"text_encoder": _text_encoder(), "image_encoder": _image_encoder(),
+def tiny_project(epochs: int = 1, n: int = 96, batch: int = 24, words: bool = False,
+                 **params) -> Project:
+    nets = {"text_encoder": _text_encoder(words), "image_encoder": _image_encoder(),
             "base": _denoiser("base", 16, False), "sr": _denoiser("sr", 32, True)}
+    if words:  # both denoisers also read the caption word by word
+        for role in ("base", "sr"):
+            _read_words(nets[role], "cond")
     return Project(nets,
                    DatasetConfig("shapes", {"n_samples": n, "normalize": False, "size": "32",
                                             "val_fraction": 0.25}),
@@ -105,8 +121,8 @@ def tiny_project(epochs: int = 1, n: int = 96, batch: int = 24, **params) -> Pro
                                     samples_unit="end"))
 
 
-def _recipe(**params):
-    p = tiny_project(**params)
+def _recipe(words: bool = False, **params):
+    p = tiny_project(words=words, **params)
     data = load_data(p)
     torch.manual_seed(0)
     recipe = make_recipe(p, data)
@@ -184,7 +200,7 @@ def test_the_super_resolution_model_reads_its_low_image():
     outs = []
     for low in (resize(x, 16), -resize(x, 16)):
         cond = recipe._low_condition(low, torch.zeros(2, dtype=torch.long), None)
-        outs.append(recipe._net("sr", x, t, {"text": text, **cond}, train=False))
+        outs.append(recipe._net("sr", x, t, {**text, **cond}, train=False))
     assert outs[0].shape == x.shape and not torch.allclose(outs[0], outs[1], atol=1e-4)
 
 
@@ -228,6 +244,24 @@ def test_prompt_accuracy_is_reported_in_validation_and_with_a_prompt(monkeypatch
     assert all(0 <= metrics[f"prompt_{k}"] <= 1 for k in ("colour", "shape", "all"))
     out = recipe.sample(2, torch.Generator().manual_seed(0), "a large red circle")
     assert {"prompt colour", "prompt shape", "prompt all"} <= set(out.extra["figures"])
+
+
+def test_layerloom_sample_prints_only_the_figures_a_prompt_can_be_judged_on(monkeypatch,
+                                                                            tmp_path):
+    monkeypatch.setattr(attributes, "attribute_classifier",  # as above: the wiring only
+                        lambda device="cpu", root=None: attributes.AttributeNet().eval())
+    p = tiny_project(text_share=0.0, prompt_accuracy=True)
+    Trainer(p, device="cpu", run_dir=tmp_path / "run").fit()
+    save(p, tmp_path / "p.loom")
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+        code = main(["sample", str(tmp_path / "p.loom"), "--weights", str(tmp_path / "run"),
+                     "-n", "2", "--prompt", "a red circle", "-o", str(tmp_path / "out.png")])
+    lines = said.getvalue().splitlines()
+    assert code == 0 and any(s.startswith("prompt shape: ") for s in lines), lines
+    # the prompt names no size and no place: no figure for them (not "nan")
+    assert not any("nan" in s or s.startswith(("prompt size", "prompt position"))
+                   for s in lines), lines
 
 
 def test_guidance_changes_the_base_models_pictures():
@@ -278,6 +312,44 @@ def test_a_text_encoder_narrower_than_the_text_input_is_refused():
     recipe = make_recipe(p, data)
     with pytest.raises(RecipeError, match="text Input takes"):
         recipe.check({k: v[:2] for k, v in data.train.items()})
+
+
+def test_denoisers_that_read_the_words_get_each_word_s_features_zero_at_the_padding():
+    recipe, data = _recipe(words=True)
+    prompts = ["a large red circle in the centre", "a small red square at the top left"]
+    words = recipe.texts(prompts)
+    assert set(words) == {"text", "tokens"} and words["tokens"].shape == (2, 10, E)
+    ids = torch.stack([torch.as_tensor(recipe_ids(p)) for p in prompts])
+    table = recipe.nets["text_encoder"].get_submodule("words").weight
+    pad = ids == VOCAB.index("<pad>")
+    assert pad[0].any() and not pad.all()  # the shorter caption is padded
+    assert torch.allclose(words["tokens"][~pad], table[ids[~pad]].detach())
+    assert torch.count_nonzero(words["tokens"][pad]) == 0
+    # the word path changes what the base model predicts: one caption's features swapped
+    with torch.no_grad():  # weights that read the condition (FiLM starts as the identity)
+        for p in recipe.nets["base"].parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    x, t = torch.randn(2, 3, 16, 16), torch.tensor([10, 30])
+    swapped = {**words, "tokens": words["tokens"].flip(0)}
+    a, b = (recipe._net("base", x, t, w, train=False) for w in (words, swapped))
+    assert not torch.allclose(a, b, atol=1e-5)
+    # and the cascade, the guidance pair and a training step all carry it
+    assert recipe.sample(2, torch.Generator().manual_seed(0), prompts[0]).data.shape == \
+        (2, 3, 32, 32)
+    recipe.check({k: v[:4] for k, v in data.train.items()})
+
+
+def recipe_ids(prompt: str):
+    from runtime.prompts import prompt_ids
+
+    return prompt_ids(prompt, 10, VOCAB)
+
+
+def test_words_read_from_a_text_encoder_without_a_tokens_output_are_refused_by_name():
+    p = tiny_project(words=True)
+    p.networks["text_encoder"] = _text_encoder(tokens=False)
+    with pytest.raises(SetupError, match="base.*tokens Input.*no Output named tokens"):
+        make_recipe(p, load_data(p))
 
 
 @pytest.mark.parametrize("role", ["base", "sr"])
