@@ -22,7 +22,7 @@ from builder.document import (
 )
 from runtime.data.shapes import VOCAB
 
-__all__ = ["BUILDERS"]
+__all__ = ["BUILDERS", "caption_words"]
 
 EMBED = 64  # the shared embedding's width
 WIDTH = 64  # the text tower's width
@@ -42,7 +42,9 @@ def _image_encoder() -> Network:
     return net
 
 
-def _text_encoder() -> Network:
+def _text_encoder(tokens: bool = False) -> Network:
+    """With ``tokens``, a second Output gives the Transformer layer's per-word features, for
+    denoisers that read every word of a caption (Imagen's)."""
     net = Network("text_encoder")
     _seq(net, ("Input", "caption", {"shape": [CAPTION], "kind": "tokens", "field": "caption"}),
          ("Embedding", "words", {"vocab": len(VOCAB), "dim": WIDTH}),
@@ -55,7 +57,19 @@ def _text_encoder() -> Network:
     net.connect("caption", "padding")
     net.connect("padding", "layer1", dst_port="pad_mask")
     net.connect("padding", "pool", dst_port="mask")
+    if tokens:
+        _seq(net, ("Output", "tokens", {}), after="layer1")
     return net
+
+
+def caption_words(net: Network, units: int) -> str:
+    """A denoiser's view of a caption's per-word features (the text encoder's tokens Output,
+    filled by the recipe): their mean, normalised, then a Linear to ``units``; returns the
+    last node."""
+    return _seq(net, ("Input", "tokens", {"shape": [CAPTION, WIDTH], "kind": "sequence",
+                                          "field": "tokens", "source": "recipe"}),
+                ("TimePool", "words", {"mode": "mean"}), ("LayerNorm", "words_norm", {}),
+                ("Linear", "words_proj", {"units": units}))
 
 
 def clip_shapes() -> Project:
