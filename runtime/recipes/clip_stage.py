@@ -15,9 +15,31 @@ from runtime.recipes.diffusion_parts import Schedule
 from runtime.recipes.gan_parts import WeightAverage
 from runtime.recipes.units import unnormalise
 
-__all__ = ["AfterClip", "TOWERS"]
+__all__ = ["AfterClip", "TOWERS", "dropped", "guided_conditions"]
 
 TOWERS = ("image_encoder", "text_encoder")
+Conditions = dict[str, Tensor]
+
+
+def dropped(cond: Conditions, p: float, generator: torch.Generator) -> Conditions:
+    """``cond`` with each sample's tensors all replaced by zeros with probability ``p`` (one
+    draw per sample, shared by the dict's tensors), as classifier-free guidance trains."""
+    if p <= 0 or not cond:
+        return cond
+    first = next(iter(cond.values()))
+    keep = torch.rand(len(first), device=first.device, generator=generator) >= p
+    return {k: v * keep.view(-1, *(1,) * (v.dim() - 1)).to(v.dtype) for k, v in cond.items()}
+
+
+def guided_conditions(cond: Conditions, extra: Conditions, conditional: bool | None
+                      ) -> Conditions:
+    """A denoiser's conditions for ``guided``'s call: ``cond`` (True), zeros in its place
+    (False), or both stacked (None: the guided pair); ``extra`` (not guided) stays."""
+    if conditional is None:
+        return {**{k: torch.cat([v, v]) for k, v in extra.items()},
+                **{k: torch.cat([v, torch.zeros_like(v)]) for k, v in cond.items()}}
+    return {**extra, **(cond if conditional else {k: torch.zeros_like(v)
+                                                  for k, v in cond.items()})}
 
 
 class AfterClip(Recipe):
@@ -92,7 +114,7 @@ class AfterClip(Recipe):
         with eval_mode([net]), torch.no_grad():
             return normalised(self.output(role, net(*self.inputs(role, batch))))
 
-    def read(self, ids: Tensor) -> dict[str, Tensor]:
+    def read(self, ids: Tensor) -> Conditions:
         """What the frozen text encoder makes of captions [N, L]: ``text``, the normalised
         embedding [N, E] (its first Output), and, when a learner has a ``tokens`` Input,
         ``tokens``: the per-word features [N, L, D] of its Output named tokens, zero at the
@@ -108,6 +130,19 @@ class AfterClip(Recipe):
             keep = ids != self.info.extra.get("pad", 0)
             out["tokens"] = words * keep[..., None].to(words.dtype)
         return out
+
+    def check_words(self, words: Conditions) -> None:
+        """RecipeError when what ``read`` makes does not fit a learner's text or tokens
+        Input."""
+        for role in self.learners:
+            for key, what in (("text", "embeddings"), ("tokens", "per-word features")):
+                have, want = words.get(key), self.specs[role].get(key)
+                if have is not None and want is not None and \
+                        tuple(have.shape[1:]) != tuple(want.shape):
+                    raise RecipeError(
+                        f"the text encoder {self.names['text_encoder']!r} makes {what} of "
+                        f"{list(have.shape[1:])}, but the {role} model's {key} Input takes "
+                        f"{list(want.shape)}")
 
     def _pixels(self, x: Tensor) -> Tensor:
         """The data's images in the denoisers' units, [−1, 1]."""

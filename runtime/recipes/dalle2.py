@@ -29,7 +29,7 @@ from torch import Tensor
 from runtime.events import Samples
 from runtime.recipes.base import Feed, RecipeError, Role
 from runtime.recipes.clip_parts import normalised, prompt_captions
-from runtime.recipes.clip_stage import AfterClip
+from runtime.recipes.clip_stage import AfterClip, dropped, guided_conditions
 from runtime.recipes.dalle2_parts import (
     DENOISERS,
     PARAMS,
@@ -49,14 +49,6 @@ VARIED = 3  # validation pictures in the variations picture
 VARIATIONS = 3  # re-decodings of each
 ACCURACY_IMAGES = 2  # pictures per evaluation prompt when prompt accuracy is measured
 NOISY = {"prior": "z_t", "decoder": "x_t"}  # each denoiser's noised input
-
-
-def _dropped(cond: Tensor, p: float, generator: torch.Generator) -> Tensor:
-    """``cond`` [N, …] with each sample's replaced by zeros with probability ``p``."""
-    if p <= 0:
-        return cond
-    keep = torch.rand(len(cond), device=cond.device, generator=generator) >= p
-    return cond * keep.view(-1, *(1,) * (cond.dim() - 1)).to(cond.dtype)
 
 
 class Dalle2(AfterClip):
@@ -147,13 +139,12 @@ class Dalle2(AfterClip):
         chain, o = self._chain(), self.options
         x0 = self._pixels(batch[self.field])
         img, words = self.embed("image_encoder", batch), self.read(batch[self.caption])
-        conds = {"prior": {"text": words["text"]}, "decoder": {"embedding": img}}
-        if "tokens" in words:
-            conds["decoder"]["tokens"] = words["tokens"]
+        prior, embedding = {"text": words["text"]}, {"embedding": img}
+        said = {k: v for k, v in words.items() if k == "tokens"}
         if train:  # each condition dropped on its own, for guidance (and for variations)
-            drop = {"tokens": self.options["caption_drop"]}
-            conds = {r: {k: _dropped(v, drop.get(k, self.options["p_uncond"]), generator)
-                         for k, v in c.items()} for r, c in conds.items()}
+            prior, embedding = (dropped(c, o["p_uncond"], generator) for c in (prior, embedding))
+            said = dropped(said, o["caption_drop"], generator)
+        conds = {"prior": prior, "decoder": {**embedding, **said}}
         n = len(x0)
         out = []
         for role, clean in (("prior", img * self.scale), ("decoder", x0)):
@@ -173,11 +164,7 @@ class Dalle2(AfterClip):
         if tuple(width) != (self.width,) or tuple(words["text"].shape[1:]) != (self.width,):
             raise RecipeError(f"the prior and the decoder take CLIP embeddings of {self.width} "
                               f"numbers; the encoders make {list(width)}")
-        if "tokens" in words and words["tokens"].shape[1:] != self.specs["decoder"]["tokens"].shape:
-            raise RecipeError(f"the text encoder {self.names['text_encoder']!r} makes "
-                              f"per-word features of {list(words['tokens'].shape[1:])}, but "
-                              f"the decoder's tokens Input takes "
-                              f"{list(self.specs['decoder']['tokens'].shape)}")
+        self.check_words(words)
         with torch.no_grad():
             self._losses(batch, torch.Generator(self.device).manual_seed(0), train=False)
 
@@ -208,12 +195,10 @@ class Dalle2(AfterClip):
     def _denoise(self, role: str, cond: dict[str, Tensor], shape: tuple, scale: float,
                  generator: torch.Generator) -> Tensor:
         """One denoiser's DDIM chain from noise, guided by ``cond`` (zeros: no condition)."""
-        chain, null = self._chain(), {k: torch.zeros_like(v) for k, v in cond.items()}
+        chain = self._chain()
 
         def denoise(x, t, conditional):
-            c = ({k: torch.cat([v, null[k]]) for k, v in cond.items()} if conditional is None
-                 else cond if conditional else null)
-            out = self._out(role, x, t, c, train=False)
+            out = self._out(role, x, t, guided_conditions(cond, {}, conditional), train=False)
             if role == "prior":
                 return eps_from_x0(x, t, out, chain)
             return chain.as_eps(self.options["prediction"], x, t, out.to(x.dtype))

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from runtime.events import Samples
 from runtime.recipes.base import Feed, RecipeError, Role
-from runtime.recipes.clip_stage import AfterClip
+from runtime.recipes.clip_stage import AfterClip, dropped, guided_conditions
 from runtime.recipes.diffusion_parts import generate, guided
 from runtime.recipes.gan_parts import run_generator
 from runtime.recipes.imagen_parts import DENOISERS, PARAMS, augment, augment_steps, fill, resize
@@ -55,8 +55,8 @@ class Imagen(AfterClip):
                               "teaches the text encoder."),
         Role("base", "x_t and t at the low size, and the text embedding (and its words) → "
                      "ε̂."),
-        Role("sr", "x_t and t at full size, the low image (and the text and augmentation "
-                   "level) → ε̂."),
+        Role("sr", "x_t and t at full size, the low image (and the text, its words and the "
+                   "augmentation level) → ε̂."),
     )
     feeds = (Feed("base", "x_t", "the noisy low-resolution image"),
              Feed("base", "t", "the step t of each sample"),
@@ -126,9 +126,8 @@ class Imagen(AfterClip):
         low = resize(x, self.shapes["base"][-1])
         words = self.read(batch[self.caption])
         n = x.shape[0]
-        if train and self.options["p_uncond"] > 0:
-            keep = torch.rand(n, device=x.device, generator=generator) >= self.options["p_uncond"]
-            words = {k: v * keep.view(-1, *(1,) * (v.dim() - 1)) for k, v in words.items()}
+        if train:  # the embedding and the words dropped together, for guidance
+            words = dropped(words, self.options["p_uncond"], generator)
         aug = augment_steps(self.options["aug_train"], chain, n, x.device, generator)
         conds = {"base": words, "sr": {**words, **self._low_condition(low, aug, generator)}}
         out = []
@@ -141,15 +140,7 @@ class Imagen(AfterClip):
         return out[0], out[1]
 
     def check(self, batch):
-        words = self.read(batch[self.caption])
-        for role in DENOISERS:
-            for key, what in (("text", "embeddings"), ("tokens", "per-word features")):
-                if key in words and key in self.specs[role] and \
-                        tuple(words[key].shape[1:]) != tuple(self.specs[role][key].shape):
-                    raise RecipeError(
-                        f"the text encoder {self.names['text_encoder']!r} makes {what} of "
-                        f"{list(words[key].shape[1:])}, but the {role} model's {key} Input "
-                        f"takes {list(self.specs[role][key].shape)}")
+        self.check_words(self.read(batch[self.caption]))
         with torch.no_grad():
             self._losses(batch, torch.Generator(self.device).manual_seed(0), train=False)
 
@@ -173,14 +164,8 @@ class Imagen(AfterClip):
     def _denoise(self, role: str, words: dict[str, Tensor], extra: dict[str, Tensor],
                  scale: float, generator: torch.Generator) -> Tensor:
         """One denoiser's DDIM chain from noise, guided by ``words`` (zeros: no caption)."""
-        null = {k: torch.zeros_like(v) for k, v in words.items()}
-
         def denoise(x, t, conditional):
-            if conditional is None:  # the guided pair: with the caption, then without
-                cond = {k: torch.cat([v, v]) for k, v in extra.items()}
-                cond |= {k: torch.cat([v, null[k]]) for k, v in words.items()}
-            else:
-                cond = {**extra, **(words if conditional else null)}
+            cond = guided_conditions(words, extra, conditional)
             out = self._net(role, x, t, cond, train=False)
             return self._chain().as_eps(self.options["prediction"], x, t, out.to(x.dtype))
 
