@@ -8,28 +8,31 @@ Two kinds of ``level``: ``pix2pix`` (one 4×4 stride-2 conv per level, as Pix2Pi
 ``residual`` (a diffusion denoiser's: two 3×3 convs that keep the size, in a residual unit,
 with average pooling and nearest resizing between levels).  With ``condition`` film the block
 takes a second input c, a vector per sample (a diffusion step's embedding, a caption's), and
-every level modulates its normalised features with a FiLM node fed by c."""
+every level modulates its normalised features with a FiLM node fed by c.  With
+``cross_attention`` it takes a sequence ``context`` as well (a caption's word features), which
+the positions of the coarse levels read through CrossAttention nodes, as Imagen's U-Nets read
+T5's tokens: a pooled vector says the caption as a whole, attention lets each region of the
+picture pick the words it needs."""
 
 from __future__ import annotations
 
-import math
-
 from builder.blocks.composite import _DX, _DY, _finish, _image, _start
 from builder.blocks.spec import BlockSpec, Param, Port, check, register
+from builder.blocks.unet_levels import (
+    NORMS,
+    _attended,
+    _pix2pix_levels,
+    _residual_levels,
+    _unit,
+    _widths,
+)
 from builder.document import Network
 from builder.shapes import fmt_shape
 
 __all__: list[str] = []
 
-NORMS = {"batch": "BatchNorm", "instance": "InstanceNorm", "group": "GroupNorm", "none": None}
-MAX_GROUPS = 8  # GroupNorm: 8 groups where the channels allow (fewer for tiny widths)
 OUTPUTS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "none": None}
-MAX_WIDTH = 8  # widths double per level up to 8× the base, as in Pix2Pix
-
-
-def _widths(p) -> list[int]:
-    """Channels of encoder level i = 1 … depth."""
-    return [p["filters"] * min(2 ** i, MAX_WIDTH) for i in range(p["depth"])]
+CROSS = ("none", "middle", "inner")  # where the positions read the context sequence
 
 
 def _check(p, ins) -> tuple:
@@ -39,6 +42,18 @@ def _check(p, ins) -> tuple:
         check(c is not None and len(c) == 1 and isinstance(c[0], int),
               f"U-Net with condition film needs c as one vector [D] per sample; received "
               f"{fmt_shape(c)}")
+    if p["cross_attention"] != "none":
+        at = [q.name for q in _ports(p)].index("context")
+        ctx = ins[at] if len(ins) > at else None
+        check(ctx is not None and len(ctx) == 2 and isinstance(ctx[1], int),
+              f"U-Net with cross_attention {p['cross_attention']} needs context as a sequence "
+              f"[S, D] per sample (a caption's word features); received {fmt_shape(ctx)}")
+        widths = _widths(p)
+        for w in {widths[-1], *(widths[i - 1] for i in _attended(p))}:
+            check(w % p["heads"] == 0,
+                  f"U-Net cross-attention: {p['heads']} heads must divide the {w} channels of "
+                  f"each attending level (channels {'→'.join(map(str, widths))}); pick a "
+                  f"divisor of {w}")
     step = 2 ** p["depth"]
     sizes = x[1:]
     check(all(isinstance(d, int) for d in sizes),
@@ -49,54 +64,15 @@ def _check(p, ins) -> tuple:
     return x
 
 
-def _norm_params(norm: str, channels: int) -> dict:
-    if norm == "InstanceNorm":
-        return {"affine": True}
-    return {"groups": math.gcd(MAX_GROUPS, channels)} if norm == "GroupNorm" else {}
-
-
-def _unit(net: Network, id: str, col: float, row: float, norm: str | None, act: str | None,
-          src: str, channels: int = 0, film: bool = False, **act_params) -> str:
-    """``src`` → (norm) → (FiLM by the input c) → (activation); returns the last node."""
-    last = src
-    if norm is not None:
-        net.add(norm, id=f"{id}_norm", pos=((col + 0.5) * _DX, (row + 0.35) * _DY),
-                **_norm_params(norm, channels))
-        net.connect(last, f"{id}_norm")
-        last = f"{id}_norm"
-    if film:
-        net.add("FiLM", id=f"{id}_film", pos=((col + 0.75) * _DX, (row - 0.35) * _DY))
-        net.connect(last, f"{id}_film", dst_port="x")
-        net.connect("c", f"{id}_film", dst_port="c")
-        last = f"{id}_film"
-    if act is not None:
-        net.add(act, id=f"{id}_act", pos=((col + 1) * _DX, row * _DY), **act_params)
-        net.connect(last, f"{id}_act")
-        last = f"{id}_act"
-    return last
-
-
-def _up(net: Network, id: str, col: float, row: float, filters: int, resize: bool,
-        bias: bool) -> None:
-    """Double height and width: a 4×4 stride-2 transposed conv, or nearest resize + 3×3 conv
-    (no checkerboard pattern)."""
-    if resize:
-        net.add("Upsample", id=f"{id}_resize", pos=((col - 0.5) * _DX, (row - 0.35) * _DY),
-                scale=2.0, mode="nearest")
-        net.add("Conv2d", id=id, pos=(col * _DX, row * _DY), filters=filters, kernel=3,
-                stride=1, padding=1, bias=bias)
-        net.connect(f"{id}_resize", id)
-    else:
-        net.add("ConvTranspose2d", id=id, pos=(col * _DX, row * _DY), filters=filters, kernel=4,
-                stride=2, padding=1, bias=bias)
-
-
 def _unet(p, ins) -> Network:
     x = _check(p, ins)
     film = p["condition"] == "film"
     net = _start("unet", x)
     if film:  # the second Input: the block's second port, c
         net.add("Input", id="c", pos=(0.0, -1.5 * _DY), shape=tuple(ins[1]), kind="vector")
+    if p["cross_attention"] != "none":  # the last port: the sequence the levels read
+        net.add("Input", id="context", pos=(0.0, -2.5 * _DY), shape=tuple(ins[-1]),
+                kind="sequence")
     if p["level"] == "residual":
         last, col = _residual_levels(net, p, film)
     else:
@@ -108,105 +84,18 @@ def _unet(p, ins) -> Network:
     return _finish(net, last, col + 2)
 
 
-def _pix2pix_levels(net: Network, p, film: bool) -> tuple[str, int]:
-    """4×4 stride-2 convs down, transposed convs (or resize + conv) up; (last node, column)."""
-    depth, widths, norm = p["depth"], _widths(p), NORMS[p["norm"]]
-    resize = p["upsample"] == "resize"
-    skips, last = [], "x"
-    for i in range(1, depth + 1):  # encoder: conv 4×4 stride 2 → norm → LeakyReLU(0.2)
-        col, row = 3 * (i - 1) + 1, i - 1
-        # No norm on the first level (the raw image) nor the innermost (it may be 1×1).
-        level_norm = norm if 1 < i < depth else None
-        net.add("Conv2d", id=f"down{i}", pos=(col * _DX, row * _DY), filters=widths[i - 1],
-                kernel=4, stride=2, padding=1, bias=level_norm is None)
-        net.connect(last, f"down{i}")
-        last = _unit(net, f"down{i}", col, row, level_norm, "LeakyReLU", f"down{i}",
-                     widths[i - 1], film, alpha=0.2)
-        skips.append(last)
-    for i in range(depth, 0, -1):  # decoder: up → norm → ReLU, then join the skip
-        col, row = 3 * depth + 3 * (depth - i) + 1, i - 1
-        filters = widths[i - 2] if i > 1 else p["filters"]
-        up = f"up{i}"
-        _up(net, up, col, row, filters, resize, norm is None)
-        net.connect(last, f"{up}_resize" if resize else up)
-        last = _unit(net, up, col, row, norm, "ReLU", up, filters, film)
-        if i > 1:  # the encoder map of this size, side by side on the channels
-            net.add("Concat", id=f"skip{i - 1}", pos=((col + 2) * _DX, (row - 0.5) * _DY),
-                    inputs=2, axis=0)
-            net.connect(last, f"skip{i - 1}", dst_port="x1")
-            net.connect(skips[i - 2], f"skip{i - 1}", dst_port="x2")
-            last = f"skip{i - 1}"
-    return last, 6 * depth + 1
-
-
-def _res_unit(net: Network, id: str, col: int, row: float, norm: str | None, src: str,
-              c_in: int, c_out: int, film: bool) -> str:
-    """A pre-activation residual unit, as in DDPM: norm → SiLU → conv 3×3 → norm → (FiLM) →
-    SiLU → conv 3×3, plus the input (through a 1×1 conv where the channels change).  The
-    node ``id`` is the sum."""
-    act = _unit(net, f"{id}_in", col, row, norm, "SiLU", src, c_in)
-    net.add("Conv2d", id=f"{id}_conv1", pos=((col + 1.5) * _DX, row * _DY), filters=c_out,
-            kernel=3, stride=1, padding=1, bias=norm is None)
-    net.connect(act, f"{id}_conv1")
-    act = _unit(net, f"{id}_conv1", col + 1.5, row, norm, "SiLU", f"{id}_conv1", c_out, film)
-    net.add("Conv2d", id=f"{id}_conv2", pos=((col + 3) * _DX, row * _DY), filters=c_out,
-            kernel=3, stride=1, padding=1, bias=True)
-    net.connect(act, f"{id}_conv2")
-    skip = src
-    if c_in != c_out:
-        skip = net.add("PointwiseConv2d", id=f"{id}_skip", pos=((col + 2) * _DX,
-                       (row + 0.7) * _DY), filters=c_out, bias=True)
-        net.connect(src, skip)
-    net.add("Add", id=id, pos=((col + 4) * _DX, row * _DY), inputs=2)
-    net.connect(f"{id}_conv2", id, dst_port="x1")
-    net.connect(skip, id, dst_port="x2")
-    return id
-
-
-def _residual_levels(net: Network, p, film: bool) -> tuple[str, int]:
-    """A 3×3 stem, a residual unit per level with 2×2 average pooling between, a middle unit,
-    then per level: nearest 2× resize, the encoder map of that size joined, a residual unit;
-    finally norm → SiLU (the output conv follows).  Returns (last node, column)."""
-    depth, widths, norm = p["depth"], _widths(p), NORMS[p["norm"]]
-    net.add("Conv2d", id="stem", pos=(_DX, 0.0), filters=p["filters"], kernel=3, stride=1,
-            padding=1, bias=True)
-    net.connect("x", "stem")
-    last, c_in, col, skips = "stem", p["filters"], 2, []
-    for i in range(1, depth + 1):
-        if i > 1:
-            net.add("AvgPool2d", id=f"pool{i - 1}", pos=(col * _DX, (i - 1) * _DY), kernel=2,
-                    stride=2)
-            net.connect(last, f"pool{i - 1}")
-            last, col = f"pool{i - 1}", col + 1
-        last = _res_unit(net, f"enc{i}", col, i - 1, norm, last, c_in, widths[i - 1], film)
-        skips.append(last)
-        c_in, col = widths[i - 1], col + 5
-    net.add("AvgPool2d", id=f"pool{depth}", pos=(col * _DX, depth * _DY), kernel=2, stride=2)
-    net.connect(last, f"pool{depth}")
-    last = _res_unit(net, "mid", col + 1, depth, norm, f"pool{depth}", c_in, c_in, film)
-    col += 6
-    for i in range(depth, 0, -1):
-        row = i - 1
-        net.add("Upsample", id=f"up{i}", pos=(col * _DX, row * _DY), scale=2.0,
-                mode="nearest")
-        net.connect(last, f"up{i}")
-        net.add("Concat", id=f"skip{i}", pos=((col + 1) * _DX, (row - 0.5) * _DY), inputs=2,
-                axis=0)
-        net.connect(f"up{i}", f"skip{i}", dst_port="x1")
-        net.connect(skips[i - 1], f"skip{i}", dst_port="x2")
-        last = _res_unit(net, f"dec{i}", col + 2, row, norm, f"skip{i}",
-                         c_in + widths[i - 1], widths[i - 1], film)
-        c_in, col = widths[i - 1], col + 7
-    last = _unit(net, "final", col, 0, norm, "SiLU", last, c_in)
-    return last, col + 2
-
-
 def _unet_explain(p, ins, outs):
     x = _check(p, ins)
     sizes = [f"{x[1] >> i}×{x[2] >> i}" for i in range(p["depth"] + 1)]
     widths = "→".join(map(str, _widths(p)))
     film = (f"; every level's normalised features modulated by FiLM from c [{ins[1][0]}]"
             if p["condition"] == "film" else "")
+    if p["cross_attention"] != "none":
+        ctx = ins[-1]
+        where = "the middle level" if p["cross_attention"] == "middle" else \
+            "every level below full size"
+        film += (f"; the positions of {where} read the context [{ctx[0]}×{ctx[1]}] through "
+                 f"cross-attention ({p['heads']} heads)")
     tail = (f"; a 3×3 conv to {p['out_channels']} channels"
             + ("" if p["output"] == "none" else f", then {p['output']}"))
     if p["level"] == "residual":
@@ -221,10 +110,14 @@ def _unet_explain(p, ins, outs):
 
 
 def _ports(p) -> tuple[Port, ...]:
+    ports = [Port("x")]
     if p.get("condition") == "film":
-        return (Port("x"), Port("c", help="The condition: one vector [D] per sample (a "
-                                          "timestep or caption embedding)."))
-    return (Port("x"),)
+        ports.append(Port("c", help="The condition: one vector [D] per sample (a timestep or "
+                                    "caption embedding)."))
+    if p.get("cross_attention", "none") != "none":
+        ports.append(Port("context", help="What the coarse levels read: a sequence [S, D] "
+                                          "per sample (a caption's word features)."))
+    return tuple(ports)
 
 
 register(
@@ -262,6 +155,13 @@ register(
             Param("condition", "choice", "none", choices=("none", "film"),
                   help="film: a second input c, one vector per sample, modulates every "
                        "level through a FiLM node after its norm, before its activation."),
+            Param("cross_attention", "choice", "none", choices=CROSS,
+                  help="A further input, context: a sequence [S, D] such as a caption's word "
+                       "features. middle: the positions of the middle level read it through "
+                       "a CrossAttention node (the innermost level with pix2pix levels); "
+                       "inner: every level below full size as well."),
+            Param("heads", "int", 4, help="Heads of each cross-attention; must divide the "
+                  "channels of every level that attends.", min=1, max=256),
         ),
         inputs=_ports,
         outputs=(Port("y"),),

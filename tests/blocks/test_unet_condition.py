@@ -136,3 +136,80 @@ def test_conditional_unet_exports_and_generates_code(tmp_path):
         b = compiled.module(x, torch.full((2, 1), 900.0))
     assert (a - b).abs().max() > 1e-3
     assert export_and_codegen(net, tmp_path, compiled) <= TOLERANCE
+
+
+# --- cross-attention to a context sequence ------------------------------------------------------
+
+
+def _reader(cross="middle", level="residual", depth=2, film=True):
+    """A denoiser that also reads a caption's word features [6, 12] through its U-Net."""
+    net = _denoiser(level, norm="group", condition="film" if film else "none")
+    net.nodes["unet"].params.update(cross_attention=cross, depth=depth)
+    net.add("Input", id="words", shape=(6, 12), kind="sequence", field="words")
+    net.connect("words", "unet", dst_port="context")
+    return net
+
+
+@pytest.mark.parametrize("level,depth", [("residual", 2), ("pix2pix", 3)])
+@pytest.mark.parametrize("cross,attending", [("middle", 1), ("inner", 3)])
+def test_cross_attention_adds_a_context_port_and_attends_where_asked(level, depth, cross,
+                                                                     attending):
+    spec = blocks.get("UNet")
+    p, _ = spec.coerce_params({"filters": 4, "depth": depth, "level": level, "norm": "group",
+                               "condition": "film", "cross_attention": cross})
+    assert [q.name for q in spec.input_ports(p)] == ["x", "c", "context"]
+    sub = spec.expand(p, [(3, 8, 8), (16,), (6, 12)])
+    assert [n.id for n in sub.nodes.values() if n.block == "Input"] == ["x", "c", "context"]
+    reads = [i for i, n in sub.nodes.items() if n.block == "CrossAttention"]
+    # middle: the middle level (pix2pix: the innermost); inner: also each level below full
+    # size on the way down and up (residual: enc2, dec2; pix2pix: down2 and up3, its size)
+    assert len(reads) == attending
+    for r in reads:
+        assert {e.dst_port: e.src for e in sub.edges if e.dst == r}["context"] == "context"
+    report = check(sub, {"x": (3, 8, 8), "c": (16,), "context": (6, 12)})
+    assert report.ok, [q.message for q in report.problems]
+    assert "cross-attention (4 heads)" in spec.explain(p, [(3, 8, 8), (16,), (6, 12)],
+                                                       [(3, 8, 8)])
+    # without the condition c, the context is the second port
+    p, _ = spec.coerce_params({"filters": 4, "depth": depth, "level": level,
+                               "cross_attention": cross})
+    assert [q.name for q in spec.input_ports(p)] == ["x", "context"]
+    assert check(spec.expand(p, [(3, 8, 8), (6, 12)]), {"x": (3, 8, 8), "context": (6, 12)}).ok
+
+
+def test_cross_attention_refuses_a_missing_context_and_bad_heads_in_sentences():
+    spec = blocks.get("UNet")
+    p, _ = spec.coerce_params({"filters": 4, "depth": 2, "cross_attention": "middle"})
+    with pytest.raises(ShapeError, match=r"context as a sequence \[S, D\]"):
+        spec.expand(p, [(3, 8, 8), (12,)])
+    p, _ = spec.coerce_params({"filters": 4, "depth": 2, "cross_attention": "middle",
+                               "heads": 3})
+    with pytest.raises(ShapeError, match=r"3 heads must divide the 8 channels"):
+        spec.expand(p, [(3, 8, 8), (6, 12)])
+
+
+def test_the_words_steer_the_output_and_it_exports_with_parity(tmp_path):
+    torch.manual_seed(0)
+    net = _reader("inner")
+    report = check(net)
+    assert report.ok, [q.message for q in report.problems]
+    compiled = compile_network(net)
+    module = compiled.module
+    x, t = torch.randn(8, 3, 8, 8), torch.full((8, 1), 10.0)
+    words = torch.randn(8, 6, 12)
+    noise = torch.randn(8, 3, 8, 8)
+    opt = torch.optim.Adam(module.parameters(), 1e-2)
+    losses = []
+    for _ in range(4):  # gradients reach the attention: the loss drops
+        loss = (module(x + noise, t, words) - noise).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    module.eval()
+    with torch.no_grad():
+        a = module(x[:2], t[:2], words[:2])
+        b = module(x[:2], t[:2], torch.randn(2, 6, 12))
+    assert (a - b).abs().max() > 1e-4  # other words, another output
+    assert export_and_codegen(net, tmp_path, compiled) <= TOLERANCE
