@@ -98,6 +98,22 @@ def test_conditional_unet_without_c_is_refused_in_a_sentence():
         spec.expand(p, [(3, 32, 32), (4, 4)])
 
 
+def _learns_the_noise(module, x, *conditions) -> None:
+    """Four Adam steps of predicting the noise added to x lower the loss; leaves the module in
+    eval mode."""
+    noise = torch.randn(x.shape)
+    opt = torch.optim.Adam(module.parameters(), 1e-2)
+    losses = []
+    for _ in range(4):
+        loss = (module(x + noise, *conditions) - noise).square().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+    module.eval()
+
+
 @pytest.mark.parametrize("level", ["residual", "pix2pix"])
 def test_conditional_unet_trains_and_c_changes_the_output(level):
     torch.manual_seed(0)
@@ -105,18 +121,8 @@ def test_conditional_unet_trains_and_c_changes_the_output(level):
     report = check(net)
     assert report.ok, [q.message for q in report.problems]
     module = compile_network(net).module
-    x, noise = torch.randn(8, 3, 8, 8), torch.randn(8, 3, 8, 8)
-    t = torch.randint(0, 1000, (8, 1)).float()
-    opt = torch.optim.Adam(module.parameters(), 1e-2)
-    losses = []
-    for _ in range(4):  # learn to predict the noise added to x
-        loss = (module(x + noise, t) - noise).square().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert losses[-1] < losses[0]
-    module.eval()
+    x = torch.randn(8, 3, 8, 8)
+    _learns_the_noise(module, x, torch.randint(0, 1000, (8, 1)).float())
     with torch.no_grad():  # FiLM started as the identity; after training c matters
         a = module(x[:1], torch.tensor([[10.0]]))
         b = module(x[:1], torch.tensor([[900.0]]))
@@ -197,17 +203,7 @@ def test_the_words_steer_the_output_and_it_exports_with_parity(tmp_path):
     module = compiled.module
     x, t = torch.randn(8, 3, 8, 8), torch.full((8, 1), 10.0)
     words = torch.randn(8, 6, 12)
-    noise = torch.randn(8, 3, 8, 8)
-    opt = torch.optim.Adam(module.parameters(), 1e-2)
-    losses = []
-    for _ in range(4):  # gradients reach the attention: the loss drops
-        loss = (module(x + noise, t, words) - noise).square().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert losses[-1] < losses[0]
-    module.eval()
+    _learns_the_noise(module, x, t, words)  # the gradients reach the attention too
     with torch.no_grad():
         a = module(x[:2], t[:2], words[:2])
         b = module(x[:2], t[:2], torch.randn(2, 6, 12))
