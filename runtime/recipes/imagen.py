@@ -14,7 +14,9 @@ and t at the data's size (32×32), the low image as ``low`` and, when it has suc
 ε-prediction on one shared chain in the same step, as Imagen trains its cascade: the base on
 the data's images shrunk by area averaging, the super-resolution model on the true low image
 noised by a random small step ``aug`` (noise-conditioning augmentation: at sampling time the
-low image comes from the base model, flaws and all).  Classifier-free guidance: the
+low image comes from the base model, flaws and all).  With ``sr_residual`` the sr model's x_0
+is what the enlarged low image lacks (x minus the low image enlarged), added back when
+generating.  Classifier-free guidance: the
 embedding (and the words) are replaced by zeros in ``p_uncond`` of the samples.
 
 Generating: prompt → embedding → base (DDIM, guided) → low image → noised to ``aug_sample``
@@ -131,7 +133,7 @@ class Imagen(AfterClip):
         aug = augment_steps(self.options["aug_train"], chain, n, x.device, generator)
         conds = {"base": words, "sr": {**words, **self._low_condition(low, aug, generator)}}
         out = []
-        for role, x0 in (("base", low), ("sr", x)):
+        for role, x0 in (("base", low), ("sr", x - self._enlarged(low, x.shape[-1]))):
             t = (torch.randint(0, chain.steps, (n,), device=x.device, generator=generator)
                  if train else torch.arange(n, device=x.device) * chain.steps // n)
             eps = torch.randn(x0.shape, device=x.device, generator=generator)
@@ -188,7 +190,15 @@ class Imagen(AfterClip):
         step = min(chain.steps - 1, round(o["aug_sample"] * chain.steps))
         steps = torch.full((len(low),), step, device=self.device, dtype=torch.long)
         cond = self._low_condition(low, steps, generator)
-        return (self._denoise("sr", words, cond, o["sr_guidance"], generator) + 1) / 2
+        x = self._denoise("sr", words, cond, o["sr_guidance"], generator)
+        return (x + self._enlarged(low, self.shapes["sr"][-1]) + 1) / 2
+
+    def _enlarged(self, low: Tensor, side: int) -> Tensor:
+        """What the sr model's output adds to: the low image enlarged (``sr_residual``), or
+        zero (it draws the whole image)."""
+        if self.options["sr_residual"]:
+            return resize(low, side)
+        return torch.zeros((), device=low.device)
 
     def _generator(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(seed)

@@ -53,6 +53,10 @@ PARAMS = (
                "flaws."),
     Param("aug_sample", "float", 0.1, min=0.0, max=1.0,
           help="The augmentation step (a share of the chain) used when generating."),
+    Param("sr_residual", "bool", False,
+          help="The super-resolution model draws only what the enlarged low image lacks "
+               "(the full-size image minus the low one enlarged bilinearly: edges and "
+               "grain), which is added back; off: it draws the whole image, as Imagen's."),
     Param("ema", "float", 0.999, min=0.0, max=0.99999,
           help="Decay of the weight averages that images are generated with; 0: the "
                "weights as they are."),

@@ -167,11 +167,11 @@ def test_clip_stage_then_the_denoisers_with_the_text_encoder_frozen(tmp_path):
     assert math.isfinite(fin.final["loss_base"]) and math.isfinite(fin.final["loss_sr"])
 
 
-@pytest.mark.parametrize("prediction", ["eps", "v"])
-def test_real_steps_lower_both_denoising_losses(prediction, tmp_path):
+@pytest.mark.parametrize("prediction,residual", [("eps", False), ("v", False), ("v", True)])
+def test_real_steps_lower_both_denoising_losses(prediction, residual, tmp_path):
     rec = Recorder()  # one batch of 32 every step: a denoiser that learns must improve
     p = tiny_project(epochs=24, n=40, batch=32, text_share=0.0, p_uncond=0.0,
-                     prediction=prediction)
+                     prediction=prediction, sr_residual=residual)
     p.dataset.params["val_fraction"] = 0.2
     Trainer(p, device="cpu", callback=rec, run_dir=tmp_path / "run").fit()
     steps = [s.values for s in rec.of(StepMetrics)]
@@ -202,6 +202,21 @@ def test_the_super_resolution_model_reads_its_low_image():
         cond = recipe._low_condition(low, torch.zeros(2, dtype=torch.long), None)
         outs.append(recipe._net("sr", x, t, {**text, **cond}, train=False))
     assert outs[0].shape == x.shape and not torch.allclose(outs[0], outs[1], atol=1e-4)
+
+
+def test_a_residual_sr_model_adds_what_it_draws_to_the_enlarged_low_image():
+    recipe, _ = _recipe()
+    low = resize(torch.rand(2, 3, 32, 32) * 2 - 1, 16)
+    text = recipe.texts(["a large red circle", "a small blue star"])
+    made = []
+    for residual in (False, True):  # the same chain from the same noise
+        recipe.options["sr_residual"] = residual
+        made.append(recipe.upscale(low, text, torch.Generator().manual_seed(4)))
+    whole, residual = made
+    # the residual model's pictures sit on the low image enlarged bilinearly
+    enlarged = torch.nn.functional.interpolate(low, size=32, mode="bilinear",
+                                               align_corners=False)
+    torch.testing.assert_close(residual - whole, enlarged / 2)
 
 
 def test_the_low_image_is_area_averaged_and_noised_by_its_augmentation_step():
