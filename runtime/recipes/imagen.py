@@ -191,7 +191,8 @@ class Imagen(AfterClip):
         steps = torch.full((len(low),), step, device=self.device, dtype=torch.long)
         cond = self._low_condition(low, steps, generator)
         x = self._denoise("sr", words, cond, o["sr_guidance"], generator)
-        return (x + self._enlarged(low, self.shapes["sr"][-1]) + 1) / 2
+        # a residual drawing on the enlargement can step outside the pixel range
+        return ((x + self._enlarged(low, self.shapes["sr"][-1]) + 1) / 2).clamp(0, 1)
 
     def _enlarged(self, low: Tensor, side: int) -> Tensor:
         """What the sr model's output adds to: the low image enlarged (``sr_residual``), or
