@@ -16,7 +16,9 @@ the data's images shrunk by area averaging, the super-resolution model on the tr
 noised by a random small step ``aug`` (noise-conditioning augmentation: at sampling time the
 low image comes from the base model, flaws and all).  With ``sr_residual`` the sr model's x_0
 is what the enlarged low image lacks (x minus the low image enlarged), added back when
-generating.  Classifier-free guidance: the
+generating.  With ``sr_share`` below 1 the sr model learns from only the first part of each
+batch: Imagen trains each model of its cascade on a budget of its own, and the base model,
+which decides what is drawn, gets the time.  Classifier-free guidance: the
 embedding (and the words) are replaced by zeros in ``p_uncond`` of the samples.
 
 Generating: prompt → embedding → base (DDIM, guided) → low image → noised to ``aug_sample``
@@ -132,8 +134,13 @@ class Imagen(AfterClip):
             words = dropped(words, self.options["p_uncond"], generator)
         aug = augment_steps(self.options["aug_train"], chain, n, x.device, generator)
         conds = {"base": words, "sr": {**words, **self._low_condition(low, aug, generator)}}
+        sr = x - self._enlarged(low, x.shape[-1])
+        if train:  # the sr model learns from the batch's first sr_share
+            m = max(1, round(o["sr_share"] * n))
+            sr, conds["sr"] = sr[:m], {k: v[:m] for k, v in conds["sr"].items()}
         out = []
-        for role, x0 in (("base", low), ("sr", x - self._enlarged(low, x.shape[-1]))):
+        for role, x0 in (("base", low), ("sr", sr)):
+            n = len(x0)
             t = (torch.randint(0, chain.steps, (n,), device=x.device, generator=generator)
                  if train else torch.arange(n, device=x.device) * chain.steps // n)
             eps = torch.randn(x0.shape, device=x.device, generator=generator)

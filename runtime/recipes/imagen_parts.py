@@ -57,6 +57,12 @@ PARAMS = (
           help="The super-resolution model draws only what the enlarged low image lacks "
                "(the full-size image minus the low one enlarged bilinearly: edges and "
                "grain), which is added back; off: it draws the whole image, as Imagen's."),
+    Param("sr_share", "float", 1.0, min=0.05, max=1.0,
+          help="Share of each batch the super-resolution model learns from (the base model "
+               "learns from all of it). Given the low image its task is the easier one, yet "
+               "a step of it costs as much as the base model's: a smaller share spends the "
+               "time on the base model, as Imagen gives each model of its cascade its own "
+               "budget."),
     Param("ema", "float", 0.999, min=0.0, max=0.99999,
           help="Decay of the weight averages that images are generated with; 0: the "
                "weights as they are."),

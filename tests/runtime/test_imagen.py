@@ -167,11 +167,12 @@ def test_clip_stage_then_the_denoisers_with_the_text_encoder_frozen(tmp_path):
     assert math.isfinite(fin.final["loss_base"]) and math.isfinite(fin.final["loss_sr"])
 
 
-@pytest.mark.parametrize("prediction,residual", [("eps", False), ("v", False), ("v", True)])
-def test_real_steps_lower_both_denoising_losses(prediction, residual, tmp_path):
+@pytest.mark.parametrize("prediction,residual,share", [("eps", False, 1.0), ("v", False, 1.0),
+                                                      ("v", True, 0.5)])
+def test_real_steps_lower_both_denoising_losses(prediction, residual, share, tmp_path):
     rec = Recorder()  # one batch of 32 every step: a denoiser that learns must improve
     p = tiny_project(epochs=24, n=40, batch=32, text_share=0.0, p_uncond=0.0,
-                     prediction=prediction, sr_residual=residual)
+                     prediction=prediction, sr_residual=residual, sr_share=share)
     p.dataset.params["val_fraction"] = 0.2
     Trainer(p, device="cpu", callback=rec, run_dir=tmp_path / "run").fit()
     steps = [s.values for s in rec.of(StepMetrics)]
@@ -218,6 +219,21 @@ def test_a_residual_sr_model_adds_what_it_draws_to_the_enlarged_low_image():
     enlarged = torch.nn.functional.interpolate(low, size=32, mode="bilinear",
                                                align_corners=False)
     torch.testing.assert_close(residual, (whole + enlarged / 2).clamp(0, 1))
+
+
+def test_with_sr_share_the_sr_model_learns_from_part_of_each_batch_and_validates_on_all():
+    recipe, data = _recipe(sr_share=0.25)
+    seen = {"base": [], "sr": []}
+    hooks = [recipe.nets[r].register_forward_hook(
+        lambda m, args, out, r=r: seen[r].append(len(out[0] if isinstance(out, tuple) else out)))
+        for r in seen]
+    batch = {k: v[:16] for k, v in data.train.items()}
+    base, sr = recipe._losses(batch, torch.Generator().manual_seed(0), train=True)
+    assert (len(base), len(sr)) == (16, 4) and seen == {"base": [16], "sr": [4]}
+    base, sr = recipe._losses(batch, torch.Generator().manual_seed(0), train=False)
+    assert (len(base), len(sr)) == (16, 16)
+    for h in hooks:
+        h.remove()
 
 
 def test_the_low_image_is_area_averaged_and_noised_by_its_augmentation_step():
