@@ -18,7 +18,7 @@ Four networks on the captioned shapes, pixels in [0, 1] (normalize off):
 from __future__ import annotations
 
 from template_parts import _seq, lay_out
-from templates_clip import EMBED, _image_encoder, _text_encoder, caption_words
+from templates_clip import CAPTION, EMBED, _image_encoder, _text_encoder, caption_words
 
 from builder.document import (
     DatasetConfig,
@@ -28,6 +28,7 @@ from builder.document import (
     RecipeConfig,
     TrainingSettings,
 )
+from runtime.data.shapes import VOCAB
 
 __all__ = ["BUILDERS", "prior", "decoder"]
 
@@ -54,8 +55,19 @@ def prior(width: int = 512, layers: int = 3) -> Network:
     return lay_out(net)
 
 
-def decoder(filters: int = 24, depth: int = 3, words: bool = True) -> Network:
-    """x_t [3, 32, 32], t, the CLIP image embedding [E] (and the caption's words) → ε̂."""
+def _caption_ids(net: Network, units: int) -> str:
+    """The decoder's own text pathway, GLIDE's: the caption's word ids (from the data)
+    through a learned Embedding, averaged; returns the last node."""
+    return _seq(net, ("Input", "caption", {"shape": [CAPTION], "kind": "tokens",
+                                           "field": "caption"}),
+                ("Embedding", "caption_words", {"vocab": len(VOCAB), "dim": units}),
+                ("TimePool", "caption_mean", {"mode": "mean"}))
+
+
+def decoder(filters: int = 24, depth: int = 3, words: str | None = "features") -> Network:
+    """x_t [3, 32, 32], t, the CLIP image embedding [E] (and the caption: ``words``
+    features, the frozen text encoder's per-word features; ids, a learned embedding of the
+    word ids) → ε̂."""
     net = Network("decoder")
     _seq(net, ("Input", "embedding", {"shape": [EMBED], "kind": "vector",
                                       "field": "embedding", "source": "recipe"}),
@@ -63,7 +75,8 @@ def decoder(filters: int = 24, depth: int = 3, words: bool = True) -> Network:
     _seq(net, ("Input", "t", {"shape": [1], "kind": "vector", "field": "t",
                               "source": "recipe"}),
          ("TimestepEmbedding", "step", {"dim": 64, "out": WIDTH}))
-    sources = ["embedding_proj", "step", *([caption_words(net, WIDTH)] if words else [])]
+    text = {"features": caption_words, "ids": _caption_ids, None: None}[words]
+    sources = ["embedding_proj", "step", *([text(net, WIDTH)] if text else [])]
     net.add("Add", id="condition", inputs=len(sources))
     for i, src in enumerate(sources, start=1):
         net.connect(src, "condition", dst_port=f"x{i}")

@@ -8,11 +8,12 @@ only read.  ``prior`` is a diffusion model over vectors: it reads ``z_t`` (the i
 embedding × √E, noised to step ``t``), ``t`` and ``text`` (the caption's embedding) and
 predicts the clean z_0, as the paper's prior does.  ``decoder`` reads ``x_t``, ``t`` and
 ``embedding`` (the image's own normalised CLIP embedding) and predicts the noise ε; with a
-``tokens`` Input it also reads the caption's words through the frozen text encoder, as DALL·E
-2's decoder keeps GLIDE's text pathway for what CLIP's embedding fails to hold.  Both learn on
-one chain in the same step; their conditions are replaced by zeros in ``p_uncond`` of the
-samples (the words in ``caption_drop``), for classifier-free guidance and for variations,
-which have no caption.
+``tokens`` Input it also reads the caption's words through the frozen text encoder, and with an
+Input reading the captions from the data, their word ids through a text pathway of its own:
+DALL·E 2's decoder keeps GLIDE's, trained with it, for what CLIP's embedding fails to hold.
+Both learn on one chain in the same step; their conditions are replaced by zeros in
+``p_uncond`` of the samples (the caption in ``caption_drop``: zero features, ids of padding),
+for classifier-free guidance and for variations, which have no caption.
 
 Generating: prompt → text embedding → prior (DDIM; ``candidates`` draws, the one nearest the
 text kept) → image embedding → decoder (DDIM, guided) → picture.  Variations: a picture's own
@@ -99,6 +100,16 @@ class Dalle2(AfterClip):
                               "take one CLIP embedding [E]; they take " +
                               ", ".join(f"{k} {list(v)}" for k, v in widths.items()))
         self.width = widths["the decoder's embedding"][0]
+        stray = [s for s in self.fed_inputs("decoder") if s.field != self.caption]
+        if stray:
+            raise RecipeError(f"the decoder's Input {stray[0].name!r} reads field "
+                              f"{stray[0].field!r} from the data; of the data the decoder may "
+                              f"read only the captions ({self.caption!r}), which a prompt "
+                              "stands for when it draws")
+        # What the decoder reads of a caption: the frozen encoder's per-word features, the
+        # word ids (a text pathway of its own, as GLIDE's), or both.
+        self.said_keys = (("tokens",) if "tokens" in self.specs["decoder"] else ()) + \
+            ((self.caption,) if self.fed_inputs("decoder") else ())
         self.scale = embedding_scale(self.width)
         self.cadence = Cadence(o["prompt_accuracy"])
 
@@ -119,7 +130,12 @@ class Dalle2(AfterClip):
             options = prompt_captions(p, self.info)
             pick = int(torch.randint(len(options), (1,), generator=generator))
             ids.append(torch.as_tensor(prompt_ids(options[pick], self.length, self.info.vocab)))
-        return self.read(torch.stack(ids))
+        ids = torch.stack(ids)
+        return self.read(ids) | {self.caption: ids.to(self.device)}
+
+    def said(self, words: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Of what ``captions`` gives, what the decoder reads (``said_keys``)."""
+        return {k: words[k] for k in self.said_keys}
 
     # --- training and validation -----------------------------------------------------------
 
@@ -140,7 +156,7 @@ class Dalle2(AfterClip):
         x0 = self._pixels(batch[self.field])
         img, words = self.embed("image_encoder", batch), self.read(batch[self.caption])
         prior, embedding = {"text": words["text"]}, {"embedding": img}
-        said = {k: v for k, v in words.items() if k == "tokens"}
+        said = self.said(words | {self.caption: batch[self.caption]})
         if train:  # each condition dropped on its own, for guidance (and for variations)
             prior, embedding = (dropped(c, o["p_uncond"], generator) for c in (prior, embedding))
             said = dropped(said, o["caption_drop"], generator)
@@ -218,13 +234,15 @@ class Dalle2(AfterClip):
         return normalised(nearest_candidate(drawn.view(len(text), k, -1), text))
 
     def decode(self, embedding: Tensor, generator: torch.Generator,
-               tokens: Tensor | None = None) -> Tensor:
+               said: dict[str, Tensor] | None = None) -> Tensor:
         """Pictures [N, C, H, W] in [0, 1] drawn by the decoder from image embeddings (and,
-        if it reads them, a caption's per-word features; none: zeros, as for variations)."""
-        cond = {"embedding": embedding}
-        if "tokens" in self.specs["decoder"]:
-            cond["tokens"] = tokens if tokens is not None else torch.zeros(
-                len(embedding), *self.specs["decoder"]["tokens"].shape, device=self.device)
+        if it reads a caption, ``said``: what ``said`` picks; none: zeros, no caption, as for
+        variations and as the decoder learnt without one)."""
+        n = len(embedding)
+        blank = {"tokens": lambda: torch.zeros(n, *self.specs["decoder"]["tokens"].shape),
+                 self.caption: lambda: torch.zeros(n, self.length, dtype=torch.long)}
+        cond = {"embedding": embedding,
+                **(said or {k: blank[k]().to(self.device) for k in self.said_keys})}
         x = self._denoise("decoder", cond, self.image_shape, self.options["guidance"],
                           generator)
         return ((x + 1) / 2).clamp(0, 1)
@@ -233,7 +251,7 @@ class Dalle2(AfterClip):
         """Pictures for prompts: text embedding → prior → image embedding → decoder."""
         words = self.captions(prompts, generator)
         return self.decode(self.prior_embeddings(words["text"], generator), generator,
-                           words.get("tokens"))
+                           self.said(words))
 
     def _generator(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(seed)

@@ -57,10 +57,10 @@ PARAMS = (
                "the image embedding for the decoder) is replaced by zeros, so that both also "
                "learn without it (needed for guidance)."),
     Param("caption_drop", "float", 0.5, min=0.0, max=0.9,
-          help="When the decoder reads the caption's words too (a tokens Input, as DALL·E "
-               "2's decoder keeps GLIDE's text pathway): the share of training samples "
-               "without them, so that it also draws from the image embedding alone "
-               "(variations)."),
+          help="When the decoder reads the caption too (the frozen encoder's words through "
+               "a tokens Input, or the word ids through an Input of the captions: DALL·E 2's "
+               "decoder keeps GLIDE's text pathway): the share of training samples without "
+               "it, so that it also draws from the image embedding alone (variations)."),
     Param("ema", "float", 0.999, min=0.0, max=0.99999,
           help="Decay of the weight averages that pictures are made with; 0: the weights as "
                "they are."),

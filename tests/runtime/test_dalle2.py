@@ -52,7 +52,9 @@ def _step(net: Network, out: int) -> str:
     return "step"
 
 
-def tiny_networks(text_width: int = E, words: bool = False) -> dict[str, Network]:
+def tiny_networks(text_width: int = E, words: str | None = None) -> dict[str, Network]:
+    """``words``: the decoder also reads the caption, as the text encoder's per-word
+    ``features`` or as word ``ids`` through an Embedding of its own (GLIDE's text pathway)."""
     img, txt, prior, dec = (Network(n) for n in ("image_encoder", "text_encoder", "prior",
                                                  "decoder"))
     img.chain(img.add("Input", id="x", shape=[3, 32, 32], kind="image"),
@@ -73,12 +75,18 @@ def tiny_networks(text_width: int = E, words: bool = False) -> dict[str, Network
     dec.add("Add", id="condition", inputs=3 if words else 2)
     dec.connect("proj", "condition", dst_port="x1")
     dec.connect(_step(dec, 16), "condition", dst_port="x2")
-    if words:  # the caption's word vectors too (the text encoder's second Output)
+    if words == "features":  # the text encoder's second Output
         txt.chain("words", txt.add("Output", id="tokens"))
         dec.chain(dec.add("Input", id="tokens", shape=[CAPTION, 16], kind="sequence",
                           field="tokens", source="recipe"),
                   dec.add("TimePool", id="pool"), dec.add("Linear", id="words_proj", units=16))
         dec.connect("words_proj", "condition", dst_port="x3")
+    elif words == "ids":
+        dec.chain(dec.add("Input", id="caption", shape=[CAPTION], kind="tokens",
+                          field="caption"),
+                  dec.add("Embedding", id="words", vocab=len(VOCAB), dim=16),
+                  dec.add("TimePool", id="pool"))
+        dec.connect("pool", "condition", dst_port="x3")
     dec.add("Input", id="x_t", shape=[3, 32, 32], kind="image", field="x_t", source="recipe")
     dec.add("UNet", id="unet", filters=8, depth=2, out_channels=3, norm="group",
             level="residual", output="none", condition="film")
@@ -88,7 +96,7 @@ def tiny_networks(text_width: int = E, words: bool = False) -> dict[str, Network
     return {"image_encoder": img, "text_encoder": txt, "prior": prior, "decoder": dec}
 
 
-def tiny_project(epochs: int = 2, words: bool = False, **params) -> Project:
+def tiny_project(epochs: int = 2, words: str | None = None, **params) -> Project:
     nets = tiny_networks(words=words)
     return Project(nets, DatasetConfig("shapes", {"n_samples": 80, "normalize": False,
                                                   "val_fraction": 0.2}),
@@ -224,36 +232,43 @@ def test_the_decoder_and_the_prior_follow_their_conditions():
     torch.testing.assert_close(drawn.norm(dim=1), torch.ones(4))
 
 
-def test_a_decoder_that_reads_the_caption_s_words_gets_them_and_drops_them_for_guidance():
-    recipe, data = _recipe(tiny_project(words=True, caption_drop=0.5, p_uncond=0.0))
+@pytest.mark.parametrize("words", ["features", "ids"])
+def test_a_decoder_that_reads_the_caption_gets_it_and_drops_it_for_guidance(words):
+    recipe, data = _recipe(tiny_project(words=words, caption_drop=0.5, p_uncond=0.0))
     with torch.no_grad():  # weights that read the condition (FiLM starts as the identity)
         for p in recipe.nets["decoder"].parameters():
             p.add_(torch.randn_like(p) * 0.1)
-    words = recipe.read(data.val["caption"][:4])
-    assert words["tokens"].shape == (4, CAPTION, 16)
+    ids = data.val["caption"][:4]
+    said = recipe.said(recipe.read(ids) | {"caption": ids})
+    key = {"features": "tokens", "ids": "caption"}[words]
+    assert list(said) == [key]
+    assert said[key].shape == ((4, CAPTION, 16) if words == "features" else (4, CAPTION))
     x, t = data.val["x"][:4] * 2 - 1, torch.full((4,), 50)
     emb = recipe.image_embeddings(data.val["x"][:4])
     with torch.no_grad():
-        said = recipe._out("decoder", x, t, {"embedding": emb, "tokens": words["tokens"]},
-                           False)
-        unsaid = recipe._out("decoder", x, t, {"embedding": emb,
-                                               "tokens": torch.zeros_like(words["tokens"])},
-                             False)
-    assert not torch.allclose(said, unsaid)
-    # training drops the words of about half the samples, and the embedding of none
+        heard = recipe._out("decoder", x, t, {"embedding": emb, **said}, False)
+        unheard = recipe._out("decoder", x, t, {"embedding": emb,
+                                                key: torch.zeros_like(said[key])}, False)
+    assert not torch.allclose(heard, unheard)
+    # what reaches the decoder's text pathway: the word features, or the ids (zero: padding)
     seen = []
-    net = recipe.nets["decoder"]
-    hook = net.get_submodule("pool").register_forward_hook(
-        lambda m, args, out: seen.append(args[0].detach()))
+    hook = recipe.nets["decoder"].get_submodule("pool" if words == "features" else "words") \
+        .register_forward_hook(lambda m, args, out: seen.append(args[0].detach()))
+    # training drops the caption of about half the samples, and the embedding of none
     batch = {k: v[:64] for k, v in data.train.items()}
     recipe._losses(batch, torch.Generator().manual_seed(0), train=True)
-    hook.remove()
-    kept = seen[0].flatten(1).abs().sum(1) > 0
+    kept = seen.pop().flatten(1).abs().sum(1) > 0
     assert 0.25 < kept.float().mean() < 0.75
-    # prompts and variations (no caption: zeros) both draw
+    # a prompt: its caption in the guided pair's first half, none in the second
     assert recipe.sample(2, torch.Generator().manual_seed(0), PROMPT).data.shape == \
         (2, 3, 32, 32)
+    heard = [bool(v.abs().sum() > 0) for s in seen for v in s.flatten(1)]
+    assert heard == [True, True, False, False] * (len(heard) // 4)
+    # a variation has no caption at all
+    seen.clear()
     assert recipe.translate(data.val["x"][:2]).shape == (2, 3, 32, 32)
+    assert seen and all(float(s.abs().sum()) == 0 for s in seen)
+    hook.remove()
 
 
 def test_variations_redraw_a_picture_from_its_own_embedding():
@@ -309,6 +324,16 @@ def test_refusals_name_the_problem():
     project.networks["decoder"].nodes["embedding"].params["source"] = "data"
     with pytest.raises(SetupError, match="input 'embedding' reads field 'embedding' from the "
                                          "data, but recipe 'dalle2' fills it"):
+        _recipe(project)
+    project = tiny_project()
+    dec = project.networks["decoder"]  # a prompt gives no picture: the decoder cannot read one
+    dec.nodes["condition"].params["inputs"] = 3
+    dec.chain(dec.add("Input", id="picture", shape=[3, 32, 32], kind="image", field="x"),
+              dec.add("Flatten", id="flat"), dec.add("Linear", id="seen", units=16))
+    dec.connect("seen", "condition", dst_port="x3")
+    with pytest.raises(SetupError, match="the decoder's Input 'picture' reads field 'x' "
+                                         "from the data; of the data the decoder may read "
+                                         "only the captions"):
         _recipe(project)
 
 
