@@ -59,6 +59,28 @@ def test_optimizers_and_their_settings():
         make_optimizer(OptimizerConfig("momentum", 0.1, {"momentum": 1.5}), params)
 
 
+def test_adam_takes_the_fused_kernel_on_the_cpu_and_steps_as_the_foreach_one_does():
+    torch.manual_seed(0)
+    start = [torch.randn(4, 3), torch.randn(3)]
+    grads = [[torch.randn_like(w) for w in start] for _ in range(3)]
+    runs = {}
+    for kind in ("made", "foreach"):
+        params = [nn.Parameter(w.clone()) for w in start]
+        if kind == "made":
+            opt = make_optimizer(OptimizerConfig("adamw", 1e-2, {"weight_decay": 0.1}), params,
+                                 torch.device("cpu"))
+            assert opt.defaults["fused"] is True
+        else:
+            opt = torch.optim.AdamW(params, lr=1e-2, weight_decay=0.1, foreach=True)
+        for step in grads:
+            for p, g in zip(params, step):
+                p.grad = g.clone()
+            opt.step()
+        runs[kind] = params
+    for a, b in zip(runs["made"], runs["foreach"]):
+        torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-6, atol=1e-7)
+
+
 def test_layer_stats_match_a_direct_computation():
     net = nn.Sequential()
     net.add_module("lin", nn.Linear(4, 6))
