@@ -137,6 +137,14 @@ class Dalle2(AfterClip):
         """Of what ``captions`` gives, what the decoder reads (``said_keys``)."""
         return {k: words[k] for k in self.said_keys}
 
+    def unsaid(self, n: int) -> dict[str, Tensor]:
+        """What the decoder reads of no caption, as it learnt it from the dropped ones:
+        zeros (no word features; the padding's word ids)."""
+        return {k: torch.zeros(n, self.length, dtype=torch.long, device=self.device)
+                if k == self.caption else
+                torch.zeros(n, *self.specs["decoder"][k].shape, device=self.device)
+                for k in self.said_keys}
+
     # --- training and validation -----------------------------------------------------------
 
     def _out(self, role: str, x: Tensor, t: Tensor, cond: dict[str, Tensor], train: bool
@@ -238,11 +246,7 @@ class Dalle2(AfterClip):
         """Pictures [N, C, H, W] in [0, 1] drawn by the decoder from image embeddings (and,
         if it reads a caption, ``said``: what ``said`` picks; none: zeros, no caption, as for
         variations and as the decoder learnt without one)."""
-        n = len(embedding)
-        blank = {"tokens": lambda: torch.zeros(n, *self.specs["decoder"]["tokens"].shape),
-                 self.caption: lambda: torch.zeros(n, self.length, dtype=torch.long)}
-        cond = {"embedding": embedding,
-                **(said or {k: blank[k]().to(self.device) for k in self.said_keys})}
+        cond = {"embedding": embedding, **(said or self.unsaid(len(embedding)))}
         x = self._denoise("decoder", cond, self.image_shape, self.options["guidance"],
                           generator)
         return ((x + 1) / 2).clamp(0, 1)
