@@ -67,8 +67,16 @@ class Schedule:
     alpha_bar: Tensor
 
     @classmethod
-    def make(cls, kind: str, steps: int, device: torch.device | str = "cpu") -> Schedule:
-        beta = betas(kind, steps)
+    def make(cls, kind: str, steps: int, device: torch.device | str = "cpu",
+             shift: float = 1.0) -> Schedule:
+        """``kind``'s chain of ``steps``; with ``shift`` s the signal-to-noise ratio
+        ᾱ / (1 − ᾱ) of every step is multiplied by s² (simple diffusion's shifted schedule,
+        Hoogeboom et al. 2023: a picture s times smaller than the one a schedule was made
+        for loses its shape to s² times less noise, so the chain is moved towards less)."""
+        bar = torch.cumprod(1 - betas(kind, steps), 0)
+        if shift != 1.0:
+            bar = shift**2 * bar / (1 + (shift**2 - 1) * bar)
+        beta = (1 - bar / torch.cat([bar.new_ones(1), bar[:-1]])).clamp(max=MAX_BETA)
         alpha = 1 - beta
         bar = torch.cumprod(alpha, 0)
         return cls(*(v.to(device=device, dtype=torch.float32) for v in (beta, alpha, bar)))

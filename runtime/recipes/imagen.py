@@ -34,7 +34,7 @@ from torch import Tensor
 from runtime.events import Samples
 from runtime.recipes.base import Feed, RecipeError, Role
 from runtime.recipes.clip_stage import AfterClip, dropped, guided_conditions
-from runtime.recipes.diffusion_parts import generate, guided
+from runtime.recipes.diffusion_parts import Schedule, generate, guided
 from runtime.recipes.gan_parts import run_generator
 from runtime.recipes.imagen_parts import DENOISERS, PARAMS, augment, augment_steps, fill, resize
 
@@ -86,9 +86,19 @@ class Imagen(AfterClip):
         super().__init__(*args, **kwargs)
         self.shapes = {r: tuple(self.specs[r]["x_t"].shape) for r in DENOISERS}
         full = tuple(self.info.fields[self.field].shape)
+        o = self.options
+        self.base_chain = Schedule.make(o["schedule"], o["timesteps"], shift=o["base_shift"])
         if self.shapes["sr"] != full:
             raise RecipeError(f"the super-resolution model's x_t is {list(self.shapes['sr'])}, "
                               f"but field {self.field!r} holds images of {list(full)}")
+
+    def _chain(self, role: str = "sr") -> Schedule:
+        """The chain of ``role``'s denoiser: the base model's is shifted by ``base_shift``;
+        the sr model's also noises the low images it is given."""
+        if role == "sr":
+            return super()._chain()
+        self.base_chain = self.base_chain.on(self.device)
+        return self.base_chain
 
     # --- the conditions ------------------------------------------------------------------
 
@@ -125,22 +135,21 @@ class Imagen(AfterClip):
     def _losses(self, batch, generator, train: bool) -> tuple[Tensor, Tensor]:
         """Per-sample (weighted) errors of the base and the sr model on one batch; with a
         fixed ``generator`` (validation) the steps are spread evenly over the chain."""
-        chain, o = self._chain(), self.options
+        o = self.options
         x = self._pixels(batch[self.field])
         low = resize(x, self.shapes["base"][-1])
         words = self.read(batch[self.caption])
         n = x.shape[0]
+        m = max(1, round(o["sr_share"] * n)) if train else n  # what the sr model learns from
         if train:  # the embedding and the words dropped together, for guidance
-            words = dropped(words, self.options["p_uncond"], generator)
-        aug = augment_steps(self.options["aug_train"], chain, n, x.device, generator)
-        conds = {"base": words, "sr": {**words, **self._low_condition(low, aug, generator)}}
-        sr = x - self._enlarged(low, x.shape[-1])
-        if train:  # the sr model learns from the batch's first sr_share
-            m = max(1, round(o["sr_share"] * n))
-            sr, conds["sr"] = sr[:m], {k: v[:m] for k, v in conds["sr"].items()}
+            words = dropped(words, o["p_uncond"], generator)
+        aug = augment_steps(o["aug_train"], self._chain(), m, x.device, generator)
+        conds = {"base": words, "sr": {**{k: v[:m] for k, v in words.items()},
+                                       **self._low_condition(low[:m], aug, generator)}}
+        sr = x[:m] - self._enlarged(low[:m], x.shape[-1])
         out = []
         for role, x0 in (("base", low), ("sr", sr)):
-            n = len(x0)
+            n, chain = len(x0), self._chain(role)
             t = (torch.randint(0, chain.steps, (n,), device=x.device, generator=generator)
                  if train else torch.arange(n, device=x.device) * chain.steps // n)
             eps = torch.randn(x0.shape, device=x.device, generator=generator)
@@ -176,10 +185,10 @@ class Imagen(AfterClip):
         def denoise(x, t, conditional):
             cond = guided_conditions(words, extra, conditional)
             out = self._net(role, x, t, cond, train=False)
-            return self._chain().as_eps(self.options["prediction"], x, t, out.to(x.dtype))
+            return self._chain(role).as_eps(self.options["prediction"], x, t, out.to(x.dtype))
 
         n = len(words["text"])
-        x, _ = generate(guided(denoise, scale), self._chain(), (n, *self.shapes[role]),
+        x, _ = generate(guided(denoise, scale), self._chain(role), (n, *self.shapes[role]),
                         generator, self.device, "ddim", self.options["sample_steps"])
         return x
 

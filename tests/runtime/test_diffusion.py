@@ -54,6 +54,18 @@ def test_cosine_schedule_follows_the_squared_cosine():
     assert torch.all(s.beta > 0) and s.beta.max().item() == pytest.approx(0.999)
 
 
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_a_shifted_schedule_multiplies_every_steps_signal_to_noise_ratio(kind):
+    plain, shifted = Schedule.make(kind, 100), Schedule.make(kind, 100, shift=3.0)
+    torch.testing.assert_close(Schedule.make(kind, 100, shift=1.0).alpha_bar, plain.alpha_bar)
+    for t in (0, 10, 50, 90):
+        a = plain.alpha_bar[t].item()
+        assert shifted.alpha_bar[t].item() == pytest.approx(9 * a / (1 + 8 * a), rel=1e-4)
+    # still a chain: each β in (0, 1), ᾱ the running product of 1 − β
+    assert torch.all((shifted.beta > 0) & (shifted.beta < 1))
+    torch.testing.assert_close(torch.cumprod(1 - shifted.beta, 0), shifted.alpha_bar)
+
+
 def test_noising_mixes_image_and_noise_by_alpha_bar():
     s = Schedule.make("linear", 10)
     x0, eps = torch.full((2, 1, 2, 2), 0.5), torch.full((2, 1, 2, 2), -1.0)

@@ -167,12 +167,14 @@ def test_clip_stage_then_the_denoisers_with_the_text_encoder_frozen(tmp_path):
     assert math.isfinite(fin.final["loss_base"]) and math.isfinite(fin.final["loss_sr"])
 
 
-@pytest.mark.parametrize("prediction,residual,share", [("eps", False, 1.0), ("v", False, 1.0),
-                                                      ("v", True, 0.5)])
-def test_real_steps_lower_both_denoising_losses(prediction, residual, share, tmp_path):
+@pytest.mark.parametrize("prediction,residual,share,shift", [
+    ("eps", False, 1.0, 1.0), ("v", False, 1.0, 1.0), ("v", True, 0.5, 2.0)])
+def test_real_steps_lower_both_denoising_losses(prediction, residual, share, shift,
+                                                tmp_path):
     rec = Recorder()  # one batch of 32 every step: a denoiser that learns must improve
     p = tiny_project(epochs=24, n=40, batch=32, text_share=0.0, p_uncond=0.0,
-                     prediction=prediction, sr_residual=residual, sr_share=share)
+                     prediction=prediction, sr_residual=residual, sr_share=share,
+                     base_shift=shift)
     p.dataset.params["val_fraction"] = 0.2
     Trainer(p, device="cpu", callback=rec, run_dir=tmp_path / "run").fit()
     steps = [s.values for s in rec.of(StepMetrics)]
@@ -234,6 +236,31 @@ def test_with_sr_share_the_sr_model_learns_from_part_of_each_batch_and_validates
     assert (len(base), len(sr)) == (16, 16)
     for h in hooks:
         h.remove()
+
+
+def test_with_base_shift_the_base_model_learns_on_a_chain_of_less_noise():
+    # The same batch, steps and noise at base_shift 1 and 2: the base model's x_t follow
+    # the shifted ᾱ' = s²ᾱ / (1 + (s² − 1) ᾱ), hand-computed from the plain chain; the sr
+    # model's stay as they were.
+    seen = {}
+    for shift in (1.0, 2.0):
+        recipe, data = _recipe(base_shift=shift)
+        calls, net = [], recipe._net
+        recipe._net = lambda role, x, t, cond, train: (calls.append((role, x, t)),
+                                                       net(role, x, t, cond, train))[1]
+        batch = {k: v[:8] for k, v in data.train.items()}
+        recipe._losses(batch, torch.Generator().manual_seed(0), train=False)
+        seen[shift] = {role: (x, t) for role, x, t in calls}
+    x0 = resize(data.train["x"][:8].float() * 2 - 1, 16)
+    bar = recipe._chain("sr").alpha_bar
+    (plain, t), (shifted, t2) = seen[1.0]["base"], seen[2.0]["base"]
+    assert torch.equal(t, t2) and t.max() > 40  # steps spread over the whole chain
+    a = bar[t].view(-1, 1, 1, 1)
+    eps = (plain - a.sqrt() * x0) / (1 - a).sqrt()
+    a4 = 4 * a / (1 + 3 * a)
+    torch.testing.assert_close(shifted, a4.sqrt() * x0 + (1 - a4).sqrt() * eps,
+                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(seen[1.0]["sr"][0], seen[2.0]["sr"][0])
 
 
 def test_the_low_image_is_area_averaged_and_noised_by_its_augmentation_step():
