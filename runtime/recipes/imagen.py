@@ -11,7 +11,8 @@ x_t's size: 16×16 in the template), and, with a ``tokens`` Input, the encoder's
 every word (Imagen reads T5's whole token sequence, not one pooled vector); ``sr`` reads x_t
 and t at the data's size (32×32), the low image as ``low`` and, when it has such Inputs,
 ``text``, ``tokens`` and ``aug``.  Both learn
-ε-prediction on one shared chain in the same step, as Imagen trains its cascade: the base on
+ε-prediction in the same step, on chains of the same T (the base model's moved towards less
+noise by ``base_shift``), as Imagen trains its cascade: the base on
 the data's images shrunk by area averaging, the super-resolution model on the true low image
 noised by a random small step ``aug`` (noise-conditioning augmentation: at sampling time the
 low image comes from the base model, flaws and all).  With ``sr_residual`` the sr model's x_0
