@@ -49,6 +49,9 @@ class AfterClip(Recipe):
     ``_losses`` gives each learner's per-sample losses, which one shared step adds up."""
 
     learners: ClassVar[tuple[str, ...]] = ()
+    #: (role, param): the denoiser whose chain ``param`` moves towards less noise (``shift``
+    #: of ``Schedule.make``) for pictures smaller than the schedule was made for
+    shifted: ClassVar[tuple[str, str]] = ("", "")
     share_param: ClassVar[str] = "clip_share"
     stage_names: ClassVar[tuple[str, str]] = ("CLIP", "after CLIP")
 
@@ -62,7 +65,7 @@ class AfterClip(Recipe):
                                   f"{self.info.name!r} has {', '.join(sorted(self.info.fields))}")
         self.specs = {r: {s.field: s for s in self.recipe_inputs(r)} for r in self.learners}
         self.length = int(self.info.fields[self.caption].shape[0])
-        self.chain = Schedule.make(o["schedule"], o["timesteps"])
+        self.chains: dict[str, Schedule] = {}
         self.averages = ({r: WeightAverage(o["ema"]) for r in self.learners}
                          if o["ema"] > 0 else {})
         self.updates = 0  # steps after CLIP: the weight averages warm up over them
@@ -103,9 +106,16 @@ class AfterClip(Recipe):
         return {"loss": loss.detach(),
                 **{f"loss_{r}": part.mean().detach() for r, part in zip(self.learners, parts)}}
 
-    def _chain(self) -> Schedule:
-        self.chain = self.chain.on(self.device)
-        return self.chain
+    def _chain(self, role: str = "") -> Schedule:
+        """The chain of ``role``'s denoiser on the networks' device: the ``shifted`` role's
+        moved by its param, any other's (and no role's) the plain one."""
+        key = role if role and role == self.shifted[0] else ""
+        if key not in self.chains:
+            o = self.options
+            self.chains[key] = Schedule.make(o["schedule"], o["timesteps"],
+                                             shift=o[self.shifted[1]] if key else 1.0)
+        self.chains[key] = self.chains[key].on(self.device)
+        return self.chains[key]
 
     def embed(self, role: str, batch: dict[str, Tensor]) -> Tensor:
         """A frozen tower's normalised embeddings (eval mode, no gradient: frozen means it

@@ -83,6 +83,7 @@ class Dalle2(AfterClip):
     monitor = ("loss", "min")
 
     learners = DENOISERS
+    shifted = ("decoder", "decoder_shift")
     stage_names = ("CLIP", "prior and decoder")
 
     def __init__(self, *args, **kwargs):
@@ -160,7 +161,7 @@ class Dalle2(AfterClip):
         """Per-sample errors of the prior (ẑ_0 against z_0) and the decoder (ε̂ or v̂,
         weighted); with ``train`` off (validation) the steps are spread evenly over the
         chain."""
-        chain, o = self._chain(), self.options
+        o = self.options
         x0 = self._pixels(batch[self.field])
         img, words = self.embed("image_encoder", batch), self.read(batch[self.caption])
         prior, embedding = {"text": words["text"]}, {"embedding": img}
@@ -172,6 +173,7 @@ class Dalle2(AfterClip):
         n = len(x0)
         out = []
         for role, clean in (("prior", img * self.scale), ("decoder", x0)):
+            chain = self._chain(role)
             t = (torch.randint(0, chain.steps, (n,), device=x0.device, generator=generator)
                  if train else torch.arange(n, device=x0.device) * chain.steps // n)
             eps = torch.randn(clean.shape, device=x0.device, generator=generator)
@@ -219,7 +221,7 @@ class Dalle2(AfterClip):
     def _denoise(self, role: str, cond: dict[str, Tensor], shape: tuple, scale: float,
                  generator: torch.Generator) -> Tensor:
         """One denoiser's DDIM chain from noise, guided by ``cond`` (zeros: no condition)."""
-        chain = self._chain()
+        chain = self._chain(role)
 
         def denoise(x, t, conditional):
             out = self._out(role, x, t, guided_conditions(cond, {}, conditional), train=False)

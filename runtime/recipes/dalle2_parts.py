@@ -20,7 +20,7 @@ from torch import Tensor
 
 from builder.blocks.spec import Param
 from runtime.recipes.clip_parts import CLIP_BATCH, HARD_NEGATIVES
-from runtime.recipes.diffusion_parts import SCHEDULES, Schedule, learning_params
+from runtime.recipes.diffusion_parts import SCHEDULES, Schedule, learning_params, shift_param
 
 __all__ = ["PARAMS", "DENOISERS", "embedding_scale", "eps_from_x0", "nearest_candidate"]
 
@@ -38,10 +38,12 @@ PARAMS = (
     CLIP_BATCH,
     HARD_NEGATIVES,
     Param("timesteps", "int", 1000, min=2, max=10_000,
-          help="T: steps of the noising chain (the prior and the decoder share it)."),
+          help="T: steps of the noising chain (of the prior and the decoder)."),
     Param("schedule", "choice", "cosine", choices=SCHEDULES,
           help="How β_t grows: linear (DDPM) or cosine (gentler on small images)."),
     *learning_params("The decoder (the prior predicts the embedding itself)"),
+    shift_param("decoder_shift", "The decoder's", " (the prior's chain, over embeddings, "
+                "stays plain)"),
     Param("sample_steps", "int", 25, min=1, max=10_000,
           help="Deterministic DDIM steps the prior and the decoder each take."),
     Param("guidance", "float", 3.0, min=0.0, max=20.0,

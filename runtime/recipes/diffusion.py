@@ -30,6 +30,7 @@ from runtime.recipes.diffusion_parts import (
     generate,
     guided,
     learning_params,
+    shift_param,
 )
 from runtime.recipes.gan_parts import WeightAverage, class_labels, run_generator
 from runtime.recipes.units import unnormalise
@@ -61,6 +62,7 @@ class Diffusion(Recipe):
               help="How β_t grows: linear (DDPM) or cosine (Nichol & Dhariwal), which "
                    "destroys small images less abruptly."),
         *learning_params(),
+        shift_param(example=" (try 2 at 16×16)"),
         Param("sampler", "choice", "ddim", choices=("ddim", "ddpm"),
               help="ddpm: all T stochastic steps; ddim: sample_steps deterministic jumps "
                    "(η = 0), the same network, many times faster."),
@@ -96,7 +98,7 @@ class Diffusion(Recipe):
         specs = {s.field: s for s in self.recipe_inputs("denoiser")}
         self.t_spec = specs["t"]
         self.conditions = {s.field: s for s in self.fed_inputs("denoiser")}
-        self.schedule = Schedule.make(o["schedule"], o["timesteps"])
+        self.schedule = Schedule.make(o["schedule"], o["timesteps"], shift=o["shift"])
         self.ema = WeightAverage(o["ema"]) if o["ema"] > 0 else None
         self.tokens = next((f for f in self.conditions
                             if self.info.fields[self.data_field(f)[1]].kind == "tokens"), None)

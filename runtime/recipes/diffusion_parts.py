@@ -18,7 +18,7 @@ from torch import Tensor
 
 from builder.blocks.spec import Param
 
-__all__ = ["SCHEDULES", "PREDICTIONS", "Schedule", "betas", "generate", "guided",
+__all__ = ["SCHEDULES", "PREDICTIONS", "Schedule", "betas", "generate", "guided", "shift_param",
            "learning_params", "Cadence"]
 
 SCHEDULES = ("linear", "cosine")
@@ -40,6 +40,17 @@ def learning_params(who: str = "The denoiser") -> tuple[Param, Param]:
                    "min(SNR, γ), so nearly clean steps stop dominating and shapes are learnt "
                    "sooner; 0: every step weighs the same (the plain loss)."),
     )
+
+
+def shift_param(name: str = "shift", whose: str = "The denoiser's", example: str = "") -> Param:
+    """The setting that moves ``whose`` chain towards less noise (``Schedule.make``'s
+    ``shift``); ``example`` says where to set it."""
+    return Param(name, "float", 1.0, min=0.1, max=16.0,
+                 help=f"{whose} chain moved towards less noise for small pictures: the "
+                      f"signal-to-noise ratio of every step multiplied by {name}² (simple "
+                      "diffusion's shifted schedule). A picture half the size loses its "
+                      "shape to a quarter of the noise, so fewer training steps go to "
+                      f"pictures already past telling{example}; 1: the plain chain.")
 
 
 def betas(kind: str, steps: int, start: float = 1e-4, end: float = 0.02) -> Tensor:

@@ -35,7 +35,7 @@ from torch import Tensor
 from runtime.events import Samples
 from runtime.recipes.base import Feed, RecipeError, Role
 from runtime.recipes.clip_stage import AfterClip, dropped, guided_conditions
-from runtime.recipes.diffusion_parts import Schedule, generate, guided
+from runtime.recipes.diffusion_parts import generate, guided
 from runtime.recipes.gan_parts import run_generator
 from runtime.recipes.imagen_parts import DENOISERS, PARAMS, augment, augment_steps, fill, resize
 
@@ -80,6 +80,7 @@ class Imagen(AfterClip):
     monitor = ("loss", "min")
 
     learners = DENOISERS
+    shifted = ("base", "base_shift")
     share_param = "text_share"
     stage_names = ("text encoder (CLIP)", "base and super-resolution")
 
@@ -87,19 +88,9 @@ class Imagen(AfterClip):
         super().__init__(*args, **kwargs)
         self.shapes = {r: tuple(self.specs[r]["x_t"].shape) for r in DENOISERS}
         full = tuple(self.info.fields[self.field].shape)
-        o = self.options
-        self.base_chain = Schedule.make(o["schedule"], o["timesteps"], shift=o["base_shift"])
         if self.shapes["sr"] != full:
             raise RecipeError(f"the super-resolution model's x_t is {list(self.shapes['sr'])}, "
                               f"but field {self.field!r} holds images of {list(full)}")
-
-    def _chain(self, role: str = "sr") -> Schedule:
-        """The chain of ``role``'s denoiser: the base model's is shifted by ``base_shift``;
-        the sr model's also noises the low images it is given."""
-        if role == "sr":
-            return super()._chain()
-        self.base_chain = self.base_chain.on(self.device)
-        return self.base_chain
 
     # --- the conditions ------------------------------------------------------------------
 
@@ -115,7 +106,7 @@ class Imagen(AfterClip):
         """The sr model's view of a low image: at its ``low`` Input's size, noised to the
         augmentation ``steps``, which it is told as ``aug``."""
         specs = self.specs["sr"]
-        out = {"low": augment(resize(low, specs["low"].shape[-1]), steps, self._chain(),
+        out = {"low": augment(resize(low, specs["low"].shape[-1]), steps, self._chain("sr"),
                               generator)}
         if "aug" in specs:
             out["aug"] = fill(steps, tuple(specs["aug"].shape))
@@ -144,7 +135,7 @@ class Imagen(AfterClip):
         m = max(1, round(o["sr_share"] * n)) if train else n  # what the sr model learns from
         if train:  # the embedding and the words dropped together, for guidance
             words = dropped(words, o["p_uncond"], generator)
-        aug = augment_steps(o["aug_train"], self._chain(), m, x.device, generator)
+        aug = augment_steps(o["aug_train"], self._chain("sr"), m, x.device, generator)
         conds = {"base": words, "sr": {**{k: v[:m] for k, v in words.items()},
                                        **self._low_condition(low[:m], aug, generator)}}
         sr = x[:m] - self._enlarged(low[:m], x.shape[-1])
@@ -203,7 +194,7 @@ class Imagen(AfterClip):
     def upscale(self, low: Tensor, words: dict[str, Tensor], generator: torch.Generator
                 ) -> Tensor:
         """The sr model's full-size images in [0, 1] for low images in [−1, 1]."""
-        o, chain = self.options, self._chain()
+        o, chain = self.options, self._chain("sr")
         step = min(chain.steps - 1, round(o["aug_sample"] * chain.steps))
         steps = torch.full((len(low),), step, device=self.device, dtype=torch.long)
         cond = self._low_condition(low, steps, generator)

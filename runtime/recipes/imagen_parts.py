@@ -12,7 +12,7 @@ from torch import Tensor
 
 from builder.blocks.spec import Param
 from runtime.recipes.clip_parts import CLIP_BATCH, HARD_NEGATIVES
-from runtime.recipes.diffusion_parts import SCHEDULES, Schedule, learning_params
+from runtime.recipes.diffusion_parts import SCHEDULES, Schedule, learning_params, shift_param
 
 __all__ = ["PARAMS", "DENOISERS", "resize", "augment_steps", "augment", "fill"]
 
@@ -34,13 +34,8 @@ PARAMS = (
           help="T: steps of the noising chain (of both denoisers)."),
     Param("schedule", "choice", "cosine", choices=SCHEDULES,
           help="How β_t grows: linear (DDPM) or cosine (gentler on small images)."),
-    Param("base_shift", "float", 1.0, min=0.1, max=16.0,
-          help="The base model's chain moved towards less noise for its small pictures: "
-               "the signal-to-noise ratio of every step multiplied by base_shift² (simple "
-               "diffusion's shifted schedule). A picture half the size loses its shape to a "
-               "quarter of the noise, so 2 at 16×16 against a chain made for 32×32 spends "
-               "fewer of the base model's steps on pictures already past telling; 1: the "
-               "super-resolution model's chain."),
+    shift_param("base_shift", "The base model's", " (2 at 16×16 against the chain the sr "
+                "model keeps at 32×32)"),
     *learning_params("Each denoiser"),
     Param("sample_steps", "int", 25, min=1, max=10_000,
           help="Deterministic DDIM steps each denoiser takes when generating."),

@@ -92,3 +92,29 @@ class Recorder(list):
 
     def of(self, cls) -> list:
         return [e for e in self if isinstance(e, cls)]
+
+
+def assert_noised_on_a_shifted_chain(plain: torch.Tensor, shifted: torch.Tensor,
+                                     x0: torch.Tensor, bar: torch.Tensor, shift: float) -> None:
+    """``plain`` and ``shifted``: x_t made from the same x_0 and ε at the same steps, on a
+    chain whose ᾱ at those steps is ``bar`` [N] and on that chain shifted by ``shift``.  The
+    shifted ones must be √ᾱ' x_0 + √(1 − ᾱ') ε with ᾱ' = s²ᾱ / (1 + (s² − 1) ᾱ), by hand,
+    with ε recovered from the plain ones."""
+    a = bar.view(-1, *(1,) * (x0.dim() - 1))
+    eps = (plain - a.sqrt() * x0) / (1 - a).sqrt()
+    s2 = shift**2
+    moved = s2 * a / (1 + (s2 - 1) * a)
+    torch.testing.assert_close(shifted, moved.sqrt() * x0 + (1 - moved).sqrt() * eps,
+                               rtol=1e-4, atol=1e-4)
+
+
+def recorded(obj, name: str) -> list[tuple]:
+    """The positional arguments of every later call of ``obj``'s method ``name`` (which
+    still runs), in the list returned."""
+    calls, method = [], getattr(obj, name)
+
+    def kept(*args, **kwargs):
+        calls.append(args)
+        return method(*args, **kwargs)
+    setattr(obj, name, kept)
+    return calls

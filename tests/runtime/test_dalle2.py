@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from rt_helpers import Recorder
+from rt_helpers import Recorder, assert_noised_on_a_shifted_chain, recorded
 
 from builder.compiler import compile_network
 from builder.document import (
@@ -115,6 +115,23 @@ def _recipe(project: Project | None = None):
     recipe = make_recipe(project, data)
     recipe.generator = torch.Generator().manual_seed(0)
     return recipe, data
+
+
+def test_with_decoder_shift_the_decoder_learns_on_a_chain_of_less_noise():
+    # The same batch, steps and noise at decoder_shift 1 and 2: the decoder's x_t follow the
+    # shifted chain, the prior's (over embeddings) stay as they were.
+    seen = {}
+    for shift in (1.0, 2.0):
+        recipe, data = _recipe(tiny_project(decoder_shift=shift))
+        calls = recorded(recipe, "_out")
+        batch = {k: v[:8] for k, v in data.train.items()}
+        recipe._losses(batch, torch.Generator().manual_seed(0), train=False)
+        seen[shift] = {role: (x, t) for role, x, t, *_ in calls}
+    (plain, t), (shifted, _) = seen[1.0]["decoder"], seen[2.0]["decoder"]
+    assert t.max() > 80  # steps spread over the whole chain
+    assert_noised_on_a_shifted_chain(plain, shifted, data.train["x"][:8].float() * 2 - 1,
+                                     recipe._chain().alpha_bar[t], 2.0)
+    torch.testing.assert_close(seen[1.0]["prior"][0], seen[2.0]["prior"][0])
 
 
 # --- the prior's arithmetic ----------------------------------------------------------------

@@ -9,7 +9,7 @@ import math
 
 import pytest
 import torch
-from rt_helpers import Recorder
+from rt_helpers import Recorder, assert_noised_on_a_shifted_chain, recorded
 
 from builder.compiler import compile_network
 from builder.document import (
@@ -225,6 +225,20 @@ def test_real_steps_lower_the_noise_prediction_loss_and_draw_the_pictures(predic
     strip = pictures["denoising x_T → x_0"]
     assert strip.extra["columns"][0] == "t=50" and strip.extra["columns"][-1] == "t=0"
     assert strip.data.shape == (3 * strip.extra["cols"], 3, 32, 32)
+
+
+def test_with_a_shift_the_denoiser_learns_on_a_chain_of_less_noise():
+    seen = {}
+    for shift in (1.0, 2.0):  # the same batch, steps and noise
+        recipe, data = _recipe(tiny_project(shift=shift))
+        calls = recorded(recipe, "_net")
+        recipe._loss({k: v[:8] for k, v in data.train.items()},
+                     torch.Generator().manual_seed(0), train=False)
+        seen[shift] = calls[0][:2]
+    (plain, t), (shifted, _) = seen[1.0], seen[2.0]
+    assert t.max() > 40
+    assert_noised_on_a_shifted_chain(plain, shifted, data.train["x"][:8].float() * 2 - 1,
+                                     Schedule.make("cosine", 50).alpha_bar[t], 2.0)
 
 
 def test_dropped_conditions_are_the_empty_caption_in_the_same_samples():

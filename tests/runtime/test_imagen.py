@@ -12,7 +12,7 @@ import math
 
 import pytest
 import torch
-from rt_helpers import Recorder
+from rt_helpers import Recorder, assert_noised_on_a_shifted_chain, recorded
 
 from app.cli import main
 from builder.compiler import compile_network
@@ -245,21 +245,14 @@ def test_with_base_shift_the_base_model_learns_on_a_chain_of_less_noise():
     seen = {}
     for shift in (1.0, 2.0):
         recipe, data = _recipe(base_shift=shift)
-        calls, net = [], recipe._net
-        recipe._net = lambda role, x, t, cond, train: (calls.append((role, x, t)),
-                                                       net(role, x, t, cond, train))[1]
+        calls = recorded(recipe, "_net")
         batch = {k: v[:8] for k, v in data.train.items()}
         recipe._losses(batch, torch.Generator().manual_seed(0), train=False)
-        seen[shift] = {role: (x, t) for role, x, t in calls}
+        seen[shift] = {role: (x, t) for role, x, t, *_ in calls}
     x0 = resize(data.train["x"][:8].float() * 2 - 1, 16)
-    bar = recipe._chain("sr").alpha_bar
     (plain, t), (shifted, t2) = seen[1.0]["base"], seen[2.0]["base"]
     assert torch.equal(t, t2) and t.max() > 40  # steps spread over the whole chain
-    a = bar[t].view(-1, 1, 1, 1)
-    eps = (plain - a.sqrt() * x0) / (1 - a).sqrt()
-    a4 = 4 * a / (1 + 3 * a)
-    torch.testing.assert_close(shifted, a4.sqrt() * x0 + (1 - a4).sqrt() * eps,
-                               rtol=1e-4, atol=1e-4)
+    assert_noised_on_a_shifted_chain(plain, shifted, x0, recipe._chain("sr").alpha_bar[t], 2.0)
     torch.testing.assert_close(seen[1.0]["sr"][0], seen[2.0]["sr"][0])
 
 
