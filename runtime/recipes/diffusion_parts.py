@@ -130,21 +130,30 @@ class Schedule:
         bar = self._bar(t, x)
         return bar.sqrt() * out + (1 - bar).sqrt() * x
 
-    def _x0(self, x: Tensor, bar: Tensor, eps: Tensor, clip: bool) -> tuple[Tensor, Tensor]:
-        """(x̂_0, ε) from x_t and ε̂; with ``clip``, x̂_0 in [−1, 1] and ε made consistent."""
+    def _x0(self, x: Tensor, bar: Tensor, eps: Tensor, clip: bool, threshold: float = 0.0
+            ) -> tuple[Tensor, Tensor]:
+        """(x̂_0, ε) from x_t and ε̂; with ``clip``, x̂_0 in [−1, 1] and ε made consistent:
+        clamped (``threshold`` 0), or by Imagen's dynamic thresholding: s the ``threshold``
+        quantile of each image's |x̂_0| (at least 1), x̂_0 clamped to [−s, s] and divided by
+        s, so a strongly guided estimate is pulled back whole instead of flattened at ±1."""
         x0 = (x - (1 - bar).sqrt() * eps) / bar.sqrt()
         if clip:
-            x0 = x0.clamp(-1, 1)
+            if threshold > 0:
+                s = x0.abs().flatten(1).float().quantile(threshold, dim=1).clamp(min=1)
+                s = s.to(x0.dtype).view(-1, *(1,) * (x0.dim() - 1))
+                x0 = torch.minimum(torch.maximum(x0, -s), s) / s
+            else:
+                x0 = x0.clamp(-1, 1)
             eps = (x - bar.sqrt() * x0) / (1 - bar).sqrt()
         return x0, eps
 
     def ddpm_step(self, x: Tensor, t: int, eps: Tensor, noise: Tensor,
-                  clip: bool = True) -> Tensor:
+                  clip: bool = True, threshold: float = 0.0) -> Tensor:
         """x_{t−1} ~ q(x_{t−1} | x_t, x̂_0): the posterior mean of the estimate x̂_0 plus
         noise of variance β̃_t = β_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t) (none at the last step)."""
         bar, beta = self.alpha_bar[t], self.beta[t]
         prev = self.alpha_bar[t - 1] if t > 0 else torch.ones_like(bar)
-        x0, _ = self._x0(x, bar, eps, clip)
+        x0, _ = self._x0(x, bar, eps, clip, threshold)
         mean = (beta * prev.sqrt() / (1 - bar)) * x0 + \
             ((1 - prev) * self.alpha[t].sqrt() / (1 - bar)) * x
         if t == 0:
@@ -152,13 +161,13 @@ class Schedule:
         return mean + (beta * (1 - prev) / (1 - bar)).sqrt() * noise
 
     def ddim_step(self, x: Tensor, t: int, prev: int, eps: Tensor, noise: Tensor | None,
-                  eta: float = 0.0, clip: bool = True) -> Tensor:
+                  eta: float = 0.0, clip: bool = True, threshold: float = 0.0) -> Tensor:
         """x at step ``prev`` (−1: the clean image) from x_t: √ᾱ_prev x̂_0 plus the
         direction √(1 − ᾱ_prev − σ²) ε̂ plus σ·noise, σ = η √((1 − ᾱ_prev)/(1 − ᾱ_t))
         √(1 − ᾱ_t/ᾱ_prev).  η = 0: deterministic; η = 1: as noisy as DDPM."""
         bar = self.alpha_bar[t]
         bar_prev = self.alpha_bar[prev] if prev >= 0 else torch.ones_like(bar)
-        x0, eps = self._x0(x, bar, eps, clip)
+        x0, eps = self._x0(x, bar, eps, clip, threshold)
         sigma = eta * ((1 - bar_prev) / (1 - bar) * (1 - bar / bar_prev)).sqrt()
         out = bar_prev.sqrt() * x0 + (1 - bar_prev - sigma**2).clamp(min=0).sqrt() * eps
         return out + sigma * noise if eta > 0 and noise is not None else out
@@ -211,10 +220,11 @@ def guided(denoise: Callable[..., Tensor], scale: float) -> Callable[..., Tensor
 @torch.no_grad()
 def generate(eps: Callable[[Tensor, Tensor], Tensor], schedule: Schedule, shape: tuple,
              generator: torch.Generator, device: torch.device, sampler: str = "ddim",
-             steps: int = 50, eta: float = 0.0, clip: bool = True, keep: int = 0
-             ) -> tuple[Tensor, list[tuple[int, Tensor]]]:
+             steps: int = 50, eta: float = 0.0, clip: bool = True, keep: int = 0,
+             threshold: float = 0.0) -> tuple[Tensor, list[tuple[int, Tensor]]]:
     """Images [N, *shape[1:]] in [−1, 1] from pure noise, and ``keep`` snapshots (step,
-    x̂ at that step) along the way for the denoising strip (x_T first, x_0 last)."""
+    x̂ at that step) along the way for the denoising strip (x_T first, x_0 last);
+    ``threshold``: the dynamic thresholding quantile of ``Schedule.ddim_step`` (0: clamp)."""
     x = torch.randn(shape, generator=generator, device=device)
     visits = schedule.visits(sampler, steps)
     marks = set()
@@ -225,10 +235,10 @@ def generate(eps: Callable[[Tensor, Tensor], Tensor], schedule: Schedule, shape:
         eps_hat = eps(x, torch.full((shape[0],), t, device=device, dtype=torch.long))
         noise = torch.randn(shape, generator=generator, device=device)
         if sampler == "ddpm":
-            x = schedule.ddpm_step(x, t, eps_hat, noise, clip)
+            x = schedule.ddpm_step(x, t, eps_hat, noise, clip, threshold)
         else:
             prev = visits[i + 1] if i + 1 < len(visits) else -1
-            x = schedule.ddim_step(x, t, prev, eps_hat, noise, eta, clip)
+            x = schedule.ddim_step(x, t, prev, eps_hat, noise, eta, clip, threshold)
         if t in marks and t != visits[-1]:
             strip.append((t, x.clone()))
     if keep:

@@ -181,7 +181,8 @@ class Imagen(AfterClip):
 
         n = len(words["text"])
         x, _ = generate(guided(denoise, scale), self._chain(role), (n, *self.shapes[role]),
-                        generator, self.device, "ddim", self.options["sample_steps"])
+                        generator, self.device, "ddim", self.options["sample_steps"],
+                        threshold=self.options["threshold"])
         return x
 
     def cascade(self, words: dict[str, Tensor], generator: torch.Generator

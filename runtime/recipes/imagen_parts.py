@@ -45,6 +45,11 @@ PARAMS = (
     Param("sr_guidance", "float", 1.0, min=0.0, max=20.0,
           help="Guidance scale of the super-resolution model (1: one plain pass; the low "
                "image already says most of what to draw)."),
+    Param("threshold", "float", 0.0, min=0.0, max=0.9999,
+          help="Dynamic thresholding (Imagen) when generating: each step's estimate of the "
+               "clean picture is scaled back into range by this quantile of its |pixels| "
+               "(when above 1), not flattened at the range's edge, as strong guidance "
+               "otherwise does; 0: clamp to the range (Imagen: 0.995)."),
     Param("p_uncond", "float", 0.1, min=0.0, max=0.9,
           help="Share of training samples whose text embedding is replaced by zeros, so "
                "that each denoiser also learns without it (needed for guidance)."),

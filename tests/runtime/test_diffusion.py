@@ -110,6 +110,25 @@ def test_clipping_keeps_the_estimate_of_x0_inside_the_image_range():
     assert s.ddim_step(x, 0, -1, torch.tensor([0.0]), None).item() == pytest.approx(1.0)
 
 
+def test_dynamic_thresholding_scales_each_estimate_back_by_its_quantile():
+    s = Schedule.make("cosine", 50)
+    eps = torch.zeros(2, 1, 1, 4)
+    # The last step lands on x̂_0 = x / √ᾱ_0: an image reaching 3 and one inside the range.
+    x = torch.tensor([[[[0.5, -1.0, 2.0, 3.0]]], [[[0.2, -0.4, 0.6, 0.8]]]])
+    x0 = x / s.alpha_bar[0].sqrt()
+    out = s.ddim_step(x, 0, -1, eps, None, threshold=0.9)
+    # image 0: the 0.9 quantile of |x̂_0| lies 0.7 of the way from its 3rd to its 4th value;
+    # clamped to ±q, then divided by q.  Image 1 stays inside: q < 1, so s = 1, it is as is.
+    a = x0[0, 0, 0].abs().sort().values
+    q = a[2] + 0.7 * (a[3] - a[2])
+    torch.testing.assert_close(out[0, 0, 0], x0[0, 0, 0].clamp(-q, q) / q)
+    torch.testing.assert_close(out[1], x0[1])
+    # Static clipping flattens 2 and 3 alike; the dynamic one keeps them apart.
+    static = s.ddim_step(x, 0, -1, eps, None)
+    assert static[0, 0, 0, 2] == static[0, 0, 0, 3] == pytest.approx(1.0)
+    assert out[0, 0, 0, 2] < out[0, 0, 0, 3] == pytest.approx(1.0)
+
+
 def test_guidance_mixes_conditional_and_free_predictions():
     seen = []
 

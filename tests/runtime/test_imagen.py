@@ -329,6 +329,23 @@ def test_guidance_changes_the_base_models_pictures():
     assert made[0].shape == (2, 3, 16, 16) and not torch.allclose(made[0], made[1])
 
 
+
+def test_dynamic_thresholding_reaches_the_base_models_sampler():
+    recipe, _ = _recipe()
+    with torch.no_grad():  # untrained weights, pushed hard: estimates far outside [−1, 1]
+        for p in recipe.nets["base"].parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    recipe.options["guidance"] = 8.0
+    text = recipe.texts(["a large red circle in the centre"] * 2)
+    made = []
+    for q in (0.0, 0.9):
+        recipe.options["threshold"] = q
+        made.append(recipe.cascade(text, torch.Generator().manual_seed(3))[0])
+    assert not torch.allclose(made[0], made[1])
+    # static clipping leaves many pixels at the range's edge; scaling back leaves fewer
+    edge = [float(((m - 0.5).abs() > 0.499).float().mean()) for m in made]
+    assert edge[1] < edge[0]
+
 def test_the_pictures_pair_each_low_image_with_its_redrawing():
     recipe, data = _recipe()
     grid, sr = recipe.samples(data, 5, 0)
