@@ -104,9 +104,10 @@ def imagen_shapes() -> Project:
         # Each stage in the batches it learns best from: CLIP in 64s with nine hard negatives
         # per picture (2 epochs), the denoisers in 16s, as on the diffusion template (15
         # epochs, 17,370 steps), with a weight average spanning ~200 steps.  The
-        # super-resolution model learns from 4 pictures of each batch (sr_share): a step of it
-        # then costs a third as much, and the base model, whose small pictures decide the
-        # shape, gets the time.  Both denoisers
+        # super-resolution model learns from 8 pictures of each batch (sr_share): a step of it
+        # then costs half as much, and the base model, whose small pictures decide the
+        # shape, gets the time (at 4 of 16, sr rounded more stars and diamonds: 87.0% of the
+        # shapes against 89.8%, four sampling seeds of one run each).  Both denoisers
         # read every word of the caption besides its pooled embedding: shapes right in 69% of
         # the pictures, against 44% from the embedding alone.  The super-resolution model
         # draws only what the enlarged small picture lacks (sr_residual): given real small
@@ -120,7 +121,7 @@ def imagen_shapes() -> Project:
         recipe=RecipeConfig("imagen", {r: r for r in nets},
                             {"text_share": 0.12, "timesteps": 1000, "guidance": 5.0,
                              "sr_guidance": 2.0, "aug_sample": 0.0, "sr_residual": True,
-                             "sr_share": 0.25, "base_shift": 2.0,
+                             "sr_share": 0.5, "base_shift": 2.0,
                              "prediction": "v", "clip_batch_size": 64, "hard_negatives": 9,
                              "ema": 0.995}),
         training=TrainingSettings(epochs=17, batch_size=16,
