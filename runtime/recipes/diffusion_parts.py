@@ -141,7 +141,7 @@ class Schedule:
             if threshold > 0:
                 s = x0.abs().flatten(1).float().quantile(threshold, dim=1).clamp(min=1)
                 s = s.to(x0.dtype).view(-1, *(1,) * (x0.dim() - 1))
-                x0 = torch.minimum(torch.maximum(x0, -s), s) / s
+                x0 = x0.clamp(-s, s) / s
             else:
                 x0 = x0.clamp(-1, 1)
             eps = (x - bar.sqrt() * x0) / (1 - bar).sqrt()
