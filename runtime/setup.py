@@ -31,6 +31,7 @@ from runtime.devices import (
     make_scaler,
     seed_everything,
     select_device,
+    use_fast_layout,
 )
 from runtime.evaluate import EarlyStopping
 from runtime.events import StageStarted, Warning
@@ -117,6 +118,7 @@ def prepare(project: Project, settings: TrainingSettings, *, data: Splits | None
     for r in run.recipes():  # one noise stream for the run, whichever recipe steps
         for module in r.nets.values():
             module.to(where).train()
+            use_fast_layout(module, where)
         r.device, r.generator = where, noise
     if fresh:
         _start_from_weights(run, settings.init, emit)
