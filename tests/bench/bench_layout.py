@@ -4,7 +4,8 @@ same Trainer with them in PyTorch's default layout, on the same data and seed.
 
 Run:  .venv/bin/python tests/bench/bench_layout.py [--templates a,b] [--steps 60] [--rounds 2]
 A template's step time is the time of a run of ``--steps`` steps less that of a run of 10,
-divided by the difference, so setup, data and the final pictures cancel out.  Templates with
+divided by the difference, so setup, data and the final pictures cancel out (one unmeasured
+run first takes the process's one-time costs).  Templates with
 a CLIP stage start their later networks at once (the stage's share set to 0), since that is
 where their time goes.  Rounds alternate default / channels-last; the best of each is
 printed with the ratio.  Never asserted.
@@ -54,8 +55,8 @@ def _seconds(name: str, steps: int, channels_last: bool) -> float:
 
 
 def step_ms(name: str, steps: int, channels_last: bool) -> float:
-    return (_seconds(name, steps, channels_last) - _seconds(name, SHORT, channels_last)) \
-        / (steps - SHORT) * 1000
+    short = _seconds(name, SHORT, channels_last)
+    return (_seconds(name, steps, channels_last) - short) / (steps - SHORT) * 1000
 
 
 def main() -> None:
@@ -68,6 +69,7 @@ def main() -> None:
           f"step, best of {args.rounds}")
     for name in args.templates.split(","):
         times: dict[bool, list[float]] = {False: [], True: []}
+        _seconds(name, SHORT, False)  # one-time costs (imports, caches) out of the rounds
         for _ in range(args.rounds):
             for channels_last in (False, True):
                 times[channels_last].append(step_ms(name, args.steps, channels_last))
