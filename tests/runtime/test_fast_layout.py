@@ -1,5 +1,5 @@
 """Convolutions train channels-last on the CPU: only the layout in memory changes, never a
-value, a saved weight or an exported answer."""
+value or a saved weight."""
 
 from __future__ import annotations
 
